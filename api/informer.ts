@@ -1,0 +1,159 @@
+// The one informer type every component uses (client-go's shape): list, then watch from the
+// list's resourceVersion; reopen the watch from the last revision when it ends; relist on 410.
+// Handlers only record; consumers apply changes in their own loop.
+import type { ApiClient } from './client.js';
+import { isApiError } from './errors.js';
+import type { ResourceInfo } from './resources.js';
+import type { KubeObject } from './types.js';
+
+export interface InformerHandlers<T extends KubeObject> {
+  onAdd?(obj: T): void;
+  onUpdate?(oldObj: T, newObj: T): void;
+  onDelete?(obj: T): void;
+}
+
+export interface InformerOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Delay before retrying after an error (doubles up to 30 s). */
+  retryMs?: number;
+}
+
+function keyOf(o: KubeObject): string {
+  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly items = new Map<string, T>();
+  private readonly abort = new AbortController();
+  private revision = '';
+  private synced = false;
+  private running?: Promise<void>;
+  private syncWaiters: (() => void)[] = [];
+  lastError?: Error;
+
+  constructor(
+    private readonly client: ApiClient,
+    private readonly resource: ResourceInfo,
+    private readonly handlers: InformerHandlers<T> = {},
+    private readonly opts: InformerOptions = {},
+  ) {}
+
+  start(): this {
+    this.running ??= this.run();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves once the first list has been loaded (or when stopped). */
+  waitForSync(): Promise<void> {
+    if (this.synced || this.abort.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  list(): T[] {
+    return [...this.items.values()];
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.items.get(`${namespace ?? ''}/${name}`);
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    let backoff = this.opts.retryMs ?? 500;
+    while (!signal.aborted) {
+      try {
+        if (!this.revision) await this.relist();
+        await this.client.watch(
+          this.resource,
+          this.opts.namespace,
+          {
+            resourceVersion: this.revision,
+            labelSelector: this.opts.labelSelector,
+            fieldSelector: this.opts.fieldSelector,
+            allowWatchBookmarks: true,
+            timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+          },
+          (event) => {
+            backoff = this.opts.retryMs ?? 500;
+            this.apply(event.type, event.object as T);
+          },
+          signal,
+        );
+      } catch (e) {
+        if (signal.aborted) break;
+        this.lastError = e as Error;
+        if (isApiError(e) && e.code === 410) this.revision = '';
+        await delay(backoff, signal);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  private async relist(): Promise<void> {
+    const list = await this.client.list<T>(this.resource, this.opts.namespace, {
+      labelSelector: this.opts.labelSelector,
+      fieldSelector: this.opts.fieldSelector,
+    });
+    const seen = new Set<string>();
+    for (const obj of list.items) {
+      seen.add(keyOf(obj));
+      this.apply('ADDED', obj);
+    }
+    for (const [key, obj] of this.items) {
+      if (!seen.has(key)) {
+        this.items.delete(key);
+        this.handlers.onDelete?.(obj);
+      }
+    }
+    this.revision = list.metadata.resourceVersion ?? '';
+    this.markSynced();
+  }
+
+  private apply(type: string, obj: T): void {
+    if (obj.metadata?.resourceVersion) this.revision = obj.metadata.resourceVersion;
+    if (type === 'BOOKMARK') return;
+    const key = keyOf(obj);
+    const old = this.items.get(key);
+    if (type === 'DELETED') {
+      if (old) {
+        this.items.delete(key);
+        this.handlers.onDelete?.(obj);
+      }
+      return;
+    }
+    if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+    this.items.set(key, obj);
+    if (old) this.handlers.onUpdate?.(old, obj);
+    else this.handlers.onAdd?.(obj);
+  }
+
+  private markSynced(): void {
+    this.synced = true;
+    for (const w of this.syncWaiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,159 @@
+// The Kubernetes REST surface of `tug control`, as a Hono app: authentication, discovery,
+// OpenAPI, and the resource routes, which hand their work to the Registry. Tests drive it with
+// `app.request()`; `server.ts` puts it behind HTTPS.
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { timingSafeEqual } from 'node:crypto';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { ApiError, errors, toApiError } from '../../api/errors.js';
+import { qualifiedName, resourceByPlural, type ResourceInfo } from '../../api/resources.js';
+import { BODY_LIMIT_BYTES } from './body.js';
+import {
+  AGGREGATED_DISCOVERY_TYPE,
+  aggregatedDiscovery,
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  versionInfo,
+  wantsAggregated,
+} from './discovery.js';
+import { ApiMetrics } from './metrics.js';
+import { openApiDocument, openApiIndex } from './openapi.js';
+import type { Registry } from './registry.js';
+import { handleResource, type ResourceRequest } from './routes.js';
+
+export interface ApiServerOptions {
+  registry: Registry;
+  /** Accepted bearer tokens; a function so tokens can be added while running. */
+  tokens: () => Iterable<string>;
+  metrics?: MetricsRegistry;
+  /** host:port clients should use, for discovery's serverAddressByClientCIDRs. */
+  serverAddress?: () => string;
+  now?: () => Date;
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez', '/metrics']);
+
+function tokenMatches(given: string, tokens: Iterable<string>): boolean {
+  const a = Buffer.from(given);
+  let ok = false;
+  for (const t of tokens) {
+    const b = Buffer.from(t);
+    if (a.length === b.length && timingSafeEqual(a, b)) ok = true;
+  }
+  return ok;
+}
+
+export function statusResponse(c: Context, e: ApiError): Response {
+  return c.json(e.toStatus(), e.code as 400);
+}
+
+export function createApiApp(opts: ApiServerOptions): Hono {
+  const app = new Hono();
+  const metrics = opts.metrics ? new ApiMetrics(opts.metrics) : undefined;
+  const now = opts.now ?? (() => new Date());
+
+  app.onError((err, c) => {
+    const e = toApiError(err);
+    if (e.code >= 500) console.error(`tug control: ${c.req.method} ${c.req.path}:`, err);
+    return statusResponse(c, e);
+  });
+  app.notFound((c) => statusResponse(c, errors.notFoundPath()));
+
+  if (metrics) {
+    app.use('*', async (c, next) => {
+      const started = performance.now();
+      await next();
+      metrics.observe(c.req.method, c.req.path, c.req.query('watch'), c.res.status, (performance.now() - started) / 1000);
+    });
+  }
+
+  app.get('/healthz', (c) => c.text('ok'));
+  app.get('/readyz', (c) => c.text('ok'));
+  app.get('/livez', (c) => c.text('ok'));
+  app.get('/metrics', async (c) => {
+    if (!opts.metrics) throw errors.notFoundPath();
+    return c.body(await opts.metrics.metrics(), 200, { 'Content-Type': opts.metrics.contentType });
+  });
+
+  app.use('*', async (c, next) => {
+    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    const header = c.req.header('authorization') ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (!m) throw errors.unauthorized();
+    if (!tokenMatches(m[1].trim(), opts.tokens())) throw errors.unauthorized('Unauthorized: the bearer token is not valid for this cluster; use the kubeconfig that `tug control` wrote');
+    return next();
+  });
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: BODY_LIMIT_BYTES,
+      onError: (c) => statusResponse(c, errors.requestEntityTooLarge(BODY_LIMIT_BYTES)),
+    }),
+  );
+
+  app.get('/version', (c) => c.json(versionInfo()));
+
+  const discovery = (core: boolean) => (c: Context) => {
+    if (wantsAggregated(c.req.header('accept'))) {
+      return c.body(JSON.stringify(aggregatedDiscovery(core)), 200, { 'Content-Type': AGGREGATED_DISCOVERY_TYPE });
+    }
+    return c.json(core ? apiVersions(opts.serverAddress?.() ?? new URL(c.req.url).host) : apiGroupList());
+  };
+  app.get('/api', discovery(true));
+  app.get('/apis', discovery(false));
+  app.get('/api/v1', (c) => c.json(apiResourceList('', 'v1')));
+  app.get('/apis/:group', (c) => {
+    const g = apiGroup(c.req.param('group'));
+    if (!g) throw errors.notFoundPath();
+    return c.json(g);
+  });
+  app.get('/apis/:group/:version', (c) => {
+    const list = apiResourceList(c.req.param('group'), c.req.param('version'));
+    if (!list) throw errors.notFoundPath();
+    return c.json(list);
+  });
+
+  app.get('/openapi/v3', (c) => c.json(openApiIndex()));
+  app.get('/openapi/v3/*', (c) => {
+    const rest = c.req.path.slice('/openapi/v3/'.length).split('/');
+    const doc = rest[0] === 'api' ? openApiDocument('', rest[1]) : rest[0] === 'apis' ? openApiDocument(rest[1], rest[2]) : undefined;
+    if (!doc) throw errors.notFoundPath();
+    return c.json(doc);
+  });
+
+  const resourceRoute = (group: string, version: string, segments: string[], c: Context) => {
+    const req = parseResourcePath(group, version, segments);
+    return handleResource(c, req, { registry: opts.registry, now });
+  };
+  app.all('/api/v1/*', (c) => resourceRoute('', 'v1', c.req.path.slice('/api/v1/'.length).split('/'), c));
+  app.all('/apis/:group/:version/*', (c) => {
+    const prefix = `/apis/${c.req.param('group')}/${c.req.param('version')}/`;
+    return resourceRoute(c.req.param('group'), c.req.param('version'), c.req.path.slice(prefix.length).split('/'), c);
+  });
+
+  return app;
+}
+
+/**
+ * Splits `namespaces/{ns}/{plural}/{name}/{sub}` (or the cluster-scoped forms) into its parts.
+ * `namespaces/{name}/status` is the Namespace's own subresource.
+ */
+export function parseResourcePath(group: string, version: string, raw: string[]): ResourceRequest {
+  const segments = raw.filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  let namespace: string | undefined;
+  let rest = segments;
+  const namespaceOwnSubresource = group === '' && ['status', 'finalize'].includes(segments[2]);
+  if (segments[0] === 'namespaces' && segments.length >= 3 && !namespaceOwnSubresource) {
+    namespace = segments[1];
+    rest = segments.slice(2);
+  }
+  const [plural, name, subresource, ...extra] = rest;
+  const resource: ResourceInfo | undefined = plural ? resourceByPlural(group, version, plural) : undefined;
+  if (!resource || extra.length) throw errors.notFoundPath();
+  if (namespace !== undefined && !resource.namespaced) throw errors.notFoundPath();
+  if (subresource && !(resource.subresources ?? []).includes(subresource as 'status')) throw errors.notFoundPath();
+  return { resource, namespace, name, subresource, qualified: qualifiedName(resource) };
+}

@@ -1,0 +1,444 @@
+// The API's object semantics, independent of HTTP: create (names, uid, defaults, validation),
+// update (compare-and-swap, generation, status), delete (cascade to dependents and namespace
+// contents), list with selectors, and watch. Both the REST layer and in-process controllers
+// use it, so every write goes through the same rules.
+import { randomUUID, randomInt } from 'node:crypto';
+import { applyDefaults } from '../../api/defaults.js';
+import { errors } from '../../api/errors.js';
+import { RESOURCES, apiVersionOf, qualifiedName, type ResourceInfo } from '../../api/resources.js';
+import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../api/selectors.js';
+import type { KubeObject } from '../../api/types.js';
+import { validateObject } from '../../api/validation.js';
+import type { ObjectKey, Store, StoreEvent, StoreWatch } from '../store/index.js';
+import { allocateServiceAddresses, DEFAULT_ALLOCATOR_CONFIG, type AllocatorConfig } from './allocators.js';
+
+export interface ListQuery {
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export interface WriteOptions {
+  dryRun?: boolean;
+}
+
+const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const NAMESPACE = RESOURCES.find((r) => r.kind === 'Namespace')!;
+const NAMESPACE_CLEANUP_DELAY_MS = 1500;
+
+/** Resources whose `spec` changes bump metadata.generation (and whose status is a subresource). */
+function hasStatusSubresource(r: ResourceInfo): boolean {
+  return (r.subresources ?? []).includes('status');
+}
+
+function timestamp(now: Date): string {
+  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function revisionOf(obj: KubeObject | undefined): number | undefined {
+  const rv = obj?.metadata?.resourceVersion;
+  if (rv === undefined || rv === '') return undefined;
+  const n = Number(rv);
+  if (!Number.isInteger(n) || n < 0) throw errors.badRequest(`metadata.resourceVersion: invalid value "${rv}": must be a resourceVersion returned by this server`);
+  return n;
+}
+
+/** Everything but metadata and status: what a generation counts changes of. */
+function specPart(obj: KubeObject): string {
+  const { metadata: _m, status: _s, ...rest } = obj;
+  return JSON.stringify(rest);
+}
+
+export function keyFor(r: ResourceInfo, namespace: string | undefined, name: string): ObjectKey {
+  return { resource: qualifiedName(r), namespace: r.namespaced ? (namespace ?? '') : '', name };
+}
+
+export interface RegistryOptions {
+  now?: () => Date;
+  allocator?: AllocatorConfig;
+}
+
+export class Registry {
+  private readonly now: () => Date;
+  private readonly allocator: AllocatorConfig;
+  /** Service writes run one at a time so address allocation never hands out one address twice. */
+  private serviceWrites: Promise<unknown> = Promise.resolve();
+  private readonly cleanupTimers = new Map<string, NodeJS.Timeout>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private closed = false;
+
+  constructor(
+    readonly store: Store,
+    opts: RegistryOptions = {},
+  ) {
+    this.now = opts.now ?? (() => new Date());
+    this.allocator = opts.allocator ?? DEFAULT_ALLOCATOR_CONFIG;
+  }
+
+  private serialized<T>(r: ResourceInfo, work: () => Promise<T>): Promise<T> {
+    if (r.kind !== 'Service') return work();
+    const result = this.serviceWrites.then(work);
+    this.serviceWrites = result.catch(() => undefined);
+    return result;
+  }
+
+  async get(r: ResourceInfo, namespace: string | undefined, name: string): Promise<KubeObject> {
+    const obj = await this.store.get(keyFor(r, namespace, name));
+    if (!obj) throw errors.notFound(qualifiedName(r), name);
+    return obj;
+  }
+
+  async list(r: ResourceInfo, namespace: string | undefined, query: ListQuery = {}): Promise<{ items: KubeObject[]; revision: number }> {
+    const filter = this.filterFor(query);
+    const { items, revision } = await this.store.list({ resource: qualifiedName(r), namespace: r.namespaced ? namespace || undefined : undefined });
+    return { items: items.filter(filter), revision };
+  }
+
+  /** A predicate for label and field selectors; throws BadRequest for a malformed selector. */
+  filterFor(query: ListQuery): (obj: KubeObject) => boolean {
+    const labels = query.labelSelector ? parseLabelSelector(query.labelSelector) : [];
+    const fields = query.fieldSelector ? parseFieldSelector(query.fieldSelector) : [];
+    return (obj) => matchesLabels(labels, obj.metadata.labels) && matchesFields(fields, obj);
+  }
+
+  async create(r: ResourceInfo, namespace: string | undefined, input: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
+    const obj = this.prepareNew(r, namespace, input);
+    if (r.namespaced) await this.requireActiveNamespace(obj.metadata.namespace!);
+    return this.serialized(r, async () => {
+      if (r.kind === 'Service') await allocateServiceAddresses(this, obj, this.allocator);
+      if (opts.dryRun) return obj;
+      return this.insert(r, input, obj);
+    });
+  }
+
+  private async insert(r: ResourceInfo, input: KubeObject, obj: KubeObject): Promise<KubeObject> {
+    if (!input.metadata?.name && input.metadata?.generateName) {
+      // A generated name can collide; try a few fresh suffixes before giving up.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.store.create(keyFor(r, obj.metadata.namespace, obj.metadata.name!), obj);
+        } catch (e) {
+          if (attempt >= 4 || (e as { code?: number }).code !== 409) throw e;
+          obj.metadata.name = input.metadata.generateName + randomSuffix();
+        }
+      }
+    }
+    return this.store.create(keyFor(r, obj.metadata.namespace, obj.metadata.name!), obj);
+  }
+
+  /** Fills identity, defaults and metadata of a new object and validates it. */
+  private prepareNew(r: ResourceInfo, namespace: string | undefined, input: KubeObject): KubeObject {
+    const obj = structuredClone(input);
+    this.checkTypeMeta(r, obj);
+    obj.metadata ??= {};
+    const meta = obj.metadata;
+    if (r.namespaced) {
+      if (meta.namespace && namespace && meta.namespace !== namespace) {
+        throw errors.badRequest(`the namespace of the provided object (${meta.namespace}) does not match the namespace sent on the request (${namespace})`);
+      }
+      meta.namespace = meta.namespace || namespace || 'default';
+    } else {
+      delete meta.namespace;
+    }
+    if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix();
+    meta.uid = randomUUID();
+    meta.creationTimestamp = timestamp(this.now());
+    meta.generation = 1;
+    delete meta.resourceVersion;
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    delete meta.managedFields;
+    applyDefaults(r, obj);
+    this.validate(r, obj);
+    return obj;
+  }
+
+  private checkTypeMeta(r: ResourceInfo, obj: KubeObject): void {
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw errors.badRequest(`the request body must be a ${r.kind} object`);
+    if (obj.metadata !== undefined && (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) {
+      throw errors.invalid(r.kind, '', [{ field: 'metadata', reason: 'FieldValueTypeInvalid', message: 'Invalid value: must be an object' }]);
+    }
+    const apiVersion = apiVersionOf(r);
+    if ((obj.kind && obj.kind !== r.kind) || (obj.apiVersion && obj.apiVersion !== apiVersion)) {
+      throw errors.badRequest(
+        `the object's apiVersion/kind (${obj.apiVersion ?? '?'}/${obj.kind ?? '?'}) does not match the resource ${qualifiedName(r)} (${apiVersion}/${r.kind}) it was sent to`,
+      );
+    }
+    obj.apiVersion = apiVersion;
+    obj.kind = r.kind;
+  }
+
+  private validate(r: ResourceInfo, obj: KubeObject, old?: KubeObject): void {
+    const causes = validateObject(r, obj, old);
+    if (causes.length) throw errors.invalid(r.kind, obj.metadata?.name ?? '', causes, r.group || undefined);
+  }
+
+  private async requireActiveNamespace(name: string): Promise<void> {
+    const ns = await this.store.get(keyFor(NAMESPACE, undefined, name));
+    if (!ns) throw errors.notFound('namespaces', name);
+    if (ns.metadata.deletionTimestamp) {
+      throw errors.forbidden(`unable to create new content in namespace ${name} because it is being terminated`);
+    }
+  }
+
+  /**
+   * Replaces an object (PUT). With `subresource: 'status'` only the status changes; otherwise the
+   * status is kept for resources that have a status subresource. A stale resourceVersion in the
+   * body is a Conflict.
+   */
+  async update(
+    r: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    input: KubeObject,
+    opts: WriteOptions & { subresource?: 'status' } = {},
+  ): Promise<KubeObject> {
+    const obj = structuredClone(input);
+    this.checkTypeMeta(r, obj);
+    obj.metadata ??= {};
+    if (obj.metadata.name && obj.metadata.name !== name) {
+      throw errors.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    if (r.namespaced && obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
+      throw errors.badRequest(`the namespace of the provided object (${obj.metadata.namespace}) does not match the namespace sent on the request (${namespace})`);
+    }
+    const expected = revisionOf(obj);
+    return this.serialized(r, async () => {
+      const old = await this.get(r, namespace, name);
+      if (expected !== undefined && String(expected) !== old.metadata.resourceVersion) {
+        throw errors.conflict(qualifiedName(r), name);
+      }
+      const next = this.merged(r, old, obj, opts.subresource);
+      if (r.kind === 'Service' && opts.subresource !== 'status') await allocateServiceAddresses(this, next, this.allocator);
+      if (opts.dryRun) return next;
+      return this.store.update(keyFor(r, namespace, name), next, Number(old.metadata.resourceVersion));
+    });
+  }
+
+  /** Builds the object to store from the old one and a full replacement. */
+  private merged(r: ResourceInfo, old: KubeObject, obj: KubeObject, subresource?: 'status'): KubeObject {
+    let next: KubeObject;
+    if (subresource === 'status') {
+      next = structuredClone(old);
+      if (obj.status === undefined) delete next.status;
+      else next.status = obj.status;
+    } else {
+      next = obj;
+      const meta = next.metadata;
+      meta.name = old.metadata.name;
+      if (r.namespaced) meta.namespace = old.metadata.namespace;
+      else delete meta.namespace;
+      meta.uid = old.metadata.uid;
+      meta.creationTimestamp = old.metadata.creationTimestamp;
+      meta.generation = old.metadata.generation ?? 1;
+      if (old.metadata.deletionTimestamp) meta.deletionTimestamp = old.metadata.deletionTimestamp;
+      if (old.metadata.deletionGracePeriodSeconds !== undefined) meta.deletionGracePeriodSeconds = old.metadata.deletionGracePeriodSeconds;
+      if (hasStatusSubresource(r)) {
+        if (old.status === undefined) delete next.status;
+        else next.status = old.status;
+      }
+      applyDefaults(r, next);
+      if (r.kind === 'Service') preserveServiceAddresses(old, next);
+      if (specPart(next) !== specPart(old)) meta.generation = (old.metadata.generation ?? 1) + 1;
+    }
+    delete next.metadata.resourceVersion;
+    this.validate(r, next, old);
+    return next;
+  }
+
+  /**
+   * Reads, changes and writes back with compare-and-swap, retrying when another writer got in
+   * between. `change` returns the complete new object.
+   */
+  async modify(
+    r: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    change: (current: KubeObject) => KubeObject,
+    opts: WriteOptions & { subresource?: 'status' } = {},
+  ): Promise<KubeObject> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(r, namespace, name);
+      const wanted = change(structuredClone(current));
+      wanted.metadata ??= {};
+      wanted.metadata.resourceVersion = current.metadata.resourceVersion;
+      try {
+        return await this.update(r, namespace, name, wanted, opts);
+      } catch (e) {
+        if (attempt >= 8 || (e as { reason?: string }).reason !== 'Conflict') throw e;
+      }
+    }
+  }
+
+  /**
+   * Deletes an object. Dependents (objects whose ownerReferences name it) are deleted too, unless
+   * the policy is Orphan, in which case their ownerReference is removed; a namespace takes
+   * everything in it along.
+   */
+  async delete(
+    r: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: WriteOptions & { propagationPolicy?: string; preconditionRevision?: string } = {},
+  ): Promise<KubeObject> {
+    const obj = await this.get(r, namespace, name);
+    if (opts.preconditionRevision && opts.preconditionRevision !== obj.metadata.resourceVersion) {
+      throw errors.conflict(qualifiedName(r), name, `Precondition failed: ResourceVersion in precondition: ${opts.preconditionRevision}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
+    }
+    if (opts.dryRun) return obj;
+    if (r.kind === 'Namespace') return this.terminateNamespace(obj);
+    const policy = opts.propagationPolicy ?? 'Background';
+    if (policy === 'Orphan') await this.orphanDependents(obj);
+    else await this.deleteDependents(obj);
+    try {
+      return await this.store.delete(keyFor(r, namespace, name));
+    } catch (e) {
+      // Deleted concurrently by someone else: the outcome the caller wanted.
+      if ((e as { code?: number }).code === 404) return obj;
+      throw e;
+    }
+  }
+
+  /**
+   * Namespace deletion is asynchronous, as in Kubernetes: the namespace turns Terminating at once
+   * (no new objects may be created in it), and a moment later its contents and then the
+   * namespace itself are removed. The delay lets a client that deletes a namespace and its
+   * objects in one go (`kubectl delete -f`) still find those objects.
+   */
+  private async terminateNamespace(ns: KubeObject): Promise<KubeObject> {
+    const name = ns.metadata.name!;
+    let marked = ns;
+    if (!ns.metadata.deletionTimestamp) {
+      const next = structuredClone(ns);
+      next.metadata.deletionTimestamp = timestamp(this.now());
+      next.status = { ...((ns.status as object) ?? {}), phase: 'Terminating' };
+      marked = await this.store.update(keyFor(NAMESPACE, undefined, name), next, Number(ns.metadata.resourceVersion));
+    }
+    this.scheduleNamespaceCleanup(name);
+    return marked;
+  }
+
+  private scheduleNamespaceCleanup(name: string): void {
+    if (this.closed || this.cleanupTimers.has(name)) return;
+    const timer = setTimeout(() => {
+      this.cleanupTimers.delete(name);
+      const work = this.removeNamespace(name)
+        .catch((e) => {
+          if (!this.closed) console.error(`tug control: removing namespace ${name}:`, e);
+        })
+        .finally(() => this.pending.delete(work));
+      this.pending.add(work);
+    }, NAMESPACE_CLEANUP_DELAY_MS);
+    this.cleanupTimers.set(name, timer);
+  }
+
+  private async removeNamespace(namespace: string): Promise<void> {
+    for (const r of RESOURCES.filter((x) => x.namespaced)) {
+      const { items } = await this.store.list({ resource: qualifiedName(r), namespace });
+      for (const item of items) {
+        await this.store.delete(keyFor(r, namespace, item.metadata.name!)).catch((e) => {
+          if ((e as { code?: number }).code !== 404) throw e;
+        });
+      }
+    }
+    await this.store.delete(keyFor(NAMESPACE, undefined, namespace)).catch((e) => {
+      if ((e as { code?: number }).code !== 404) throw e;
+    });
+  }
+
+  /** Stops background work (namespace clean-ups) and waits for what is running. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.cleanupTimers.values()) clearTimeout(t);
+    this.cleanupTimers.clear();
+    await Promise.all(this.pending);
+  }
+
+  private async dependentsOf(owner: KubeObject): Promise<{ r: ResourceInfo; obj: KubeObject }[]> {
+    const uid = owner.metadata.uid;
+    const found: { r: ResourceInfo; obj: KubeObject }[] = [];
+    for (const r of RESOURCES) {
+      if (r.kind === 'Namespace') continue;
+      const scope = r.namespaced ? owner.metadata.namespace : undefined;
+      if (r.namespaced && !scope) continue;
+      const { items } = await this.store.list({ resource: qualifiedName(r), namespace: scope });
+      for (const obj of items) {
+        if ((obj.metadata.ownerReferences ?? []).some((o) => o.uid === uid)) found.push({ r, obj });
+      }
+    }
+    return found;
+  }
+
+  private async deleteDependents(owner: KubeObject): Promise<void> {
+    for (const { r, obj } of await this.dependentsOf(owner)) {
+      await this.delete(r, obj.metadata.namespace, obj.metadata.name!, { propagationPolicy: 'Background' }).catch((e) => {
+        if ((e as { code?: number }).code !== 404) throw e;
+      });
+    }
+  }
+
+  private async orphanDependents(owner: KubeObject): Promise<void> {
+    for (const { r, obj } of await this.dependentsOf(owner)) {
+      await this.modify(r, obj.metadata.namespace, obj.metadata.name!, (cur) => {
+        cur.metadata.ownerReferences = (cur.metadata.ownerReferences ?? []).filter((o) => o.uid !== owner.metadata.uid);
+        if (!cur.metadata.ownerReferences.length) delete cur.metadata.ownerReferences;
+        return cur;
+      }).catch(() => undefined);
+    }
+  }
+
+  /** Watches one resource (optionally one namespace), filtered by selectors. */
+  watch(
+    r: ResourceInfo,
+    namespace: string | undefined,
+    fromRevision: number,
+    query: ListQuery,
+    onEvent: (event: StoreEvent) => void,
+  ): StoreWatch {
+    const filter = this.filterFor(query);
+    return this.store.watch(
+      { resource: qualifiedName(r), namespace: r.namespaced ? namespace || undefined : undefined },
+      fromRevision,
+      (event) => {
+        if (filter(event.object)) onEvent(event);
+      },
+    );
+  }
+
+  /**
+   * Creates the namespaces every Kubernetes cluster starts with, and resumes the removal of
+   * namespaces that were terminating when the control node stopped.
+   */
+  async start(): Promise<void> {
+    const { items } = await this.store.list({ resource: 'namespaces' });
+    for (const ns of items) if (ns.metadata.deletionTimestamp) this.scheduleNamespaceCleanup(ns.metadata.name!);
+    for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+      if (await this.store.get(keyFor(NAMESPACE, undefined, name))) continue;
+      await this.create(NAMESPACE, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }).catch((e) => {
+        if ((e as { code?: number }).code !== 409) throw e;
+      });
+    }
+  }
+}
+
+function randomSuffix(): string {
+  let s = '';
+  for (let i = 0; i < 5; i++) s += NAME_SUFFIX_ALPHABET[randomInt(NAME_SUFFIX_ALPHABET.length)];
+  return s;
+}
+
+/** A replaced Service keeps the ClusterIP and node ports it was given unless it names new ones. */
+function preserveServiceAddresses(old: KubeObject, next: KubeObject): void {
+  const oldSpec = (old.spec ?? {}) as { clusterIP?: string; clusterIPs?: string[]; ports?: { port: number; protocol?: string; nodePort?: number }[] };
+  const spec = (next.spec ?? {}) as typeof oldSpec & { type?: string };
+  if (!spec.clusterIP && oldSpec.clusterIP) {
+    spec.clusterIP = oldSpec.clusterIP;
+    spec.clusterIPs = oldSpec.clusterIPs ?? [oldSpec.clusterIP];
+  }
+  if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
+    for (const p of spec.ports ?? []) {
+      if (p.nodePort) continue;
+      const before = (oldSpec.ports ?? []).find((o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+      if (before?.nodePort) p.nodePort = before.nodePort;
+    }
+  }
+}

@@ -1,0 +1,194 @@
+// The resource verbs over HTTP: get/list (JSON or Table), watch streams, create, replace,
+// patch, delete, and the status and scale subresources.
+import type { Context } from 'hono';
+import { errors } from '../../api/errors.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../../api/patch.js';
+import { apiVersionOf, type ResourceInfo } from '../../api/resources.js';
+import { labelSelectorToString } from '../../api/selectors.js';
+import type { KubeObject, LabelSelector } from '../../api/types.js';
+import { decodeObject, decodePatch, patchTypeOf, type PatchType } from './body.js';
+import type { Registry } from './registry.js';
+import { toTable } from './table.js';
+import { watchResponse } from './watch.js';
+
+export interface ResourceRequest {
+  resource: ResourceInfo;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+  qualified: string;
+}
+
+export interface RouteContext {
+  registry: Registry;
+  now: () => Date;
+}
+
+type IncludeObject = 'None' | 'Metadata' | 'Object';
+
+/** The Table options when the client asked for `as=Table`, else undefined. */
+export function tableRequest(c: Context): { includeObject: IncludeObject } | undefined {
+  const accept = c.req.header('accept') ?? '';
+  if (!/as=Table/.test(accept)) return undefined;
+  const include = c.req.query('includeObject');
+  return { includeObject: include === 'None' || include === 'Object' ? include : 'Metadata' };
+}
+
+async function bodyBytes(c: Context): Promise<Uint8Array> {
+  return new Uint8Array(await c.req.arrayBuffer());
+}
+
+function isDryRun(c: Context): boolean {
+  return c.req.queries('dryRun')?.includes('All') ?? false;
+}
+
+function listKind(r: ResourceInfo): string {
+  return r.listKind ?? `${r.kind}List`;
+}
+
+export async function handleResource(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
+  const { resource: r, namespace, name, subresource } = req;
+  const method = c.req.method;
+  const registry = ctx.registry;
+
+  if (subresource === 'scale') return handleScale(c, req, ctx);
+  if (subresource === 'log' || subresource === 'exec') {
+    throw errors.badRequest(`pod "${name}" has no running node agent to serve ${subresource}; join a node with \`tug node\``);
+  }
+
+  if (!name) {
+    if (method === 'GET') {
+      const query = { labelSelector: c.req.query('labelSelector'), fieldSelector: c.req.query('fieldSelector') };
+      const watch = c.req.query('watch');
+      if (watch === 'true' || watch === '1') return watchResponse(c, req, query, ctx);
+      const { items, revision } = await registry.list(r, namespace, query);
+      const table = tableRequest(c);
+      if (table) return c.json(toTable(r, items, { now: ctx.now(), resourceVersion: String(revision), includeObject: table.includeObject }));
+      return c.json({ apiVersion: apiVersionOf(r), kind: listKind(r), metadata: { resourceVersion: String(revision) }, items });
+    }
+    if (method === 'POST') {
+      const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
+      const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c) });
+      return c.json(created, 201);
+    }
+    if (method === 'DELETE') {
+      const query = { labelSelector: c.req.query('labelSelector'), fieldSelector: c.req.query('fieldSelector') };
+      const { items, revision } = await registry.list(r, namespace, query);
+      const deleted: KubeObject[] = [];
+      for (const item of items) deleted.push(await registry.delete(r, item.metadata.namespace, item.metadata.name!, { dryRun: isDryRun(c) }));
+      return c.json({ apiVersion: apiVersionOf(r), kind: listKind(r), metadata: { resourceVersion: String(revision) }, items: deleted });
+    }
+    throw errors.methodNotAllowed(method, req.qualified);
+  }
+
+  const sub = subresource === 'status' ? 'status' : undefined;
+  switch (method) {
+    case 'GET': {
+      const obj = await registry.get(r, namespace, name);
+      const table = tableRequest(c);
+      if (table) return c.json(toTable(r, [obj], { now: ctx.now(), resourceVersion: obj.metadata.resourceVersion, includeObject: table.includeObject }));
+      return c.json(obj);
+    }
+    case 'PUT': {
+      const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
+      return c.json(await registry.update(r, namespace, name, obj, { dryRun: isDryRun(c), subresource: sub }));
+    }
+    case 'PATCH': {
+      const type = patchTypeOf(c.req.header('content-type'));
+      const patch = decodePatch(await bodyBytes(c), type);
+      if (type === 'apply') {
+        const existing = await registry.get(r, namespace, name).catch((e) => {
+          if ((e as { code?: number }).code === 404) return undefined;
+          throw e;
+        });
+        if (!existing) {
+          const obj = { ...(patch as KubeObject), metadata: { ...((patch as KubeObject).metadata ?? {}), name } };
+          return c.json(await registry.create(r, namespace, obj, { dryRun: isDryRun(c) }), 201);
+        }
+      }
+      const updated = await registry.modify(r, namespace, name, (current) => patched(req, current, patch, type), { dryRun: isDryRun(c), subresource: sub });
+      return c.json(updated);
+    }
+    case 'DELETE': {
+      let options: { propagationPolicy?: string; preconditions?: { resourceVersion?: string }; dryRun?: string[] } = {};
+      const text = await c.req.text();
+      if (text.trim()) {
+        try {
+          options = JSON.parse(text);
+        } catch {
+          throw errors.badRequest('the DeleteOptions body is not valid JSON');
+        }
+      }
+      const policy = c.req.query('propagationPolicy') ?? options.propagationPolicy;
+      if (policy && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
+        throw errors.badRequest(`propagationPolicy "${policy}" is not supported; use Background, Foreground or Orphan`);
+      }
+      const deleted = await registry.delete(r, namespace, name, {
+        propagationPolicy: policy,
+        preconditionRevision: options.preconditions?.resourceVersion,
+        dryRun: isDryRun(c) || (options.dryRun ?? []).includes('All'),
+      });
+      return c.json(deleted);
+    }
+    default:
+      throw errors.methodNotAllowed(method, `${req.qualified}/${name}`);
+  }
+}
+
+/** Applies a PATCH body to the current object; a resourceVersion in the patch is a precondition. */
+function patched(req: ResourceRequest, current: KubeObject, patch: unknown, type: PatchType): KubeObject {
+  let next: unknown;
+  if (type === 'json') next = applyJsonPatch(current, patch);
+  else if (type === 'merge') next = applyMergePatch(current, patch);
+  else next = applyStrategicMergePatch(current, patch, req.resource.kind);
+  if (next === null || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch must produce an object');
+  const result = next as KubeObject;
+  const wanted = (patch as KubeObject | undefined)?.metadata?.resourceVersion;
+  if (type !== 'json' && wanted && wanted !== current.metadata.resourceVersion) throw errors.conflict(req.qualified, req.name!);
+  result.metadata ??= {};
+  result.metadata.resourceVersion = current.metadata.resourceVersion;
+  return result;
+}
+
+/** The autoscaling/v1 Scale view of a Deployment or ReplicaSet. */
+export function scaleOf(obj: KubeObject): KubeObject {
+  const spec = (obj.spec ?? {}) as { replicas?: number; selector?: LabelSelector };
+  const status = (obj.status ?? {}) as { replicas?: number };
+  return {
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: {
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+      resourceVersion: obj.metadata.resourceVersion,
+      creationTimestamp: obj.metadata.creationTimestamp,
+    },
+    spec: { replicas: spec.replicas ?? 1 },
+    status: { replicas: status.replicas ?? 0, selector: spec.selector ? labelSelectorToString(spec.selector) : '' },
+  };
+}
+
+async function handleScale(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
+  const { resource: r, namespace, name } = req;
+  if (!name) throw errors.notFoundPath();
+  const method = c.req.method;
+  if (method === 'GET') return c.json(scaleOf(await ctx.registry.get(r, namespace, name)));
+  if (method !== 'PUT' && method !== 'PATCH') throw errors.methodNotAllowed(method, `${req.qualified}/${name}/scale`);
+  const bytes = await bodyBytes(c);
+  const type = method === 'PATCH' ? patchTypeOf(c.req.header('content-type')) : undefined;
+  const body = type ? decodePatch(bytes, type) : decodeObject(bytes, c.req.header('content-type'));
+  const updated = await ctx.registry.modify(r, namespace, name, (current) => {
+    const scale = scaleOf(current);
+    const next = (type === 'json' ? applyJsonPatch(scale, body) : type ? applyMergePatch(scale, body) : body) as KubeObject;
+    const replicas = (next?.spec as { replicas?: unknown } | undefined)?.replicas;
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+      throw errors.invalid('Scale', name, [{ field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be a non-negative integer` }], 'autoscaling');
+    }
+    const wanted = next.metadata?.resourceVersion;
+    if (method === 'PUT' && wanted && wanted !== current.metadata.resourceVersion) throw errors.conflict(req.qualified, name);
+    (current.spec as { replicas?: number }).replicas = replicas;
+    return current;
+  });
+  return c.json(scaleOf(updated));
+}

@@ -1,0 +1,5 @@
+// The control node's public face.
+export { startControl, parseListen, type ControlOptions, type RunningControl } from './control.js';
+export { createApiApp } from './apiserver/app.js';
+export { Registry } from './apiserver/registry.js';
+export { createMemoryStore, openSqliteStore, type Store } from './store/index.js';
