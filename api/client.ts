@@ -3,6 +3,7 @@
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { ApiError, type Status } from './errors.js';
 import type { Connection } from './kubeconfig.js';
 import { apiVersionOf, type ResourceInfo } from './resources.js';
@@ -82,6 +83,7 @@ export class ApiClient {
         resolve,
       );
       req.on('error', (e) => reject(connectionError(this.conn.server, e)));
+      req.once('socket', guardSocket);
       if (payload !== undefined) req.write(payload);
       req.end();
     });
@@ -171,6 +173,19 @@ export class ApiClient {
       throw e;
     }
   }
+}
+
+const guarded = new WeakSet<Socket>();
+
+/**
+ * Gives a (keep-alive) socket a lasting 'error' listener. When the server answers before reading
+ * the whole body (413) and closes, the late EPIPE can arrive while no request owns the socket,
+ * and an unheard 'error' would crash the process. A request that owns it still gets the error.
+ */
+function guardSocket(socket: Socket): void {
+  if (guarded.has(socket)) return;
+  guarded.add(socket);
+  socket.on('error', () => undefined);
 }
 
 function connectionError(server: string, e: Error & { code?: string }): Error {

@@ -4,6 +4,7 @@
 //
 //   node dist/bench/api.js [--objects 1000] [--watchers 1000] [--concurrency 16]
 import { spawn } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -79,6 +80,7 @@ async function measure(store: string) {
     // Watch fan-out: N watchers on one namespace, then one write; time until all have it.
     const watchNs = 'default';
     const abort = new AbortController();
+    setMaxListeners(WATCHERS + 16, abort.signal);
     let received = 0;
     let allReceived: () => void = () => undefined;
     const done = new Promise<void>((res) => (allReceived = res));
@@ -128,7 +130,7 @@ async function measure(store: string) {
 const rows = [];
 for (const store of ['memory', 'sqlite']) rows.push(await measure(store));
 console.log(`\nAPI server, ${OBJECTS} ConfigMaps, ${CONCURRENCY} requests in flight, ${WATCHERS} watchers, HTTPS on loopback\n`);
-console.log('store    creates/s   gets/s   list(1000) p50   list p99   watch fan-out (all watchers)');
+console.log(`store    creates/s   gets/s   list(${OBJECTS}) p50   list p99   watch fan-out (all watchers)`);
 for (const r of rows) {
   console.log(
     `${r.store.padEnd(8)} ${r.createsPerSec.toFixed(0).padStart(9)} ${r.getsPerSec.toFixed(0).padStart(8)} ${`${r.listP50Ms.toFixed(1)} ms`.padStart(16)} ${`${r.listP99Ms.toFixed(1)} ms`.padStart(10)} ${`${r.fanoutMs.toFixed(0)} ms`.padStart(12)}`,

@@ -56,7 +56,7 @@ export function readManifests(paths: string[], readStdin: () => string): Manifes
         if (!object.apiVersion || !object.kind) throw new Error(`error validating ${source}: apiVersion and kind are required in every object`);
         const resource = resourceByKind(String(object.apiVersion), String(object.kind));
         if (!resource) {
-          throw new Error(`error: resource mapping not found for kind "${object.kind}" in version "${object.apiVersion}" in ${source}; tugboat serves: run \`kubectl api-resources\` to list them`);
+          throw new Error(`resource mapping not found for kind "${object.kind}" in version "${object.apiVersion}" in ${source}; run \`kubectl api-resources\` to list the kinds tugboat serves`);
         }
         object.metadata ??= {};
         manifests.push({ source, object, resource });

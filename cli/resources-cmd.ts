@@ -140,7 +140,7 @@ export async function deleteCommand(
   for (const t of targets.reverse()) {
     try {
       await client.delete(t.r, t.ns, t.name, 'Background');
-      io.out(`${t.r.singular} "${t.name}" deleted`);
+      io.out(`${display(t.r)} "${t.name}" deleted`);
     } catch (e) {
       if (isApiError(e) && e.code === 404 && args.ignoreNotFound) continue;
       failures++;

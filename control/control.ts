@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { writeKubeconfig } from '../api/kubeconfig.js';
-import { DEFAULT_ALLOCATOR_CONFIG, parseCidr } from './apiserver/allocators.js';
+import { RESOURCES, type ResourceInfo } from '../api/resources.js';
+import type { KubeObject } from '../api/types.js';
+import { DEFAULT_ALLOCATOR_CONFIG, parseCidr, reservedClusterIP } from './apiserver/allocators.js';
 import { createApiApp } from './apiserver/app.js';
 import { Registry } from './apiserver/registry.js';
 import { createMemoryStore, openSqliteStore, type Store } from './store/index.js';
@@ -54,6 +56,49 @@ function openStore(opts: ControlOptions): Store {
   throw new Error(`--store "${opts.store}" is not known; use sqlite or memory`);
 }
 
+const SERVICE = RESOURCES.find((r) => r.kind === 'Service')!;
+const ENDPOINTS = RESOURCES.find((r) => r.kind === 'Endpoints')!;
+const ENDPOINT_SLICE = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
+
+/**
+ * The `default/kubernetes` Service (the first ClusterIP of the range, port 443), whose Endpoints
+ * point at this API server, so that workloads find the API the way they do in Kubernetes.
+ */
+async function publishApiService(registry: Registry, cidr: string, ip: string, port: number): Promise<void> {
+  const ports = [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }];
+  await ensureObject(registry, SERVICE, {
+    metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: { type: 'ClusterIP', clusterIP: reservedClusterIP(cidr, 1), ports, sessionAffinity: 'None' },
+  }, (svc) => ({ ...svc, spec: { ...(svc.spec as object), ports } }));
+  const subsets = [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }];
+  await ensureObject(registry, ENDPOINTS, { metadata: { name: 'kubernetes', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } }, subsets }, (ep) => ({ ...ep, subsets }));
+  const endpoints = [{ addresses: [ip], conditions: { ready: true, serving: true, terminating: false } }];
+  const slicePorts = [{ name: 'https', port, protocol: 'TCP' }];
+  await ensureObject(
+    registry,
+    ENDPOINT_SLICE,
+    {
+      metadata: { name: 'kubernetes', labels: { 'kubernetes.io/service-name': 'kubernetes', 'endpointslice.kubernetes.io/managed-by': 'tugboat' } },
+      addressType: 'IPv4',
+      endpoints,
+      ports: slicePorts,
+    },
+    (cur) => ({ ...cur, endpoints, ports: slicePorts }),
+  );
+}
+
+/** Creates `wanted` in default, or brings the stored one up to date; writes nothing when it already is. */
+async function ensureObject(registry: Registry, r: ResourceInfo, wanted: KubeObject, update: (cur: KubeObject) => KubeObject): Promise<void> {
+  const name = wanted.metadata.name!;
+  const current = await registry.get(r, 'default', name).catch(() => undefined);
+  if (!current) {
+    await registry.create(r, 'default', wanted);
+    return;
+  }
+  if (JSON.stringify(update(structuredClone(current))) === JSON.stringify(current)) return;
+  await registry.modify(r, 'default', name, update);
+}
+
 export async function startControl(opts: ControlOptions): Promise<RunningControl> {
   const { host, port } = parseListen(opts.listen);
   if (opts.serviceCidr) parseCidr(opts.serviceCidr);
@@ -90,6 +135,11 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   address = `${clientHost.includes(':') ? `[${clientHost}]` : clientHost}:${bound.port}`;
   const url = `https://${address}`;
   if (opts.kubeconfig) writeKubeconfig(opts.kubeconfig, { server: url, caCert: tls.caCert, token });
+  try {
+    await publishApiService(registry, opts.serviceCidr ?? DEFAULT_ALLOCATOR_CONFIG.serviceCidr, clientHost, bound.port);
+  } catch (e) {
+    console.error('tug control: could not publish the kubernetes Service:', e);
+  }
 
   return {
     url,

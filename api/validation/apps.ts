@@ -17,7 +17,9 @@ export function validateWorkload(kind: 'Deployment' | 'ReplicaSet', obj: Obj, ol
   const spec = obj.spec;
   if (!checkObject(causes, 'spec', spec, { required: true })) return causes;
 
-  checkInt(causes, 'spec.replicas', spec.replicas, { min: 0 });
+  const replicas = checkInt(causes, 'spec.replicas', spec.replicas, { min: 0 });
+  // An int32 in Kubernetes; without the bound 1e300 would be stored as a replica count.
+  if (replicas !== undefined && replicas > 2147483647) causes.push(cause.invalid('spec.replicas', replicas, 'must be less than or equal to 2147483647'));
   const minReady = checkInt(causes, 'spec.minReadySeconds', spec.minReadySeconds, { min: 0 });
   const selector = validateSelector(causes, 'spec.selector', spec.selector, kind.toLowerCase());
   validateTemplate(causes, spec.template, selector);

@@ -19,7 +19,7 @@ import {
   wantsAggregated,
 } from './discovery.js';
 import { ApiMetrics } from './metrics.js';
-import { openApiDocument, openApiIndex } from './openapi.js';
+import { OPENAPI_V2_PROTOBUF, openApiDocument, openApiIndex, openApiV2Json, openApiV2Protobuf } from './openapi.js';
 import type { Registry } from './registry.js';
 import { handleResource, type ResourceRequest } from './routes.js';
 
@@ -116,6 +116,13 @@ export function createApiApp(opts: ApiServerOptions): Hono {
     return c.json(list);
   });
 
+  app.get('/openapi/v2', (c) => {
+    // Go's mime parser rejects the '@' of the type kubectl asks for; kube-apiserver answers octet-stream.
+    if ((c.req.header('accept') ?? '').includes(OPENAPI_V2_PROTOBUF)) {
+      return c.body(openApiV2Protobuf(), 200, { 'Content-Type': 'application/octet-stream' });
+    }
+    return c.json(openApiV2Json());
+  });
   app.get('/openapi/v3', (c) => c.json(openApiIndex()));
   app.get('/openapi/v3/*', (c) => {
     const rest = c.req.path.slice('/openapi/v3/'.length).split('/');
@@ -137,12 +144,20 @@ export function createApiApp(opts: ApiServerOptions): Hono {
   return app;
 }
 
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw errors.badRequest(`the path segment "${segment}" is not valid percent-encoding; escape "%" as %25`);
+  }
+}
+
 /**
  * Splits `namespaces/{ns}/{plural}/{name}/{sub}` (or the cluster-scoped forms) into its parts.
  * `namespaces/{name}/status` is the Namespace's own subresource.
  */
 export function parseResourcePath(group: string, version: string, raw: string[]): ResourceRequest {
-  const segments = raw.filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  const segments = raw.filter((s) => s !== '').map(decodeSegment);
   let namespace: string | undefined;
   let rest = segments;
   const namespaceOwnSubresource = group === '' && ['status', 'finalize'].includes(segments[2]);

@@ -47,4 +47,21 @@ export function openApiDocument(group: string, version: string) {
   return { openapi: '3.0.0', info: { title: 'tugboat', version: version }, components: { schemas: {} }, paths };
 }
 
+/** The media type kubectl asks for when it fetches `/openapi/v2`. */
+export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+
+/**
+ * An empty OpenAPI v2 document. kubectl validates a kind that the v3 index does not list (an
+ * unknown apiVersion/kind) against v2; an empty v2 lets it fall through to its own
+ * `no matches for kind "X" in version "Y"` error instead of a bare 404 it cannot explain.
+ */
+export function openApiV2Json() {
+  return { swagger: '2.0', info: { title: 'tugboat', version: 'v2' }, paths: {}, definitions: {} };
+}
+
+/** The same document as gnostic protobuf: only `swagger: "2.0"` (field 1, length 3). */
+export function openApiV2Protobuf(): ArrayBuffer {
+  return new Uint8Array([0x0a, 0x03, 0x32, 0x2e, 0x30]).buffer;
+}
+
 export { gvPath };

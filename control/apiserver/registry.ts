@@ -3,11 +3,12 @@
 // contents), list with selectors, and watch. Both the REST layer and in-process controllers
 // use it, so every write goes through the same rules.
 import { randomUUID, randomInt } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { applyDefaults } from '../../api/defaults.js';
 import { errors } from '../../api/errors.js';
 import { RESOURCES, apiVersionOf, qualifiedName, type ResourceInfo } from '../../api/resources.js';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../api/selectors.js';
-import type { KubeObject } from '../../api/types.js';
+import type { KubeObject, PodSpec } from '../../api/types.js';
 import { validateObject } from '../../api/validation.js';
 import type { ObjectKey, Store, StoreEvent, StoreWatch } from '../store/index.js';
 import { allocateServiceAddresses, DEFAULT_ALLOCATOR_CONFIG, type AllocatorConfig } from './allocators.js';
@@ -148,6 +149,7 @@ export class Registry {
     delete meta.deletionGracePeriodSeconds;
     delete meta.managedFields;
     applyDefaults(r, obj);
+    initialStatus(r, obj);
     this.validate(r, obj);
     return obj;
   }
@@ -210,6 +212,9 @@ export class Registry {
       const next = this.merged(r, old, obj, opts.subresource);
       if (r.kind === 'Service' && opts.subresource !== 'status') await allocateServiceAddresses(this, next, this.allocator);
       if (opts.dryRun) return next;
+      // A write that changes nothing keeps the resourceVersion and sends no watch event, as in
+      // Kubernetes; `apply` relies on it to report "unchanged".
+      if (sameContent(old, next)) return old;
       return this.store.update(keyFor(r, namespace, name), next, Number(old.metadata.resourceVersion));
     });
   }
@@ -418,6 +423,39 @@ export class Registry {
       });
     }
   }
+}
+
+/**
+ * What a new object's status starts as. As in Kubernetes, a client cannot create a Pod, Deployment
+ * or ReplicaSet with a status of its own choosing: that is the status writers' job.
+ */
+function initialStatus(r: ResourceInfo, obj: KubeObject): void {
+  if (r.kind === 'Pod') obj.status = { phase: 'Pending', qosClass: qosClassOf(obj.spec as PodSpec) };
+  else if (r.kind === 'Deployment' || r.kind === 'ReplicaSet') obj.status = {};
+}
+
+/** Kubernetes' QoS class: Guaranteed when every container's limits equal its requests for cpu and memory. */
+export function qosClassOf(spec: PodSpec | undefined): string {
+  const containers = [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])];
+  let any = false;
+  let guaranteed = containers.length > 0;
+  for (const c of containers) {
+    const requests = { ...(c.resources?.limits ?? {}), ...(c.resources?.requests ?? {}) };
+    const limits = c.resources?.limits ?? {};
+    if (Object.keys(requests).length || Object.keys(limits).length) any = true;
+    for (const res of ['cpu', 'memory']) {
+      if (limits[res] === undefined || String(limits[res]) !== String(requests[res])) guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** Whether `next` stores the same content as `old`, whatever the key order; the resourceVersion is ignored. */
+function sameContent(old: KubeObject, next: KubeObject): boolean {
+  const { resourceVersion: _rv, ...meta } = old.metadata;
+  const plain = (o: unknown) => JSON.parse(JSON.stringify(o));
+  return isDeepStrictEqual(plain({ ...old, metadata: meta }), plain({ ...next, metadata: { ...next.metadata, resourceVersion: undefined } }));
 }
 
 function randomSuffix(): string {

@@ -5,6 +5,7 @@ import { errors } from '../../api/errors.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../../api/patch.js';
 import { apiVersionOf, type ResourceInfo } from '../../api/resources.js';
 import { labelSelectorToString } from '../../api/selectors.js';
+import { unenforcedFieldWarnings, warningHeader } from '../../api/warnings.js';
 import type { KubeObject, LabelSelector } from '../../api/types.js';
 import { decodeObject, decodePatch, patchTypeOf, type PatchType } from './body.js';
 import type { Registry } from './registry.js';
@@ -42,6 +43,12 @@ function isDryRun(c: Context): boolean {
   return c.req.queries('dryRun')?.includes('All') ?? false;
 }
 
+/** Adds a `Warning:` header for each field of a written object that tugboat does not enforce. */
+function warn(c: Context, r: ResourceInfo, obj: KubeObject): KubeObject {
+  for (const text of unenforcedFieldWarnings(r, obj)) c.header('Warning', warningHeader(text), { append: true });
+  return obj;
+}
+
 function listKind(r: ResourceInfo): string {
   return r.listKind ?? `${r.kind}List`;
 }
@@ -69,7 +76,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
     if (method === 'POST') {
       const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
       const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c) });
-      return c.json(created, 201);
+      return c.json(warn(c, r, created), 201);
     }
     if (method === 'DELETE') {
       const query = { labelSelector: c.req.query('labelSelector'), fieldSelector: c.req.query('fieldSelector') };
@@ -91,7 +98,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
     }
     case 'PUT': {
       const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
-      return c.json(await registry.update(r, namespace, name, obj, { dryRun: isDryRun(c), subresource: sub }));
+      return c.json(warn(c, r, await registry.update(r, namespace, name, obj, { dryRun: isDryRun(c), subresource: sub })));
     }
     case 'PATCH': {
       const type = patchTypeOf(c.req.header('content-type'));
@@ -103,11 +110,11 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
         });
         if (!existing) {
           const obj = { ...(patch as KubeObject), metadata: { ...((patch as KubeObject).metadata ?? {}), name } };
-          return c.json(await registry.create(r, namespace, obj, { dryRun: isDryRun(c) }), 201);
+          return c.json(warn(c, r, await registry.create(r, namespace, obj, { dryRun: isDryRun(c) })), 201);
         }
       }
       const updated = await registry.modify(r, namespace, name, (current) => patched(req, current, patch, type), { dryRun: isDryRun(c), subresource: sub });
-      return c.json(updated);
+      return c.json(warn(c, r, updated));
     }
     case 'DELETE': {
       let options: { propagationPolicy?: string; preconditions?: { resourceVersion?: string }; dryRun?: string[] } = {};
@@ -182,8 +189,8 @@ async function handleScale(c: Context, req: ResourceRequest, ctx: RouteContext):
     const scale = scaleOf(current);
     const next = (type === 'json' ? applyJsonPatch(scale, body) : type ? applyMergePatch(scale, body) : body) as KubeObject;
     const replicas = (next?.spec as { replicas?: unknown } | undefined)?.replicas;
-    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
-      throw errors.invalid('Scale', name, [{ field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be a non-negative integer` }], 'autoscaling');
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > 2147483647) {
+      throw errors.invalid('Scale', name, [{ field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be an integer from 0 to 2147483647` }], 'autoscaling');
     }
     const wanted = next.metadata?.resourceVersion;
     if (method === 'PUT' && wanted && wanted !== current.metadata.resourceVersion) throw errors.conflict(req.qualified, name);

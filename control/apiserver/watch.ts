@@ -12,6 +12,22 @@ const BOOKMARK_INTERVAL_MS = 30_000;
 /** A watcher this far behind is cut off; it re-watches from its last revision. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Store events are frozen and shared by every watcher, so each one is serialised once however
+ * many watchers receive it.
+ */
+const encodedEvents = new WeakMap<object, Uint8Array>();
+const encoder = new TextEncoder();
+
+function encodeShared(type: string, object: KubeObject): Uint8Array {
+  let bytes = encodedEvents.get(object);
+  if (!bytes) {
+    bytes = encoder.encode(JSON.stringify({ type, object }) + '\n');
+    if (Object.isFrozen(object)) encodedEvents.set(object, bytes);
+  }
+  return bytes;
+}
+
 function parseRevision(text: string | undefined): number | undefined {
   if (text === undefined || text === '' || text === '0') return undefined;
   const n = Number(text);
@@ -27,10 +43,9 @@ export async function watchResponse(c: Context, req: ResourceRequest, query: Lis
   const timeoutParam = Number(c.req.query('timeoutSeconds'));
   const timeoutMs = (Number.isFinite(timeoutParam) && timeoutParam > 0 ? timeoutParam : 1800 + Math.random() * 1800) * 1000;
   const requested = parseRevision(c.req.query('resourceVersion'));
-  const encoder = new TextEncoder();
-
   const line = (type: string, object: KubeObject): Uint8Array => {
-    const shown = table && type !== 'BOOKMARK' ? toTable(r, [object], { now: ctx.now(), resourceVersion: object.metadata.resourceVersion, includeObject: table.includeObject }) : object;
+    if (!table || type === 'BOOKMARK') return encodeShared(type, object);
+    const shown = toTable(r, [object], { now: ctx.now(), resourceVersion: object.metadata.resourceVersion, includeObject: table.includeObject });
     return encoder.encode(JSON.stringify({ type, object: shown }) + '\n');
   };
 
@@ -48,6 +63,8 @@ export async function watchResponse(c: Context, req: ResourceRequest, query: Lis
   let storeWatch: StoreWatch | undefined;
   let lastRevision = from;
   const pending: StoreEvent[] = [];
+  // Declared before subscribing: the store replays retained events synchronously inside watch().
+  let flush: (() => void) | undefined;
   // Subscribe before the response starts so that a 410 can still be an HTTP status.
   try {
     storeWatch = registry.watch(r, namespace, from, query, (event) => {
@@ -59,7 +76,6 @@ export async function watchResponse(c: Context, req: ResourceRequest, query: Lis
     throw e;
   }
 
-  let flush: (() => void) | undefined;
   const timers: NodeJS.Timeout[] = [];
   let closed = false;
   const stop = () => {

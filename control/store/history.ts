@@ -106,6 +106,7 @@ export class WatchHub {
   }
 
   private push(event: StoreEvent): void {
+    deepFreeze(event);
     if (this.count < this.capacity) {
       this.ring[(this.start + this.count) % this.capacity] = event;
       this.count++;
@@ -148,13 +149,20 @@ export class WatchHub {
     if (watcher.stopped || event.revision <= watcher.lastDelivered || !keyMatches(watcher.prefix, event.key)) return;
     watcher.lastDelivered = event.revision;
     try {
-      // Each watcher gets its own copy so one consumer's edits cannot leak into another's or the history.
-      watcher.onEvent(structuredClone(event));
+      // Events are frozen, so every watcher can share one object: fan-out to a thousand watchers
+      // costs no copies, and no consumer can change what another (or the history) sees.
+      watcher.onEvent(event);
     } catch (err) {
       // One broken consumer must not stop the writer or the other watchers.
       console.error(`store watch on ${describe(watcher.prefix)}: callback threw at revision ${event.revision}:`, err);
     }
   }
+}
+
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
 }
 
 function describe(prefix: KeyPrefix): string {

@@ -280,17 +280,23 @@ for (const [backend, factory] of backends) {
       assert.deepEqual(seen.lines(), ['ADDED ns/a@1', 'ADDED ns/b@2']);
     });
 
-    it('gives each watcher its own copy of the event object', async (t) => {
+    it('delivers read-only events, so no watcher can change what others or the history see', async (t) => {
       const store = open(t);
+      let rejected = false;
       const watches = [
         store.watch({ resource: 'pods' }, 0, (e) => {
-          e.object.metadata.name = 'mutated';
+          try {
+            e.object.metadata.name = 'mutated';
+          } catch (err) {
+            rejected = err instanceof TypeError;
+          }
         }),
       ];
       t.after(() => watches.forEach((w) => w.stop()));
       await store.create(podKey('ns', 'a'), pod('ns', 'a'));
       const seen = collect();
       store.watch({ resource: 'pods' }, 0, seen.onEvent).stop();
+      assert.equal(rejected, true);
       assert.equal(seen.events[0]?.object.metadata.name, 'a');
       assert.equal((await store.get(podKey('ns', 'a')))?.metadata.name, 'a');
     });

@@ -18,7 +18,10 @@ export interface KeyPrefix {
 export interface StoreEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
   key: ObjectKey;
-  /** The object as stored by this change (for DELETED, the last state with the deletion revision). */
+  /**
+   * The object as stored by this change (for DELETED, the last state with the deletion revision).
+   * Events are deeply frozen and shared by all watchers: copy before changing.
+   */
   object: KubeObject;
   revision: number;
 }
