@@ -11,7 +11,6 @@ import {
   checkObject,
   checkString,
   checkSyntax,
-  isObj,
   type Causes,
   type Obj,
 } from './causes.js';

@@ -11,65 +11,13 @@ import { ApiClient, type RequestOptions } from '../../api/client.js';
 import type { Status } from '../../api/errors.js';
 import { readKubeconfig, writeKubeconfig, type Connection } from '../../api/kubeconfig.js';
 import type { KubeObject } from '../../api/types.js';
+import { webAppManifest } from './fixtures.js';
 import { kubectlFor, requireCommand, run, startControl, tempDir, type ControlProcess } from './harness.js';
 
 const NS = 'keep';
 
 /** What is stored before any bad input arrives; the last test checks it is all still there, unchanged. */
-const BASELINE = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: ${NS}
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: settings
-  namespace: ${NS}
-data:
-  color: blue
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: creds
-  namespace: ${NS}
-stringData:
-  password: s3cret
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: ${NS}
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: local/echo:1
-        ports:
-        - containerPort: 8080
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: ${NS}
-spec:
-  selector:
-    app: web
-  ports:
-  - port: 80
-    targetPort: 8080
-`;
+const BASELINE = webAppManifest(NS);
 
 const BASELINE_PATHS = [
   `/api/v1/namespaces/${NS}`,

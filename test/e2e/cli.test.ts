@@ -7,65 +7,11 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import YAML from 'yaml';
+import { podManifest, webAppManifest } from './fixtures.js';
 import { eventually, startControl, tempDir, tug, type ControlProcess, type RunResult } from './harness.js';
 
-const APP = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: cli
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: settings
-  namespace: cli
-data:
-  color: blue
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: cli
-  labels:
-    app: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: local/echo:1
-        ports:
-        - containerPort: 8080
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: cli
-spec:
-  selector:
-    app: web
-  ports:
-  - name: http
-    port: 80
-    targetPort: 8080
-`;
-
-const POD = (name: string, labels: Record<string, string>, namespace?: string) =>
-  YAML.stringify({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels, ...(namespace ? { namespace } : {}) },
-    spec: { containers: [{ name: 'main', image: 'local/busybox:1' }] },
-  });
+const APP = webAppManifest('cli');
+const POD = podManifest;
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -120,14 +66,14 @@ describe('the tug CLI against tug control', { concurrency: false }, () => {
     const file = join(dir, 'app.yaml');
     writeFileSync(file, APP);
     const first = ok(await run(['apply', '-f', file]));
-    assert.deepEqual(first.trim().split('\n'), ['namespace/cli created', 'configmap/settings created', 'deployment.apps/web created', 'service/web created']);
+    assert.deepEqual(first.trim().split('\n'), ['namespace/cli created', 'configmap/settings created', 'secret/creds created', 'deployment.apps/web created', 'service/web created']);
 
     const second = ok(await run(['apply', '-f', file]));
-    assert.deepEqual(second.trim().split('\n'), ['namespace/cli unchanged', 'configmap/settings unchanged', 'deployment.apps/web unchanged', 'service/web unchanged']);
+    assert.deepEqual(second.trim().split('\n'), ['namespace/cli unchanged', 'configmap/settings unchanged', 'secret/creds unchanged', 'deployment.apps/web unchanged', 'service/web unchanged']);
 
-    writeFileSync(file, APP.replace('replicas: 2', 'replicas: 3').replace('color: blue', 'color: green'));
+    writeFileSync(file, webAppManifest('cli', { replicas: 3, color: 'green' }));
     const third = ok(await run(['apply', '-f', file, '--kubeconfig', control.kubeconfig]));
-    assert.deepEqual(third.trim().split('\n'), ['namespace/cli unchanged', 'configmap/settings configured', 'deployment.apps/web configured', 'service/web unchanged']);
+    assert.deepEqual(third.trim().split('\n'), ['namespace/cli unchanged', 'configmap/settings configured', 'secret/creds unchanged', 'deployment.apps/web configured', 'service/web unchanged']);
 
     const deploy = JSON.parse(ok(await run(['get', 'deploy', 'web', '-n', 'cli', '-o', 'json'])));
     assert.equal(deploy.spec.replicas, 3);

@@ -7,70 +7,13 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { podManifest, webAppManifest } from './fixtures.js';
 import { eventually, kubectlFor, requireCommand, startControl, tempDir, type ControlProcess } from './harness.js';
 
 const SHARED_EXAMPLES = resolve(fileURLToPath(new URL('../../../../shared/k8s-examples', import.meta.url)));
 
-const APP = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: shop
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: shop-config
-  namespace: shop
-data:
-  greeting: hello
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: shop-secret
-  namespace: shop
-stringData:
-  password: s3cret
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-  labels:
-    app: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: local/echo:1
-        ports:
-        - containerPort: 8080
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    app: web
-  ports:
-  - name: http
-    port: 80
-    targetPort: 8080
-`;
-
-const POD = (name: string, labels: Record<string, string> = { app: 'x' }) =>
-  YAML.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { containers: [{ name: 'main', image: 'local/busybox:1' }] } });
+const APP = webAppManifest('shop');
+const POD = podManifest;
 
 describe('kubectl against tug control', { concurrency: false }, () => {
   let control: ControlProcess;
@@ -137,13 +80,13 @@ describe('kubectl against tug control', { concurrency: false }, () => {
     writeFileSync(file, APP);
     const first = await kubectl(['apply', '-f', file]);
     assert.equal(first.code, 0, first.stderr);
-    for (const line of ['namespace/shop created', 'configmap/shop-config created', 'secret/shop-secret created', 'deployment.apps/web created', 'service/web created']) {
+    for (const line of ['namespace/shop created', 'configmap/settings created', 'secret/creds created', 'deployment.apps/web created', 'service/web created']) {
       assert.ok(first.stdout.includes(line), `missing "${line}" in:\n${first.stdout}`);
     }
     const second = await kubectl(['apply', '-f', file]);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /deployment\.apps\/web unchanged/);
-    writeFileSync(file, APP.replace('replicas: 2', 'replicas: 4'));
+    writeFileSync(file, webAppManifest('shop', { replicas: 4 }));
     const third = await kubectl(['apply', '-f', file]);
     assert.equal(third.code, 0, third.stderr);
     assert.match(third.stdout, /deployment\.apps\/web configured/);
@@ -159,7 +102,7 @@ describe('kubectl against tug control', { concurrency: false }, () => {
     assert.match(out.stdout, /^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/m);
     assert.match(out.stdout, /^service\/web\s+ClusterIP\s+127\.77\.\d+\.\d+\s+<none>\s+80\/TCP\s+\d+s$/m);
     assert.match(out.stdout, /^NAME\s+DATA\s+AGE$/m);
-    assert.match(out.stdout, /^configmap\/shop-config\s+1\s+\d+s$/m);
+    assert.match(out.stdout, /^configmap\/settings\s+1\s+\d+s$/m);
   });
 
   it('round-trips a service with its defaults in -o yaml', async () => {
