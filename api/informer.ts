@@ -4,6 +4,7 @@
 import type { ApiClient } from './client.js';
 import { isApiError } from './errors.js';
 import type { ResourceInfo } from './resources.js';
+import { sleep } from './timers.js';
 import type { KubeObject } from './types.js';
 
 export interface InformerHandlers<T extends KubeObject> {
@@ -22,19 +23,6 @@ export interface InformerOptions {
 
 function keyOf(o: KubeObject): string {
   return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class Informer<T extends KubeObject = KubeObject> {
@@ -107,7 +95,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (signal.aborted) break;
         this.lastError = e as Error;
         if (isApiError(e) && e.code === 410) this.revision = '';
-        await delay(backoff, signal);
+        await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, 30_000);
       }
     }

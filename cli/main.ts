@@ -5,8 +5,10 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
-import { readKubeconfig } from '../api/kubeconfig.js';
-import { startControl } from '../control/index.js';
+import { readKubeconfig, type Connection } from '../api/kubeconfig.js';
+import { startNode } from '../node/index.js';
+import { RESOURCES } from '../api/resources.js';
+import { newNodeTokenSecret, startControl } from '../control/index.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
 import { applyCommand, deleteCommand, getCommand, type Out } from './resources-cmd.js';
 
@@ -23,6 +25,20 @@ const CONTROL_FLAGS: Record<string, FlagSpec> = {
   kubeconfig: { type: 'string', help: 'where to write the admin kubeconfig (default $TUG_HOME/kubeconfig)' },
 };
 
+const NODE_FLAGS: Record<string, FlagSpec> = {
+  kubeconfig: { type: 'string', help: 'kubeconfig to join with (default $TUG_HOME/kubeconfig unless --server is given)' },
+  server: { type: 'string', help: 'API server URL, with --token (and --ca-cert)' },
+  token: { type: 'string', help: 'join token from `tug token create --node`' },
+  'ca-cert': { type: 'string', help: 'PEM file of the cluster CA (the kubeconfig carries it)' },
+  'node-name': { type: 'string', help: 'name of this node (default the host name)' },
+  'node-ip': { type: 'string', help: 'address pods and Services use for this node (default the primary address)' },
+  runtime: { type: 'string', default: 'process', help: 'default container runtime: process or docker' },
+  'state-dir': { type: 'string', help: 'state directory (default $TUG_HOME/node)' },
+  'node-api': { type: 'string', default: '0.0.0.0:10250', help: 'address of the node API (logs, exec)' },
+  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
+  heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
+};
+
 const CLIENT_FLAGS: Record<string, FlagSpec> = {
   kubeconfig: { type: 'string', help: 'kubeconfig to use (default $TUG_HOME/kubeconfig)' },
   namespace: { type: 'string', short: 'n', help: 'namespace (default: the kubeconfig context, else default)' },
@@ -33,12 +49,60 @@ const USAGE = `tug — a small, fast, Kubernetes-compatible orchestrator
 Usage:
   tug up                      run the control plane with its state in $TUG_HOME (default ~/.tug)
   tug control [flags]         run the control plane (API server and store)
+  tug node [flags]            run a node: pods, probes, logs, exec (joins with a kubeconfig or token)
   tug apply -f FILE|DIR|-     create or update objects from manifests
   tug get KIND[,KIND] [NAME]  list objects (-o wide|yaml|json|name, -l SELECTOR, -A)
   tug delete -f FILE | KIND NAME...
+  tug token create --node     make a token a node joins with (printed on stdout)
   tug version
 
 Run \`tug COMMAND --help\` for a command's flags. Every flag has an environment twin: --data-dir is TUG_DATA_DIR.`;
+
+function waitForSignal(io: Out, who: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      io.out(`${who}: ${signal} received, shutting down`);
+      resolve();
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+}
+
+function nodeConnection(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Connection {
+  if (flags.server) {
+    if (!flags.token) throw new UsageError('--server needs --token (make one with `tug token create --node`)');
+    const caFile = flags['ca-cert'] as string | undefined;
+    return { server: flags.server as string, token: flags.token as string, caCert: caFile ? readFileSync(caFile, 'utf8') : undefined };
+  }
+  return readKubeconfig((flags.kubeconfig as string | undefined) ?? env.KUBECONFIG ?? join(tugHome(env), 'kubeconfig'));
+}
+
+async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { flags } = parseFlags(argv, { ...NODE_FLAGS, help: { type: 'boolean', short: 'h', help: 'show this help' } }, env);
+  if (flags.help) {
+    io.out(`Usage: tug node [flags]\n${flagHelp(NODE_FLAGS)}`);
+    return 0;
+  }
+  const runtime = flags.runtime as string;
+  if (runtime !== 'process' && runtime !== 'docker') throw new UsageError(`--runtime "${runtime}" is not known; use process or docker`);
+  const heartbeat = Number(flags.heartbeat);
+  if (!(heartbeat > 0)) throw new UsageError(`--heartbeat "${flags.heartbeat}" must be a number of seconds above 0`);
+  const node = await startNode({
+    connection: nodeConnection(flags, env),
+    nodeName: flags['node-name'] as string | undefined,
+    nodeIP: flags['node-ip'] as string | undefined,
+    runtime,
+    stateDir: (flags['state-dir'] as string | undefined) ?? join(tugHome(env), 'node'),
+    nodeApi: flags['node-api'] as string,
+    portRange: flags['port-range'] as string,
+    heartbeatMs: heartbeat * 1000,
+  });
+  io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}`);
+  await waitForSignal(io, 'tug node');
+  await node.stop();
+  return 0;
+}
 
 async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv, allInOne: boolean): Promise<number> {
   const { flags } = parseFlags(argv, { ...CONTROL_FLAGS, help: { type: 'boolean', short: 'h', help: 'show this help' } }, env);
@@ -96,8 +160,24 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
       return 0;
     case 'control':
       return runControl(rest, io, env, false);
+    case 'node':
+      return runNode(rest, io, env);
     case 'up':
       return runControl(rest, io, env, true);
+    case 'token': {
+      const { flags, positionals } = parseFlags(rest, { ...CLIENT_FLAGS, node: { type: 'boolean', help: 'a token nodes join with' } }, env);
+      if (positionals[0] !== 'create' || !flags.node) throw new UsageError('usage: tug token create --node');
+      const { client } = clientFor(flags, env);
+      try {
+        const { token, secret } = newNodeTokenSecret();
+        await client.create(RESOURCES.find((r) => r.kind === 'Secret')!, 'kube-system', secret);
+        io.out(token);
+        io.err(`Join a node with:\n  tug node --server ${client.conn.server} --token ${token} --ca-cert FILE\n(the CA is in the kubeconfig's certificate-authority-data; revoke with: kubectl -n kube-system delete secret ${secret.metadata.name})`);
+        return 0;
+      } finally {
+        client.close();
+      }
+    }
     case 'get': {
       const { flags, positionals } = parseFlags(
         rest,

@@ -14,7 +14,13 @@ import { DEFAULT_ALLOCATOR_CONFIG, parseCidr, reservedClusterIP } from './apiser
 import { createApiApp } from './apiserver/app.js';
 import { Registry } from './apiserver/registry.js';
 import { createMemoryStore, openSqliteStore, type Store } from './store/index.js';
-import { defaultSans, ensureTls } from './tls.js';
+import { defaultSans, ensureTls } from '../lib/tls.js';
+import { isNodeToken, tokensEqual } from './tokens.js';
+import { relayExecUpgrade } from './apiserver/nodeproxy.js';
+import { errors, toApiError } from '../api/errors.js';
+import type { Pod } from '../api/types.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export interface ControlOptions {
   listen: string; // host:port; port 0 picks a free one
@@ -99,6 +105,19 @@ async function ensureObject(registry: Registry, r: ResourceInfo, wanted: KubeObj
   await registry.modify(r, 'default', name, update);
 }
 
+const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
+
+/** Upgraded connections: only `pods/{name}/exec`, relayed to the pod's node. */
+async function handleUpgrade(registry: Registry, req: IncomingMessage, socket: Duplex, head: Buffer, adminToken: string): Promise<void> {
+  const url = new URL(req.url ?? '/', 'https://control');
+  const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
+  if (!m) throw errors.notFoundPath();
+  const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '';
+  if (!(tokensEqual(given, adminToken) || (await isNodeToken(registry, given)))) throw errors.unauthorized();
+  const pod = (await registry.get(POD, decodeURIComponent(m[1]), decodeURIComponent(m[2]))) as Pod;
+  await relayExecUpgrade(registry, req, socket, head, pod, adminToken);
+}
+
 export async function startControl(opts: ControlOptions): Promise<RunningControl> {
   const { host, port } = parseListen(opts.listen);
   if (opts.serviceCidr) parseCidr(opts.serviceCidr);
@@ -118,7 +137,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   }
 
   let address = '';
-  const app = createApiApp({ registry, tokens: () => [token], metrics, serverAddress: () => address });
+  const app = createApiApp({ registry, tokens: () => [token], authenticate: (t) => isNodeToken(registry, t), metrics, serverAddress: () => address });
   const server = serve({ fetch: app.fetch, hostname: host, port, createServer, serverOptions: { key: tls.key, cert: tls.cert } });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -130,6 +149,14 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     throw e;
   });
   server.on('error', (e) => console.error('tug control: server error:', e));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    void handleUpgrade(registry, req, socket, head, token).catch((e) => {
+      const status = toApiError(e).toStatus();
+      const body = JSON.stringify(status);
+      socket.end(`HTTP/1.1 ${status.code} ${status.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+  });
   const bound = server.address() as AddressInfo;
   const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   address = `${clientHost.includes(':') ? `[${clientHost}]` : clientHost}:${bound.port}`;

@@ -27,6 +27,8 @@ export interface ApiServerOptions {
   registry: Registry;
   /** Accepted bearer tokens; a function so tokens can be added while running. */
   tokens: () => Iterable<string>;
+  /** A further check for tokens not in `tokens()` (node join tokens stored as Secrets). */
+  authenticate?: (token: string) => Promise<boolean>;
   metrics?: MetricsRegistry;
   /** host:port clients should use, for discovery's serverAddressByClientCIDRs. */
   serverAddress?: () => string;
@@ -82,7 +84,8 @@ export function createApiApp(opts: ApiServerOptions): Hono {
     const header = c.req.header('authorization') ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     if (!m) throw errors.unauthorized();
-    if (!tokenMatches(m[1].trim(), opts.tokens())) throw errors.unauthorized('Unauthorized: the bearer token is not valid for this cluster; use the kubeconfig that `tug control` wrote');
+    const given = m[1].trim();
+    if (!tokenMatches(given, opts.tokens()) && !(await opts.authenticate?.(given))) throw errors.unauthorized('Unauthorized: the bearer token is not valid for this cluster; use the kubeconfig that `tug control` wrote');
     return next();
   });
 
@@ -133,7 +136,7 @@ export function createApiApp(opts: ApiServerOptions): Hono {
 
   const resourceRoute = (group: string, version: string, segments: string[], c: Context) => {
     const req = parseResourcePath(group, version, segments);
-    return handleResource(c, req, { registry: opts.registry, now });
+    return handleResource(c, req, { registry: opts.registry, now, adminToken: [...opts.tokens()][0] ?? '' });
   };
   app.all('/api/v1/*', (c) => resourceRoute('', 'v1', c.req.path.slice('/api/v1/'.length).split('/'), c));
   app.all('/apis/:group/:version/*', (c) => {

@@ -283,14 +283,21 @@ export class Registry {
     r: ResourceInfo,
     namespace: string | undefined,
     name: string,
-    opts: WriteOptions & { propagationPolicy?: string; preconditionRevision?: string } = {},
+    opts: WriteOptions & { propagationPolicy?: string; preconditionRevision?: string; preconditionUid?: string; gracePeriodSeconds?: number } = {},
   ): Promise<KubeObject> {
     const obj = await this.get(r, namespace, name);
     if (opts.preconditionRevision && opts.preconditionRevision !== obj.metadata.resourceVersion) {
       throw errors.conflict(qualifiedName(r), name, `Precondition failed: ResourceVersion in precondition: ${opts.preconditionRevision}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
     }
+    if (opts.preconditionUid && opts.preconditionUid !== obj.metadata.uid) {
+      throw errors.conflict(qualifiedName(r), name, `Precondition failed: UID in precondition: ${opts.preconditionUid}, UID in object meta: ${obj.metadata.uid}`);
+    }
     if (opts.dryRun) return obj;
     if (r.kind === 'Namespace') return this.terminateNamespace(obj);
+    if (r.kind === 'Pod') {
+      const graceful = await this.deletePodGracefully(obj, opts.gracePeriodSeconds);
+      if (graceful) return graceful;
+    }
     const policy = opts.propagationPolicy ?? 'Background';
     if (policy === 'Orphan') await this.orphanDependents(obj);
     else await this.deleteDependents(obj);
@@ -301,6 +308,27 @@ export class Registry {
       if ((e as { code?: number }).code === 404) return obj;
       throw e;
     }
+  }
+
+  /**
+   * A pod bound to a node is deleted gracefully, as in Kubernetes: it gets a deletionTimestamp and
+   * grace period, its node stops its containers (SIGTERM, grace, SIGKILL) and then deletes it for
+   * good with a grace period of 0. Returns undefined when the pod should go at once (not bound to
+   * a node, or a grace period of 0 was asked for).
+   */
+  private async deletePodGracefully(pod: KubeObject, requested: number | undefined): Promise<KubeObject | undefined> {
+    const spec = pod.spec as PodSpec;
+    const phase = (pod.status as { phase?: string } | undefined)?.phase;
+    if (!spec?.nodeName || requested === 0 || phase === 'Succeeded' || phase === 'Failed') return undefined;
+    const grace = Math.max(1, requested ?? spec.terminationGracePeriodSeconds ?? 30);
+    const current = pod.metadata.deletionGracePeriodSeconds;
+    // A later delete may shorten the grace period, never lengthen it.
+    if (pod.metadata.deletionTimestamp && current !== undefined && current <= grace) return pod;
+    const next = structuredClone(pod);
+    next.metadata.deletionTimestamp = timestamp(new Date(this.now().getTime() + grace * 1000));
+    next.metadata.deletionGracePeriodSeconds = grace;
+    const key = keyFor(RESOURCES.find((x) => x.kind === 'Pod')!, pod.metadata.namespace, pod.metadata.name!);
+    return this.store.update(key, next, Number(pod.metadata.resourceVersion));
   }
 
   /**

@@ -8,6 +8,7 @@ import { labelSelectorToString } from '../../api/selectors.js';
 import { unenforcedFieldWarnings, warningHeader } from '../../api/warnings.js';
 import type { KubeObject, LabelSelector } from '../../api/types.js';
 import { decodeObject, decodePatch, patchTypeOf, type PatchType } from './body.js';
+import { relayLog } from './nodeproxy.js';
 import type { Registry } from './registry.js';
 import { toTable } from './table.js';
 import { watchResponse } from './watch.js';
@@ -23,6 +24,8 @@ export interface ResourceRequest {
 export interface RouteContext {
   registry: Registry;
   now: () => Date;
+  /** Presented to nodes that joined with the admin kubeconfig, when relaying logs and exec. */
+  adminToken: string;
 }
 
 type IncludeObject = 'None' | 'Metadata' | 'Object';
@@ -59,8 +62,12 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
   const registry = ctx.registry;
 
   if (subresource === 'scale') return handleScale(c, req, ctx);
-  if (subresource === 'log' || subresource === 'exec') {
-    throw errors.badRequest(`pod "${name}" has no running node agent to serve ${subresource}; join a node with \`tug node\``);
+  if (subresource === 'log') {
+    if (!name || method !== 'GET') throw errors.methodNotAllowed(method, `${req.qualified}/log`);
+    return relayLog(registry, namespace!, name, new URL(c.req.url).searchParams, ctx.adminToken, c.req.raw.signal);
+  }
+  if (subresource === 'exec') {
+    throw errors.badRequest('exec needs a WebSocket upgrade (Sec-WebSocket-Protocol v5.channel.k8s.io or v4.channel.k8s.io), as kubectl 1.30+ sends; SPDY is not supported');
   }
 
   if (!name) {
@@ -117,7 +124,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       return c.json(warn(c, r, updated));
     }
     case 'DELETE': {
-      let options: { propagationPolicy?: string; preconditions?: { resourceVersion?: string }; dryRun?: string[] } = {};
+      let options: { propagationPolicy?: string; preconditions?: { resourceVersion?: string; uid?: string }; dryRun?: string[]; gracePeriodSeconds?: number } = {};
       const text = await c.req.text();
       if (text.trim()) {
         try {
@@ -130,8 +137,15 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       if (policy && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
         throw errors.badRequest(`propagationPolicy "${policy}" is not supported; use Background, Foreground or Orphan`);
       }
+      const graceText = c.req.query('gracePeriodSeconds');
+      const grace = graceText !== undefined ? Number(graceText) : options.gracePeriodSeconds;
+      if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) {
+        throw errors.badRequest(`gracePeriodSeconds must be a non-negative integer, not ${JSON.stringify(graceText ?? options.gracePeriodSeconds)}`);
+      }
       const deleted = await registry.delete(r, namespace, name, {
         propagationPolicy: policy,
+        gracePeriodSeconds: grace,
+        preconditionUid: options.preconditions?.uid,
         preconditionRevision: options.preconditions?.resourceVersion,
         dryRun: isDryRun(c) || (options.dryRun ?? []).includes('All'),
       });

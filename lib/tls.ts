@@ -1,5 +1,6 @@
-// The control node's certificate authority and serving certificate, made on first start and
-// kept in the data dir, so kubectl (which sends tokens only over TLS) can trust the API server.
+// TLS material made on first start and kept in a state dir: a CA and a serving certificate
+// signed by it. The control node serves the API with it (kubectl sends tokens only over TLS); each
+// node serves its node API with its own.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { webcrypto, randomBytes } from 'node:crypto';

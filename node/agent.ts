@@ -1,0 +1,359 @@
+// The node agent (kubelet's job): registers the Node, renews its Lease, watches the pods bound
+// to it and keeps one PodWorker per pod. Containers left from before a restart are adopted, and
+// containers whose pod is gone are stopped.
+import { hostname, release, platform, arch } from 'node:os';
+import si from 'systeminformation';
+import { ApiClient } from '../api/client.js';
+import { isApiError } from '../api/errors.js';
+import { Informer } from '../api/informer.js';
+import { RESOURCES } from '../api/resources.js';
+import { sleep } from '../api/timers.js';
+import type { Event as KubeEvent, KubeObject, Node, Pod, PodStatus, Service } from '../api/types.js';
+import type { EnvSources } from './podenv.js';
+import { PodWorker } from './podworker.js';
+import { PortAllocator, type PortAssignment } from './ports.js';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeApiError, type ContainerAccess } from './nodeapi.js';
+import { RuntimeError, type ContainerState, type Runtime } from './runtime/types.js';
+
+const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
+const NODE = RESOURCES.find((r) => r.kind === 'Node')!;
+const LEASE = RESOURCES.find((r) => r.kind === 'Lease')!;
+const SERVICE = RESOURCES.find((r) => r.kind === 'Service')!;
+const CONFIGMAP = RESOURCES.find((r) => r.kind === 'ConfigMap')!;
+const SECRET = RESOURCES.find((r) => r.kind === 'Secret')!;
+const EVENT = RESOURCES.find((r) => r.kind === 'Event')!;
+
+export const NODE_VERSION = 'v1.32.0-tugboat';
+
+export interface AgentOptions {
+  client: ApiClient;
+  nodeName: string;
+  nodeIP: string;
+  stateDir: string;
+  runtimes: Map<string, Runtime>;
+  defaultRuntime: string;
+  portRange: [number, number];
+  heartbeatMs: number;
+  nodeApiPort: number;
+  log?: (message: string) => void;
+}
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function microTime(): string {
+  return new Date().toISOString().replace(/Z$/, '000Z');
+}
+
+export class NodeAgent {
+  private readonly workers = new Map<string, PodWorker>();
+  private readonly adoptable = new Map<string, ContainerState[]>();
+  private readonly runtimeOf = new Map<string, Runtime>();
+  private readonly abort = new AbortController();
+  private pods?: Informer<Pod>;
+  private services?: Informer<Service>;
+  private heartbeat?: Promise<void>;
+  private unsubscribes: (() => void)[] = [];
+  private readonly ports: PortAllocator;
+  private readonly log: (message: string) => void;
+
+  constructor(private readonly opts: AgentOptions) {
+    // Port assignments outlive the agent: an adopted pod keeps listening where it was told to.
+    const portsFile = join(opts.stateDir, 'ports.json');
+    this.ports = new PortAllocator(opts.portRange, undefined, (snapshot) => writeFileAtomic(portsFile, JSON.stringify(snapshot)));
+    if (existsSync(portsFile)) {
+      try {
+        for (const [uid, ports] of Object.entries(JSON.parse(readFileSync(portsFile, 'utf8')) as Record<string, PortAssignment[]>)) this.ports.restore(uid, ports);
+      } catch (e) {
+        console.error(`tug node: ignoring unreadable ${portsFile}: ${(e as Error).message}`);
+      }
+    }
+    this.log = opts.log ?? ((m) => console.error(`tug node: ${m}`));
+  }
+
+  runtimeFor(pod: Pod): Runtime {
+    const name = pod.spec.runtimeClassName ?? this.opts.defaultRuntime;
+    return this.opts.runtimes.get(name) ?? unavailableRuntime(name, [...this.opts.runtimes.keys()]);
+  }
+
+  /** Logs and exec for the node API, found through the pod's worker. */
+  access(): ContainerAccess {
+    const find = (namespace: string, pod: string, container: string | undefined, previous = false) => {
+      const worker = [...this.workers.values()].find((w) => w.podObject.metadata.namespace === namespace && w.podObject.metadata.name === pod);
+      if (!worker) throw new NodeApiError(404, `pod "${pod}" in namespace "${namespace}" is not running on node ${this.opts.nodeName}`);
+      const names = worker.podObject.spec.containers.map((c) => c.name);
+      if (container && ![...names, ...(worker.podObject.spec.initContainers ?? []).map((c) => c.name)].includes(container)) {
+        throw new NodeApiError(400, `container ${container} is not valid for pod ${pod}; choose one of: [${names.join(' ')}]`);
+      }
+      const instance = worker.instance(container, previous);
+      if (!instance) throw new NodeApiError(400, previous ? `previous terminated container "${container ?? names[0]}" in pod "${pod}" not found` : `container "${container ?? names[0]}" in pod "${pod}" is waiting to start`);
+      return instance;
+    };
+    return {
+      logs: async (ns, pod, container, opts) => {
+        const { runtime, state } = find(ns, pod, container, opts.previous);
+        return runtime.logs(state.id, opts);
+      },
+      exec: async (ns, pod, container, command, io) => {
+        const { runtime, state } = find(ns, pod, container);
+        if (state.phase !== 'running') throw new NodeApiError(400, `container "${state.labels.containerName}" in pod "${pod}" is not running`);
+        return runtime.exec(state.id, command, { stdin: io.stdin as never, stdout: io.stdout, stderr: io.stderr, tty: io.tty, signal: io.signal });
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.register();
+    for (const runtime of this.opts.runtimes.values()) {
+      for (const state of await runtime.list()) {
+        this.runtimeOf.set(state.id, runtime);
+        const list = this.adoptable.get(state.labels.podUid) ?? [];
+        list.push(state);
+        this.adoptable.set(state.labels.podUid, list);
+      }
+      this.unsubscribes.push(runtime.onExit((state) => this.workers.get(state.labels.podUid)?.containerExited(state)));
+    }
+    this.heartbeat = this.heartbeatLoop();
+    const client = this.opts.client;
+    this.services = new Informer<Service>(client, SERVICE).start();
+    this.pods = new Informer<Pod>(client, POD, {
+      onAdd: (pod) => this.podChanged(pod),
+      onUpdate: (_old, pod) => this.podChanged(pod),
+      onDelete: (pod) => this.workers.get(pod.metadata.uid!)?.update(undefined),
+    }, { fieldSelector: `spec.nodeName=${this.opts.nodeName}` }).start();
+    await Promise.all([this.pods.waitForSync(), this.services.waitForSync()]);
+    await this.removeOrphans();
+  }
+
+  /** Stops watching and the workers; running containers keep running (as kubelet's do). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    for (const off of this.unsubscribes) off();
+    await Promise.all([this.pods?.stop(), this.services?.stop()]);
+    await Promise.all([...this.workers.values()].map((w) => w.stop()));
+    await this.heartbeat;
+  }
+
+  private podChanged(pod: Pod): void {
+    if (this.abort.signal.aborted) return;
+    const uid = pod.metadata.uid!;
+    const existing = this.workers.get(uid);
+    if (existing) {
+      existing.update(pod);
+      return;
+    }
+    const phase = pod.status?.phase;
+    if ((phase === 'Succeeded' || phase === 'Failed') && !pod.metadata.deletionTimestamp && !this.adoptable.has(uid)) return;
+    const adopted = this.adoptable.get(uid) ?? [];
+    this.adoptable.delete(uid);
+    const worker = new PodWorker(
+      {
+        nodeName: this.opts.nodeName,
+        nodeIP: this.opts.nodeIP,
+        stateDir: this.opts.stateDir,
+        runtimeFor: (p) => this.runtimeFor(p),
+        ports: this.ports,
+        sources: this.envSources(),
+        writeStatus: (p, status) => this.writeStatus(p, status),
+        finalizeDeletion: (p) => this.finalizeDeletion(p),
+        event: (p, type, reason, message) => this.event(p, type, reason, message),
+        log: this.log,
+      },
+      pod,
+      adopted,
+    );
+    this.workers.set(uid, worker);
+    void worker.finished.then(() => {
+      if (this.workers.get(uid) === worker) this.workers.delete(uid);
+    });
+  }
+
+  private envSources(): EnvSources {
+    const client = this.opts.client;
+    const getOrUndefined = (r: typeof CONFIGMAP) => (ns: string, name: string) =>
+      client.get(r, ns, name).catch((e) => {
+        if (isApiError(e) && e.code === 404) return undefined;
+        throw e;
+      });
+    return {
+      configMap: getOrUndefined(CONFIGMAP),
+      secret: getOrUndefined(SECRET),
+      services: (ns) => (this.services?.list() ?? []).filter((s) => s.metadata.namespace === ns),
+    };
+  }
+
+  /** Containers whose pod no longer exists (or is no longer bound here) are stopped and removed. */
+  private async removeOrphans(): Promise<void> {
+    for (const [uid, states] of this.adoptable) {
+      if (this.workers.has(uid)) continue;
+      this.adoptable.delete(uid);
+      for (const state of states) {
+        const runtime = this.runtimeOf.get(state.id);
+        if (!runtime) continue;
+        const l = state.labels;
+        this.log(`removing container ${l.namespace}/${l.podName}/${l.containerName}: its pod is no longer bound to this node`);
+        if (state.phase === 'running') await runtime.stop(state.id, 30).catch(() => undefined);
+        await runtime.remove(state.id).catch(() => undefined);
+      }
+    }
+  }
+
+  private async writeStatus(pod: Pod, status: PodStatus): Promise<void> {
+    const client = this.opts.client;
+    const body = { apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid }, spec: pod.spec, status };
+    try {
+      await client.request('PUT', client.pathFor(POD, pod.metadata.namespace, pod.metadata.name, 'status'), { body });
+    } catch (e) {
+      if (isApiError(e) && e.code === 404) return;
+      throw e;
+    }
+  }
+
+  private async finalizeDeletion(pod: Pod): Promise<void> {
+    const client = this.opts.client;
+    try {
+      await client.request('DELETE', client.pathFor(POD, pod.metadata.namespace, pod.metadata.name), {
+        body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } },
+      });
+    } catch (e) {
+      if (isApiError(e) && (e.code === 404 || e.code === 409)) return;
+      throw e;
+    }
+  }
+
+  private event(pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const ts = now();
+    const ev: KubeEvent = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${pod.metadata.name}.`, namespace: pod.metadata.namespace },
+      involvedObject: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid, apiVersion: 'v1' },
+      reason,
+      message,
+      type,
+      source: { component: 'kubelet', host: this.opts.nodeName },
+      firstTimestamp: ts,
+      lastTimestamp: ts,
+      count: 1,
+    };
+    this.opts.client.create(EVENT, pod.metadata.namespace, ev).catch((e) => this.log(`could not record event ${reason}: ${(e as Error).message}`));
+  }
+
+  private async nodeObject(): Promise<Node> {
+    const cpus = (await si.cpu()).cores;
+    const mem = await si.mem();
+    const osInfo = await si.osInfo();
+    const capacity = { cpu: String(cpus), memory: `${Math.floor(mem.total / 1024)}Ki`, pods: '110' };
+    // Which join token this node uses, so the control node can present it to our node API.
+    const tokenId = /^([a-z0-9]{6})\.[a-z0-9]{16}$/.exec(this.opts.client.conn.token ?? '')?.[1];
+    return {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: this.opts.nodeName,
+        ...(tokenId ? { annotations: { 'tugboat.io/token-id': tokenId } } : {}),
+        labels: {
+          'kubernetes.io/hostname': this.opts.nodeName,
+          'kubernetes.io/os': platform(),
+          'kubernetes.io/arch': arch() === 'x64' ? 'amd64' : arch(),
+          'tugboat.io/runtime': this.opts.defaultRuntime,
+        },
+      },
+      spec: {},
+      status: {
+        capacity,
+        allocatable: capacity,
+        addresses: [
+          { type: 'InternalIP', address: this.opts.nodeIP },
+          { type: 'Hostname', address: hostname() },
+        ],
+        daemonEndpoints: { kubeletEndpoint: { Port: this.opts.nodeApiPort } },
+        nodeInfo: {
+          kubeletVersion: NODE_VERSION,
+          kubeProxyVersion: NODE_VERSION,
+          containerRuntimeVersion: [...this.opts.runtimes.keys()].map((n) => `${n}://tugboat`).join(','),
+          osImage: osInfo.distro ? `${osInfo.distro} ${osInfo.release}` : platform(),
+          kernelVersion: release(),
+          operatingSystem: platform(),
+          architecture: arch() === 'x64' ? 'amd64' : arch(),
+          machineID: '',
+          systemUUID: '',
+          bootID: '',
+        },
+        conditions: [this.readyCondition()],
+      },
+    };
+  }
+
+  private readyCondition() {
+    const ts = now();
+    return { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'tug node is posting ready status', lastHeartbeatTime: ts, lastTransitionTime: ts };
+  }
+
+  private async register(): Promise<void> {
+    const client = this.opts.client;
+    const wanted = await this.nodeObject();
+    try {
+      await client.create(NODE, undefined, wanted);
+    } catch (e) {
+      if (!(isApiError(e) && e.code === 409)) throw e;
+      const current = await client.get<Node>(NODE, undefined, this.opts.nodeName);
+      const metadata = { ...current.metadata, labels: { ...current.metadata.labels, ...wanted.metadata.labels }, annotations: { ...current.metadata.annotations, ...wanted.metadata.annotations } };
+      await client.update(NODE, { ...current, metadata });
+      const fresh = await client.get<Node>(NODE, undefined, this.opts.nodeName);
+      await client.update(NODE, { ...fresh, status: wanted.status }, 'status');
+    }
+  }
+
+  /** Renews the Lease every heartbeat and refreshes the Ready condition now and then. */
+  private async heartbeatLoop(): Promise<void> {
+    const client = this.opts.client;
+    const signal = this.abort.signal;
+    const leaseName = this.opts.nodeName;
+    let lastStatus = 0;
+    while (!signal.aborted) {
+      try {
+        const lease: KubeObject = {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: leaseName, namespace: 'kube-node-lease' },
+          spec: { holderIdentity: this.opts.nodeName, leaseDurationSeconds: Math.max(1, Math.ceil((this.opts.heartbeatMs * 5) / 1000)), renewTime: microTime() },
+        };
+        await client.request('PATCH', client.pathFor(LEASE, 'kube-node-lease', leaseName), { body: lease, contentType: 'application/apply-patch+yaml' });
+        if (Date.now() - lastStatus > 10_000) {
+          await client.patch(NODE, undefined, this.opts.nodeName, { status: { conditions: [this.readyCondition()] } }, 'merge', 'status');
+          lastStatus = Date.now();
+        }
+      } catch (e) {
+        if (!signal.aborted) this.log(`heartbeat failed: ${(e as Error).message}`);
+      }
+      await sleep(this.opts.heartbeatMs, signal);
+    }
+  }
+}
+
+/** Stands in for a runtime this node does not have, so pods asking for it get a clear reason. */
+function unavailableRuntime(name: string, available: string[]): Runtime {
+  const missing = () => Promise.reject(new RuntimeError('RuntimeClassNotFound', `runtime "${name}" is not available on this node (it has: ${available.join(', ')})`));
+  return {
+    name,
+    start: missing,
+    stop: async () => undefined,
+    remove: async () => undefined,
+    status: async () => undefined,
+    list: async () => [],
+    onExit: () => () => undefined,
+    exec: missing,
+    logs: missing,
+    close: async () => undefined,
+  };
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}

@@ -1,0 +1,2 @@
+// The node daemon's public face.
+export { startNode, primaryAddress, type NodeOptions, type RunningNode } from './node.js';

@@ -1,0 +1,114 @@
+// `tug node`: one process per host running the agent (pods, probes, logs, exec) and the node API.
+// The proxy, DNS and metrics join it in the same process.
+import { existsSync, mkdirSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient } from '../api/client.js';
+import type { Connection } from '../api/kubeconfig.js';
+import { defaultSans, ensureTls } from '../lib/tls.js';
+import { NodeAgent } from './agent.js';
+import { startNodeApi, type NodeApiServer } from './nodeapi.js';
+import { parsePortRange } from './ports.js';
+import { ProcessRuntime } from './runtime/process.js';
+import type { Runtime } from './runtime/types.js';
+
+export interface NodeOptions {
+  connection: Connection;
+  nodeName?: string;
+  nodeIP?: string;
+  runtime: 'process' | 'docker';
+  stateDir: string;
+  nodeApi: string; // host:port
+  portRange: string;
+  heartbeatMs?: number;
+  dockerSocket?: string;
+  log?: (message: string) => void;
+}
+
+export interface RunningNode {
+  nodeName: string;
+  nodeIP: string;
+  nodeApiPort: number;
+  stop(): Promise<void>;
+}
+
+/** The host's primary non-loopback IPv4 address, else 127.0.0.1. */
+export function primaryAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  if (!m) throw new Error(`${flag} "${text}" is not host:port (for example 0.0.0.0:10250)`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+async function makeRuntimes(opts: NodeOptions): Promise<Map<string, Runtime>> {
+  const runtimes = new Map<string, Runtime>();
+  runtimes.set('process', new ProcessRuntime({ stateDir: join(opts.stateDir, 'process') }));
+  const socket = opts.dockerSocket ?? '/var/run/docker.sock';
+  if (opts.runtime === 'docker' || existsSync(socket)) {
+    if (!existsSync(socket)) throw new Error(`--runtime docker needs a Docker engine at ${socket}; start dockerd or use --runtime process`);
+    const { DockerRuntime } = await import('./runtime/docker.js');
+    runtimes.set('docker', new DockerRuntime({ socketPath: socket, nodeName: opts.nodeName ?? hostname() }));
+  }
+  return runtimes;
+}
+
+export async function startNode(opts: NodeOptions): Promise<RunningNode> {
+  const nodeName = (opts.nodeName ?? hostname()).toLowerCase();
+  const nodeIP = opts.nodeIP ?? primaryAddress();
+  const log = opts.log ?? ((m: string) => console.error(`tug node: ${m}`));
+  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  const portRange = parsePortRange(opts.portRange);
+  const api = parseHostPort(opts.nodeApi, '--node-api');
+  const client = new ApiClient(opts.connection);
+  const runtimes = await makeRuntimes({ ...opts, nodeName });
+  const tls = await ensureTls(join(opts.stateDir, 'pki'), defaultSans([nodeIP]));
+
+  let nodeApi: NodeApiServer | undefined;
+  let agent: NodeAgent | undefined;
+  const closeAll = async () => {
+    await agent?.stop();
+    await nodeApi?.close();
+    for (const r of runtimes.values()) await r.close();
+    client.close();
+  };
+  try {
+    // The node API comes first: its port goes into the Node object the agent registers.
+    const token = opts.connection.token ?? '';
+    let access: ReturnType<NodeAgent['access']> | undefined;
+    nodeApi = await startNodeApi({
+      host: api.host,
+      port: api.port,
+      tls,
+      tokens: () => (token ? [token] : []),
+      access: {
+        logs: (...a) => access!.logs(...a),
+        exec: (...a) => access!.exec(...a),
+      },
+      log,
+    });
+    agent = new NodeAgent({
+      client,
+      nodeName,
+      nodeIP,
+      stateDir: opts.stateDir,
+      runtimes,
+      defaultRuntime: opts.runtime,
+      portRange,
+      heartbeatMs: opts.heartbeatMs ?? 2000,
+      nodeApiPort: nodeApi.port,
+      log,
+    });
+    access = agent.access();
+    await agent.start();
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+  return { nodeName, nodeIP, nodeApiPort: nodeApi.port, stop: closeAll };
+}

@@ -1,0 +1,346 @@
+// One worker per pod (kubelet's pod worker): a loop that waits to be woken (pod changed, a
+// container exited, a probe result changed, a back-off ran out), asks the pure `decide` what to
+// do, does it through the runtime, and writes the pod's status back only when it changed.
+import type { Container, Pod, PodStatus } from '../api/types.js';
+import { ContainerConfigError, containerEnv, type EnvSources } from './podenv.js';
+import { decide, podStatus, recordStarted, statusChanged, type ContainerRecord } from './podstate.js';
+import { portEnv, PortRangeExhausted, resolvePort, type PortAllocator, type PortAssignment } from './ports.js';
+import { startContainerProbes, type ContainerProbes, type ProbeOptions } from './probes.js';
+import { RuntimeError, type ContainerSpec, type ContainerState, type Runtime } from './runtime/types.js';
+import { mountsFor, prepareVolumes, removePodDir, volumeEnv } from './volumes.js';
+import { join } from 'node:path';
+
+export interface WorkerDeps {
+  nodeName: string;
+  nodeIP: string;
+  stateDir: string;
+  runtimeFor(pod: Pod): Runtime;
+  ports: PortAllocator;
+  sources: EnvSources;
+  /** Writes the pod's status (status subresource). */
+  writeStatus(pod: Pod, status: PodStatus): Promise<void>;
+  /** Removes the pod object for good once its containers are gone (grace period 0, uid precondition). */
+  finalizeDeletion(pod: Pod): Promise<void>;
+  /** Records a Kubernetes Event about the pod. */
+  event(pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string): void;
+  probeOptions?: ProbeOptions;
+  log(message: string): void;
+}
+
+function graceOf(pod: Pod): number {
+  return pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+}
+
+export function logFileFor(stateDir: string, pod: Pod, container: string, restartCount: number): string {
+  return join(stateDir, 'logs', `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`, container, `${restartCount}.log`);
+}
+
+export class PodWorker {
+  private pod: Pod;
+  private deleted = false;
+  private stopped = false;
+  private wake?: () => void;
+  private dirty = true;
+  private readonly records = new Map<string, ContainerRecord>();
+  private readonly probes = new Map<string, ContainerProbes>();
+  private readonly liveness = new Map<string, 'success' | 'failure' | undefined>();
+  private ports?: PortAssignment[];
+  private volumePaths?: Map<string, string>;
+  private configError?: { reason: string; message: string };
+  private lastStatus?: PodStatus;
+  private startTime?: string;
+  readonly finished: Promise<void>;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    pod: Pod,
+    adopted: ContainerState[] = [],
+  ) {
+    this.pod = pod;
+    this.lastStatus = pod.status;
+    this.startTime = pod.status?.startTime;
+    for (const state of adopted) this.adopt(state);
+    this.finished = this.run();
+  }
+
+  get uid(): string {
+    return this.pod.metadata.uid!;
+  }
+
+  /** The current (or previous) instance of a container, for logs and exec. */
+  instance(container: string | undefined, previous = false): { runtime: Runtime; state: ContainerState } | undefined {
+    const name = container ?? this.pod.spec.containers[0]?.name;
+    const rec = name === undefined ? undefined : this.records.get(name);
+    const state = previous ? rec?.previous : rec?.current;
+    return state ? { runtime: this.deps.runtimeFor(this.pod), state } : undefined;
+  }
+
+  get podObject(): Pod {
+    return this.pod;
+  }
+
+  /** A newer version of the pod from the API, or `undefined` when it was deleted there. */
+  update(pod: Pod | undefined): void {
+    if (pod) this.pod = pod;
+    else this.deleted = true;
+    this.poke();
+  }
+
+  containerExited(state: ContainerState): void {
+    const rec = this.records.get(state.labels.containerName);
+    if (!rec || rec.current?.id !== state.id) return;
+    rec.current = state;
+    rec.ready = false;
+    this.poke();
+  }
+
+  /** Stops the worker without touching its containers (agent shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.poke();
+    await this.finished;
+  }
+
+  private poke(): void {
+    this.dirty = true;
+    this.wake?.();
+  }
+
+  private adopt(state: ContainerState): void {
+    const name = state.labels.containerName;
+    const rec = this.records.get(name) ?? { name, restartCount: 0, ready: false, started: false };
+    // The newest instance is the current one; an older exited one is the previous.
+    if (!rec.current || rec.current.startedAt < state.startedAt) {
+      if (rec.current) rec.previous = rec.current;
+      rec.current = state;
+      rec.restartCount = Math.max(rec.restartCount, state.labels.restartCount);
+    } else if (!rec.previous || rec.previous.startedAt < state.startedAt) {
+      rec.previous = state;
+    }
+    rec.started = state.phase === 'running';
+    this.records.set(name, rec);
+  }
+
+  private terminating(): boolean {
+    return this.deleted || !!this.pod.metadata.deletionTimestamp;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.dirty) await this.sleep(this.nextDeadline());
+      if (this.stopped) break;
+      this.dirty = false;
+      try {
+        if (this.terminating()) {
+          await this.terminate();
+          return;
+        }
+        await this.syncOnce();
+      } catch (e) {
+        this.deps.log(`pod ${this.pod.metadata.namespace}/${this.pod.metadata.name}: ${(e as Error).message}`);
+        await this.sleep(Date.now() + 1000);
+      }
+    }
+    await this.stopProbes();
+  }
+
+  private sleep(until: number | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = until === undefined ? undefined : setTimeout(done, Math.max(0, until - Date.now()));
+      this.wake = done;
+      function done() {
+        if (timer) clearTimeout(timer);
+        resolve();
+      }
+    }).then(() => {
+      this.wake = undefined;
+    });
+  }
+
+  private nextDeadline(): number | undefined {
+    let next: number | undefined;
+    for (const rec of this.records.values()) {
+      if (rec.backoffUntil !== undefined && (next === undefined || rec.backoffUntil < next)) next = rec.backoffUntil;
+    }
+    return next;
+  }
+
+  private async prepare(): Promise<boolean> {
+    const pod = this.pod;
+    try {
+      this.ports ??= await this.deps.ports.assign(this.uid, [...(pod.spec.initContainers ?? []), ...pod.spec.containers]);
+      this.volumePaths = await prepareVolumes(this.deps.stateDir, pod, this.deps.sources);
+      this.configError = undefined;
+      return true;
+    } catch (e) {
+      const reason = e instanceof PortRangeExhausted ? 'PortsExhausted' : e instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
+      if (this.configError?.message !== (e as Error).message) this.deps.event(pod, 'Warning', 'Failed', `Error: ${(e as Error).message}`);
+      this.configError = { reason, message: (e as Error).message };
+      return false;
+    }
+  }
+
+  private async syncOnce(): Promise<void> {
+    const pod = this.pod;
+    const now = Date.now();
+    this.startTime ??= new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const ready = await this.prepare();
+    const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+    for (const c of all) {
+      if (!this.records.has(c.name)) this.records.set(c.name, { name: c.name, restartCount: 0, ready: false, started: false });
+    }
+    // Containers adopted from before an agent restart get their probes back.
+    if (ready) {
+      for (const c of all) {
+        const rec = this.records.get(c.name)!;
+        if (rec.current?.phase === 'running' && !this.probes.has(c.name)) await this.restartProbes(c, rec);
+      }
+    }
+    if (!ready) {
+      for (const c of all) if (!this.records.get(c.name)!.current) this.records.get(c.name)!.waiting = this.configError;
+      // A fixed ConfigMap or Secret shows up as a pod update only if it changes the pod; retry.
+      this.records.get(all[0].name)!.backoffUntil = now + 5000;
+    } else {
+      for (const action of decide(pod, this.records, now, this.liveness)) {
+        const rec = this.records.get(action.container)!;
+        const container = all.find((c) => c.name === action.container)!;
+        if (action.type === 'start') await this.startContainer(container, rec);
+        else if (action.type === 'kill') await this.killContainer(container, rec, action.reason);
+        else rec.backoffUntil = action.until;
+      }
+    }
+    await this.publishStatus();
+  }
+
+  private async startContainer(container: Container, rec: ContainerRecord): Promise<void> {
+    const pod = this.pod;
+    const runtime = this.deps.runtimeFor(pod);
+    const restartCount = rec.current ? rec.restartCount + 1 : rec.restartCount;
+    try {
+      const base = { HOSTNAME: pod.metadata.name!, ...portEnv(this.ports ?? [], container.name) };
+      const mounts = mountsFor(container, this.volumePaths ?? new Map());
+      if (runtime.name === 'process') Object.assign(base, volumeEnv(this.deps.stateDir, this.uid, mounts));
+      const env = await containerEnv(pod, container, base, this.deps.sources, this.deps.nodeIP);
+      const spec: ContainerSpec = {
+        labels: { podUid: this.uid, podName: pod.metadata.name!, namespace: pod.metadata.namespace!, containerName: container.name, restartCount },
+        image: container.image,
+        command: container.command ?? [],
+        args: container.args ?? [],
+        env,
+        workingDir: container.workingDir,
+        mounts,
+        ports: (this.ports ?? []).filter((p) => p.container === container.name),
+        logFile: logFileFor(this.deps.stateDir, pod, container.name, restartCount),
+        imagePullPolicy: container.imagePullPolicy,
+      };
+      const state = await runtime.start(spec);
+      // Only the previous instance is kept (for `kubectl logs --previous`); older ones go.
+      if (rec.current && rec.previous) await runtime.remove(rec.previous.id).catch(() => undefined);
+      const next = recordStarted(rec, container, state);
+      this.records.set(container.name, next);
+      this.deps.event(pod, 'Normal', 'Started', `Started container ${container.name}`);
+      await this.restartProbes(container, next);
+    } catch (e) {
+      const reason = e instanceof RuntimeError ? e.reason : e instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'RunContainerError';
+      const message = (e as Error).message;
+      if (rec.waiting?.message !== message) this.deps.event(pod, 'Warning', 'Failed', `Error: ${message}`);
+      rec.waiting = { reason, message };
+      // Retry with the same back-off a crashing container gets.
+      rec.backoffUntil = Date.now() + 10_000;
+    }
+  }
+
+  private async killContainer(container: Container, rec: ContainerRecord, reason: string): Promise<void> {
+    if (!rec.current) return;
+    const runtime = this.deps.runtimeFor(this.pod);
+    this.deps.event(this.pod, 'Normal', 'Killing', `Container ${container.name} failed ${reason === 'LivenessProbe' ? 'liveness probe' : reason}, will be restarted`);
+    const final = await runtime.stop(rec.current.id, this.pod.spec.terminationGracePeriodSeconds ?? 30);
+    if (final) rec.current = final;
+    rec.ready = false;
+    this.liveness.delete(container.name);
+  }
+
+  private async restartProbes(container: Container, rec: ContainerRecord): Promise<void> {
+    await this.probes.get(container.name)?.stop();
+    this.liveness.delete(container.name);
+    const runtime = this.deps.runtimeFor(this.pod);
+    const id = rec.current!.id;
+    // Results of a replaced instance's probes must not touch the new instance's record.
+    const current = () => {
+      const r = this.records.get(container.name);
+      return r?.current?.id === id ? r : undefined;
+    };
+    const probes = startContainerProbes(
+      container,
+      {
+        host: this.deps.nodeIP,
+        resolvePort: (port) => resolvePort(this.ports ?? [], container.name, port),
+        exec: (command, timeoutMs) => execWithTimeout(runtime, id, command, timeoutMs),
+      },
+      {
+        onStarted: () => {
+          const r = current();
+          if (r) r.started = true;
+          this.poke();
+        },
+        onReadiness: (ready) => {
+          const r = current();
+          if (r) r.ready = ready;
+          this.poke();
+        },
+        onLiveness: (result) => {
+          if (current()) this.liveness.set(container.name, result);
+          this.poke();
+        },
+      },
+      this.deps.probeOptions,
+    );
+    this.probes.set(container.name, probes);
+  }
+
+  private async stopProbes(): Promise<void> {
+    await Promise.all([...this.probes.values()].map((p) => p.stop()));
+    this.probes.clear();
+  }
+
+  private async publishStatus(): Promise<void> {
+    const status = podStatus(this.pod, this.records, { hostIP: this.deps.nodeIP, podIP: this.deps.nodeIP, now: Date.now(), startTime: this.startTime, containerIDPrefix: `${this.deps.runtimeFor(this.pod).name}://` });
+    if (!statusChanged(this.lastStatus, status)) return;
+    await this.deps.writeStatus(this.pod, status);
+    this.lastStatus = status;
+  }
+
+  /** Not ready first, so Services stop sending traffic; then SIGTERM, grace, SIGKILL; then gone. */
+  private async terminate(): Promise<void> {
+    const pod = this.pod;
+    const runtime = this.deps.runtimeFor(pod);
+    for (const rec of this.records.values()) rec.ready = false;
+    if (!this.deleted) await this.publishStatus().catch(() => undefined);
+    await this.stopProbes();
+    const grace = graceOf(pod);
+    await Promise.all(
+      [...this.records.values()].map(async (rec) => {
+        if (rec.current?.phase === 'running') {
+          const final = await runtime.stop(rec.current.id, grace).catch(() => undefined);
+          if (final) rec.current = final;
+        }
+        for (const state of [rec.current, rec.previous]) if (state) await runtime.remove(state.id).catch(() => undefined);
+      }),
+    );
+    this.deps.ports.release(this.uid);
+    removePodDir(this.deps.stateDir, this.uid);
+    if (!this.deleted) await this.deps.finalizeDeletion(pod);
+  }
+}
+
+async function execWithTimeout(runtime: Runtime, id: string, command: string[], timeoutMs: number): Promise<number> {
+  const { Writable } = await import('node:stream');
+  const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    return await runtime.exec(id, command, { stdout: sink(), stderr: sink(), signal: abort.signal });
+  } finally {
+    clearTimeout(timer);
+  }
+}
