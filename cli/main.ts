@@ -37,6 +37,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   'node-api': { type: 'string', default: '0.0.0.0:10250', help: 'address of the node API (logs, exec)' },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
+  'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
 };
 
 const CLIENT_FLAGS: Record<string, FlagSpec> = {
@@ -47,7 +48,7 @@ const CLIENT_FLAGS: Record<string, FlagSpec> = {
 const USAGE = `tug — a small, fast, Kubernetes-compatible orchestrator
 
 Usage:
-  tug up                      run the control plane with its state in $TUG_HOME (default ~/.tug)
+  tug up                      an all-in-one cluster (control + one node) with its state in $TUG_HOME (default ~/.tug)
   tug control [flags]         run the control plane (API server and store)
   tug node [flags]            run a node: pods, probes, logs, exec (joins with a kubeconfig or token)
   tug apply -f FILE|DIR|-     create or update objects from manifests
@@ -97,6 +98,7 @@ async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise
     nodeApi: flags['node-api'] as string,
     portRange: flags['port-range'] as string,
     heartbeatMs: heartbeat * 1000,
+    drainOnExit: !!flags['drain-on-exit'],
   });
   io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}`);
   await waitForSignal(io, 'tug node');
@@ -104,10 +106,17 @@ async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise
   return 0;
 }
 
+const UP_FLAGS: Record<string, FlagSpec> = {
+  runtime: { type: 'string', default: 'process', help: 'container runtime of the node: process or docker' },
+  'node-api': { type: 'string', default: '127.0.0.1:10250', help: 'address of the node API (logs, exec)' },
+  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
+};
+
 async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv, allInOne: boolean): Promise<number> {
-  const { flags } = parseFlags(argv, { ...CONTROL_FLAGS, help: { type: 'boolean', short: 'h', help: 'show this help' } }, env);
+  const spec = allInOne ? { ...CONTROL_FLAGS, ...UP_FLAGS } : CONTROL_FLAGS;
+  const { flags } = parseFlags(argv, { ...spec, help: { type: 'boolean', short: 'h', help: 'show this help' } }, env);
   if (flags.help) {
-    io.out(`Usage: tug ${allInOne ? 'up' : 'control'} [flags]\n${flagHelp(CONTROL_FLAGS)}`);
+    io.out(`Usage: tug ${allInOne ? 'up' : 'control'} [flags]\n${flagHelp(spec)}`);
     return 0;
   }
   const home = tugHome(env);
@@ -122,15 +131,30 @@ async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv, allIn
   });
   io.out(`tug control: serving the Kubernetes API at ${control.url}`);
   io.out(`tug control: kubeconfig written to ${kubeconfig}`);
-  io.out(`\nUse it with kubectl:\n  export KUBECONFIG=${kubeconfig}\n  kubectl get ns\n  kubectl apply -f examples/`);
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      io.out(`tug control: ${signal} received, shutting down`);
-      resolve();
-    };
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-  });
+  let node: Awaited<ReturnType<typeof startNode>> | undefined;
+  if (allInOne) {
+    const runtime = flags.runtime as string;
+    if (runtime !== 'process' && runtime !== 'docker') throw new UsageError(`--runtime "${runtime}" is not known; use process or docker`);
+    try {
+      node = await startNode({
+        connection: { server: control.url, caCert: control.caCert, token: control.token },
+        nodeIP: '127.0.0.1',
+        runtime,
+        stateDir: join(home, 'node'),
+        nodeApi: flags['node-api'] as string,
+        portRange: flags['port-range'] as string,
+        // `tug up` owns its pods: Ctrl-C stops them; the next `tug up` starts them again.
+        drainOnExit: true,
+      });
+    } catch (e) {
+      await control.stop();
+      throw e;
+    }
+    io.out(`tug node: ${node.nodeName} (${node.nodeIP}) is Ready; runtime ${runtime}`);
+  }
+  io.out(`\nUse it with kubectl:\n  export KUBECONFIG=${kubeconfig}\n  kubectl get nodes\n  kubectl apply -f examples/hello.yaml`);
+  await waitForSignal(io, allInOne ? 'tug up' : 'tug control');
+  await node?.stop();
   await control.stop();
   return 0;
 }

@@ -128,12 +128,15 @@ export class NodeAgent {
     await this.removeOrphans();
   }
 
-  /** Stops watching and the workers; running containers keep running (as kubelet's do). */
-  async stop(): Promise<void> {
+  /**
+   * Stops watching and the workers. Running containers keep running (as kubelet's do) unless
+   * `drain` is set, which stops them (their pods stay in the API and start again on return).
+   */
+  async stop(drain = false): Promise<void> {
     this.abort.abort();
     for (const off of this.unsubscribes) off();
     await Promise.all([this.pods?.stop(), this.services?.stop()]);
-    await Promise.all([...this.workers.values()].map((w) => w.stop()));
+    await Promise.all([...this.workers.values()].map((w) => w.stop(drain)));
     await this.heartbeat;
   }
 

@@ -22,6 +22,8 @@ export interface NodeOptions {
   portRange: string;
   heartbeatMs?: number;
   dockerSocket?: string;
+  /** Stop this node's pods when the node stops (default: leave them running, as kubelet does). */
+  drainOnExit?: boolean;
   log?: (message: string) => void;
 }
 
@@ -72,7 +74,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   let nodeApi: NodeApiServer | undefined;
   let agent: NodeAgent | undefined;
   const closeAll = async () => {
-    await agent?.stop();
+    await agent?.stop(opts.drainOnExit);
     await nodeApi?.close();
     for (const r of runtimes.values()) await r.close();
     client.close();

@@ -94,11 +94,16 @@ export class PodWorker {
     this.poke();
   }
 
-  /** Stops the worker without touching its containers (agent shutdown). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the worker (agent shutdown). Its containers keep running, as kubelet's do, unless
+   * `drain` is set: then they are stopped and removed, while the pod object stays, so the next
+   * agent on this node starts them again.
+   */
+  async stop(drain = false): Promise<void> {
     this.stopped = true;
     this.poke();
     await this.finished;
+    if (drain) await this.stopContainers();
   }
 
   private poke(): void {
@@ -313,11 +318,19 @@ export class PodWorker {
   /** Not ready first, so Services stop sending traffic; then SIGTERM, grace, SIGKILL; then gone. */
   private async terminate(): Promise<void> {
     const pod = this.pod;
-    const runtime = this.deps.runtimeFor(pod);
     for (const rec of this.records.values()) rec.ready = false;
     if (!this.deleted) await this.publishStatus().catch(() => undefined);
     await this.stopProbes();
-    const grace = graceOf(pod);
+    await this.stopContainers();
+    this.deps.ports.release(this.uid);
+    removePodDir(this.deps.stateDir, this.uid);
+    if (!this.deleted) await this.deps.finalizeDeletion(pod);
+  }
+
+  /** SIGTERM, grace period, SIGKILL for every running container; then forget them all. */
+  private async stopContainers(): Promise<void> {
+    const runtime = this.deps.runtimeFor(this.pod);
+    const grace = graceOf(this.pod);
     await Promise.all(
       [...this.records.values()].map(async (rec) => {
         if (rec.current?.phase === 'running') {
@@ -327,9 +340,6 @@ export class PodWorker {
         for (const state of [rec.current, rec.previous]) if (state) await runtime.remove(state.id).catch(() => undefined);
       }),
     );
-    this.deps.ports.release(this.uid);
-    removePodDir(this.deps.stateDir, this.uid);
-    if (!this.deleted) await this.deps.finalizeDeletion(pod);
   }
 }
 
