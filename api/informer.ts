@@ -17,9 +17,15 @@ export interface InformerOptions {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
-  /** Delay before retrying after an error (doubles up to 30 s). */
+  /** Delay before retrying after an error (doubles up to MAX_RETRY_MS). */
   retryMs?: number;
 }
+
+/**
+ * The longest wait between retries. Kept short so that a node, proxy or DNS server is back in
+ * sync seconds after the control node returns; a retry is one cheap request.
+ */
+const MAX_RETRY_MS = 5_000;
 
 function keyOf(o: KubeObject): string {
   return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -96,7 +102,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.lastError = e as Error;
         if (isApiError(e) && e.code === 410) this.revision = '';
         await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 30_000);
+        backoff = Math.min(backoff * 2, MAX_RETRY_MS);
       }
     }
     for (const w of this.syncWaiters.splice(0)) w();

@@ -2,53 +2,14 @@
 // kubectl. Pods are bound by hand (spec.nodeName); the scheduler comes later.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { eventually, kubectlFor, requireCommand, run, startControl, tempDir, TUG, type ControlProcess } from './harness.js';
+import { pidsWith, webPod } from './node-support.js';
 
 const NODE = 'n1';
-
-/** A pod running a small Node.js HTTP server on $PORT, with an optional readiness probe. */
-function webPod(name: string, extra: { marker: string; probe?: boolean; grace?: number; liveness?: string }) {
-  const script = `require('http').createServer((q,s)=>{ if(q.url==='/unhealthy'&&require('fs').existsSync(process.env.FLAG))return s.writeHead(500).end(); s.end('hi from '+process.env.HOSTNAME+'\\n'); }).listen(process.env.PORT, '127.0.0.1', ()=>console.log('listening on '+process.env.PORT)); setInterval(()=>console.log('tick'), 300);`;
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels: { app: name } },
-    spec: {
-      nodeName: NODE,
-      terminationGracePeriodSeconds: extra.grace ?? 5,
-      containers: [
-        {
-          name: 'web',
-          image: 'local/echo:1',
-          command: [process.execPath, '-e', script, extra.marker],
-          env: [{ name: 'FLAG', value: `/tmp/${extra.marker}.unhealthy` }],
-          ports: [{ name: 'http', containerPort: 8080 }],
-          ...(extra.probe ? { readinessProbe: { httpGet: { path: extra.liveness ?? '/', port: 'http' }, periodSeconds: 1, failureThreshold: 1 } } : {}),
-          ...(extra.liveness ? { livenessProbe: { httpGet: { path: extra.liveness, port: 'http' }, periodSeconds: 1, failureThreshold: 2 } } : {}),
-        },
-      ],
-    },
-  };
-}
-
-/** PIDs of processes whose command line contains `marker`. */
-function pidsWith(marker: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes(marker) && !cmd.includes('node.test')) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
 
 describe('tug node with the process runtime', { concurrency: false }, () => {
   let dir: string;
@@ -130,7 +91,7 @@ describe('tug node with the process runtime', { concurrency: false }, () => {
   it('runs a pod: Running and Ready, with its node port, logs and streaming logs', async () => {
     const marker = `tugpod-web-${process.pid}`;
     markers.push(marker);
-    await apply(webPod('web', { marker, probe: true }));
+    await apply(webPod('web', { marker, node: NODE, flag: join(dir, `${marker}.unhealthy`), readiness: '/' }));
     const pod = await waitFor('web ready', async () => {
       const p = await podJson('web');
       return p.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' ? p : undefined;
