@@ -25,6 +25,8 @@ if ! socket_answers; then
   # A socket file left by a dead daemon would make dockerd refuse to start.
   [[ -S $SOCKET ]] && rm -f "$SOCKET"
   nohup dockerd >/tmp/dockerd.log 2>&1 &
+  # Whoever called us may stop the daemon we started (and only that one).
+  echo $! >"${DOCKERD_PIDFILE:-/tmp/tug-dockerd.pid}"
   for _ in $(seq 1 60); do
     socket_answers && break
     sleep 0.5

@@ -2,7 +2,7 @@
 // container exited, a probe result changed, a back-off ran out), asks the pure `decide` what to
 // do, does it through the runtime, and writes the pod's status back only when it changed.
 import type { Container, Pod, PodStatus } from '../api/types.js';
-import { ContainerConfigError, containerEnv, type EnvSources } from './podenv.js';
+import { ContainerConfigError, containerEnv, expand, type EnvSources } from './podenv.js';
 import { decide, podStatus, recordStarted, statusChanged, type ContainerRecord } from './podstate.js';
 import { portEnv, PortRangeExhausted, resolvePort, type PortAllocator, type PortAssignment } from './ports.js';
 import { startContainerProbes, type ContainerProbes, type ProbeOptions } from './probes.js';
@@ -122,7 +122,7 @@ export class PodWorker {
     } else if (!rec.previous || rec.previous.startedAt < state.startedAt) {
       rec.previous = state;
     }
-    rec.started = state.phase === 'running';
+    rec.started = rec.current?.phase === 'running';
     this.records.set(name, rec);
   }
 
@@ -229,8 +229,9 @@ export class PodWorker {
       const spec: ContainerSpec = {
         labels: { podUid: this.uid, podName: pod.metadata.name!, namespace: pod.metadata.namespace!, containerName: container.name, restartCount },
         image: container.image,
-        command: container.command ?? [],
-        args: container.args ?? [],
+        // Kubernetes expands $(VAR) in command and args from the container's environment.
+        command: (container.command ?? []).map((a) => expand(a, env)),
+        args: (container.args ?? []).map((a) => expand(a, env)),
         env,
         workingDir: container.workingDir,
         mounts,

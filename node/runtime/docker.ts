@@ -94,8 +94,8 @@ export class DockerRuntime implements Runtime {
       throw new RuntimeError('RunContainerError', `container "${spec.labels.containerName}" (image ${image}) failed to start: ${dockerReason(e)}`, { cause: e });
     }
     const state = await this.status(container.id);
-    if (!state) throw new RuntimeError('RunContainerError', `container "${spec.labels.containerName}" disappeared right after it started (removed from outside?)`);
-    return state;
+    if (state) return state;
+    throw new RuntimeError('RunContainerError', `container "${spec.labels.containerName}" disappeared right after it started (removed from outside?)`);
   }
 
   async stop(id: string, graceSeconds: number): Promise<ContainerState | undefined> {
@@ -163,10 +163,7 @@ export class DockerRuntime implements Runtime {
       throw new Error(`exec in docker container ${id}: ${dockerReason(e)}`, { cause: e });
     }
     await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        stream.destroy();
-        reject(io.signal!.reason);
-      };
+      const onAbort = () => (stream.destroy(), reject(io.signal!.reason));
       const done = (err?: Error) => {
         io.signal?.removeEventListener('abort', onAbort);
         io.stdin?.unpipe(stream);
@@ -233,7 +230,7 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  /** A same-named container that is not running is a leftover of a failed attempt: replace it. */
+  /** A same-named container of ours that is not running is a leftover of a failed attempt: replace it. */
   private async createReplacingLeftover(create: Docker.ContainerCreateOptions): Promise<Docker.Container> {
     try {
       return await this.docker.createContainer(create);
@@ -241,8 +238,9 @@ export class DockerRuntime implements Runtime {
       if (statusCode(e) !== 409) throw e;
       const existing = this.docker.getContainer(create.name!);
       const info = await existing.inspect();
-      if (info.State.Running) {
-        throw new RuntimeError('RunContainerError', `a container named ${create.name} is already running (${info.Id.slice(0, 12)}); not starting a duplicate`, { cause: e });
+      if (info.State.Running || info.Config.Labels?.[LABEL.node] !== this.nodeName) {
+        const whose = info.State.Running ? 'is already running' : `belongs to node "${info.Config.Labels?.[LABEL.node] ?? '?'}"`;
+        throw new RuntimeError('RunContainerError', `a container named ${create.name} ${whose} (${info.Id.slice(0, 12)}); not starting a duplicate`, { cause: e });
       }
       await existing.remove({ force: true, v: true });
       return this.docker.createContainer(create);
@@ -307,11 +305,7 @@ export class DockerRuntime implements Runtime {
 
   private recordExit(line: string): void {
     let event: DieEvent;
-    try {
-      event = JSON.parse(line) as DieEvent;
-    } catch {
-      return;
-    }
+    try { event = JSON.parse(line) as DieEvent; } catch { return; }
     const key = `${event.id}@${event.timeNano}`;
     if (this.delivered.includes(key)) return;
     this.delivered.push(key);
@@ -322,23 +316,14 @@ export class DockerRuntime implements Runtime {
       const inspected = await this.status(event.id).catch(() => undefined);
       const state = inspected?.phase === 'exited' ? inspected : stateFromEvent(event);
       if (!state || this.closed) return;
-      for (const listener of this.listeners) {
-        try {
-          listener(state);
-        } catch {
-          // One bad listener must not keep the others from hearing about the exit.
-        }
-      }
+      // One bad listener must not keep the others from hearing about the exit.
+      for (const listener of this.listeners) try { listener(state); } catch { /* ignored */ }
     });
   }
 }
 
-interface DieEvent {
-  id: string;
-  time: number;
-  timeNano: number;
-  Actor?: { Attributes?: Record<string, string> };
-}
+/** A docker `die` event: the actor's attributes hold the container's labels and exitCode. */
+type DieEvent = { id: string; time: number; timeNano: number; Actor?: { Attributes?: Record<string, string> } };
 
 /**
  * With docker-init as PID 1, `docker start` succeeds even when the command does not exist (init
@@ -352,8 +337,9 @@ async function requireExecutable(container: Docker.Container): Promise<void> {
   const pathVar = (info.Config.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   const cwd = info.Config.WorkingDir || '/';
   const candidates = file.includes('/') ? [posix.resolve(cwd, file)] : pathVar.split(':').map((dir) => posix.resolve(cwd, dir || '.', file));
+  // dockerode hands back the (empty) HEAD response as a stream: drain it to free the socket.
   const found = await Promise.all(candidates.map((path) =>
-    container.infoArchive({ path }).then(() => true, (e: unknown) => statusCode(e) !== 404),
+    container.infoArchive({ path }).then((res: Readable) => (res.resume(), true), (e: unknown) => statusCode(e) !== 404),
   ));
   if (found.includes(true)) return;
   throw new Error(file.includes('/') ? `exec: "${file}": stat ${file}: no such file or directory` : `exec: "${file}": executable file not found in $PATH`);

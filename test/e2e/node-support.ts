@@ -84,6 +84,8 @@ export interface NodeFlags {
   name: string;
   /** e.g. 21000-21099; a one-port range is `P-P`. */
   portRange: string;
+  /** The node's default runtime (process unless given). */
+  runtime?: 'process' | 'docker';
 }
 
 /** A control node, `tug node` processes joined to it, and a kubectl for it. */
@@ -123,7 +125,7 @@ export class NodeCluster {
     let out = '';
     const child = spawn(
       process.execPath,
-      [TUG, 'node', '--kubeconfig', this.control.kubeconfig, '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', join(this.dir, `node-${flags.name}`), '--node-api', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1'],
+      [TUG, 'node', '--kubeconfig', this.control.kubeconfig, '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', join(this.dir, `node-${flags.name}`), '--node-api', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process'],
       { env: { ...process.env, TUG_HOME: this.dir }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => (out += d));
