@@ -140,7 +140,7 @@ try {
   const control = await startProcess(['control', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'control'), '--kubeconfig', join(dir, 'kubeconfig')], { TUG_HOME: dir }, /kubeconfig written/);
   procs.push(control);
   const node = await startProcess(
-    ['node', '--kubeconfig', join(dir, 'kubeconfig'), '--node-name', NODE_NAME, '--node-ip', '127.0.0.1', '--state-dir', join(dir, 'node'), '--node-api', '127.0.0.1:0'],
+    ['node', '--kubeconfig', join(dir, 'kubeconfig'), '--node-name', NODE_NAME, '--node-ip', '127.0.0.1', '--state-dir', join(dir, 'node'), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0'],
     { TUG_HOME: dir },
     /joined/,
   );

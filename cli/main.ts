@@ -35,6 +35,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   runtime: { type: 'string', default: 'process', help: 'default container runtime: process or docker' },
   'state-dir': { type: 'string', help: 'state directory (default $TUG_HOME/node)' },
   'node-api': { type: 'string', default: '0.0.0.0:10250', help: 'address of the node API (logs, exec)' },
+  'metrics-addr': { type: 'string', default: '0.0.0.0:10249', help: 'address of the Prometheus /metrics endpoint' },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
   'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
@@ -96,11 +97,12 @@ async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise
     runtime,
     stateDir: (flags['state-dir'] as string | undefined) ?? join(tugHome(env), 'node'),
     nodeApi: flags['node-api'] as string,
+    metricsAddr: flags['metrics-addr'] as string,
     portRange: flags['port-range'] as string,
     heartbeatMs: heartbeat * 1000,
     drainOnExit: !!flags['drain-on-exit'],
   });
-  io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}`);
+  io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
   await waitForSignal(io, 'tug node');
   await node.stop();
   return 0;
@@ -109,6 +111,7 @@ async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise
 const UP_FLAGS: Record<string, FlagSpec> = {
   runtime: { type: 'string', default: 'process', help: 'container runtime of the node: process or docker' },
   'node-api': { type: 'string', default: '127.0.0.1:10250', help: 'address of the node API (logs, exec)' },
+  'metrics-addr': { type: 'string', default: '127.0.0.1:10249', help: "address of the node's Prometheus /metrics endpoint" },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
 };
 
@@ -142,6 +145,7 @@ async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv, allIn
         runtime,
         stateDir: join(home, 'node'),
         nodeApi: flags['node-api'] as string,
+        metricsAddr: flags['metrics-addr'] as string,
         portRange: flags['port-range'] as string,
         // `tug up` owns its pods: Ctrl-C stops them; the next `tug up` starts them again.
         drainOnExit: true,

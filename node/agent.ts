@@ -10,6 +10,7 @@ import { RESOURCES } from '../api/resources.js';
 import { sleep } from '../api/timers.js';
 import type { Event as KubeEvent, KubeObject, Node, Pod, PodStatus, Service } from '../api/types.js';
 import type { EnvSources } from './podenv.js';
+import type { NodeMetrics } from './metrics.js';
 import { PodWorker } from './podworker.js';
 import { PortAllocator, type PortAssignment } from './ports.js';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -37,6 +38,7 @@ export interface AgentOptions {
   portRange: [number, number];
   heartbeatMs: number;
   nodeApiPort: number;
+  metrics?: NodeMetrics;
   log?: (message: string) => void;
 }
 
@@ -72,6 +74,13 @@ export class NodeAgent {
       }
     }
     this.log = opts.log ?? ((m) => console.error(`tug node: ${m}`));
+  }
+
+  /** How many of this node's pods are in each phase (for the tug_node_pods gauge). */
+  podPhases(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const w of this.workers.values()) counts.set(w.phase, (counts.get(w.phase) ?? 0) + 1);
+    return counts;
   }
 
   runtimeFor(pod: Pod): Runtime {
@@ -163,6 +172,8 @@ export class NodeAgent {
         writeStatus: (p, status) => this.writeStatus(p, status),
         finalizeDeletion: (p) => this.finalizeDeletion(p),
         event: (p, type, reason, message) => this.event(p, type, reason, message),
+        metrics: this.opts.metrics,
+        probeOptions: this.opts.metrics ? { onResult: (kind, result) => this.opts.metrics!.probeResults.inc({ probe: kind, result }) } : undefined,
         log: this.log,
       },
       pod,

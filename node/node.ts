@@ -9,6 +9,7 @@ import { defaultSans, ensureTls } from '../lib/tls.js';
 import { NodeAgent } from './agent.js';
 import { startNodeApi, type NodeApiServer } from './nodeapi.js';
 import { parsePortRange } from './ports.js';
+import { NodeMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import { ProcessRuntime } from './runtime/process.js';
 import type { Runtime } from './runtime/types.js';
 
@@ -19,6 +20,7 @@ export interface NodeOptions {
   runtime: 'process' | 'docker';
   stateDir: string;
   nodeApi: string; // host:port
+  metricsAddr?: string; // host:port, default 0.0.0.0:10249
   portRange: string;
   heartbeatMs?: number;
   dockerSocket?: string;
@@ -31,6 +33,7 @@ export interface RunningNode {
   nodeName: string;
   nodeIP: string;
   nodeApiPort: number;
+  metricsPort: number;
   stop(): Promise<void>;
 }
 
@@ -73,9 +76,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 
   let nodeApi: NodeApiServer | undefined;
   let agent: NodeAgent | undefined;
+  let metricsServer: MetricsServer | undefined;
+  const metrics = new NodeMetrics(nodeName, () => agent?.podPhases() ?? new Map());
+  const metricsAt = parseHostPort(opts.metricsAddr ?? '0.0.0.0:10249', '--metrics-addr');
   const closeAll = async () => {
     await agent?.stop(opts.drainOnExit);
     await nodeApi?.close();
+    await metricsServer?.close();
     for (const r of runtimes.values()) await r.close();
     client.close();
   };
@@ -104,13 +111,15 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       portRange,
       heartbeatMs: opts.heartbeatMs ?? 2000,
       nodeApiPort: nodeApi.port,
+      metrics,
       log,
     });
+    metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
     access = agent.access();
     await agent.start();
   } catch (e) {
     await closeAll();
     throw e;
   }
-  return { nodeName, nodeIP, nodeApiPort: nodeApi.port, stop: closeAll };
+  return { nodeName, nodeIP, nodeApiPort: nodeApi.port, metricsPort: metricsServer!.port, stop: closeAll };
 }

@@ -8,6 +8,7 @@ import { portEnv, PortRangeExhausted, resolvePort, type PortAllocator, type Port
 import { startContainerProbes, type ContainerProbes, type ProbeOptions } from './probes.js';
 import { RuntimeError, type ContainerSpec, type ContainerState, type Runtime } from './runtime/types.js';
 import { mountsFor, prepareVolumes, removePodDir, volumeEnv } from './volumes.js';
+import type { NodeMetrics } from './metrics.js';
 import { join } from 'node:path';
 
 export interface WorkerDeps {
@@ -24,6 +25,7 @@ export interface WorkerDeps {
   /** Records a Kubernetes Event about the pod. */
   event(pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string): void;
   probeOptions?: ProbeOptions;
+  metrics?: NodeMetrics;
   log(message: string): void;
 }
 
@@ -49,6 +51,8 @@ export class PodWorker {
   private configError?: { reason: string; message: string };
   private lastStatus?: PodStatus;
   private startTime?: string;
+  private readonly seenAt = performance.now();
+  private startObserved = false;
   readonly finished: Promise<void>;
 
   constructor(
@@ -77,6 +81,11 @@ export class PodWorker {
 
   get podObject(): Pod {
     return this.pod;
+  }
+
+  /** The phase last written for this pod. */
+  get phase(): string {
+    return this.lastStatus?.phase ?? 'Pending';
   }
 
   /** A newer version of the pod from the API, or `undefined` when it was deleted there. */
@@ -244,6 +253,8 @@ export class PodWorker {
       if (rec.current && rec.previous) await runtime.remove(rec.previous.id).catch(() => undefined);
       const next = recordStarted(rec, container, state);
       this.records.set(container.name, next);
+      if (rec.current) this.deps.metrics?.restarts.inc({ namespace: pod.metadata.namespace, pod: pod.metadata.name, container: container.name });
+      this.observeStart();
       this.deps.event(pod, 'Normal', 'Started', `Started container ${container.name}`);
       await this.restartProbes(container, next);
     } catch (e) {
@@ -264,6 +275,15 @@ export class PodWorker {
     if (final) rec.current = final;
     rec.ready = false;
     this.liveness.delete(container.name);
+  }
+
+  /** Records, once, how long the pod took from reaching this node to all containers running. */
+  private observeStart(): void {
+    if (this.startObserved) return;
+    const running = this.pod.spec.containers.every((c) => this.records.get(c.name)?.current?.phase === 'running');
+    if (!running) return;
+    this.startObserved = true;
+    this.deps.metrics?.podStart.observe((performance.now() - this.seenAt) / 1000);
   }
 
   private async restartProbes(container: Container, rec: ContainerRecord): Promise<void> {

@@ -125,7 +125,7 @@ export class NodeCluster {
     let out = '';
     const child = spawn(
       process.execPath,
-      [TUG, 'node', '--kubeconfig', this.control.kubeconfig, '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', join(this.dir, `node-${flags.name}`), '--node-api', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process'],
+      [TUG, 'node', '--kubeconfig', this.control.kubeconfig, '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', join(this.dir, `node-${flags.name}`), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process'],
       { env: { ...process.env, TUG_HOME: this.dir }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => (out += d));

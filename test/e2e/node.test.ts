@@ -25,7 +25,7 @@ describe('tug node with the process runtime', { concurrency: false }, () => {
     nodeOut = '';
     const child = spawn(
       process.execPath,
-      [TUG, 'node', '--kubeconfig', control.kubeconfig, '--node-name', NODE, '--node-ip', '127.0.0.1', '--state-dir', join(dir, 'node'), '--node-api', '127.0.0.1:0', '--port-range', '21000-21099', '--heartbeat', '1'],
+      [TUG, 'node', '--kubeconfig', control.kubeconfig, '--node-name', NODE, '--node-ip', '127.0.0.1', '--state-dir', join(dir, 'node'), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', '21000-21099', '--heartbeat', '1'],
       { env: { ...process.env, TUG_HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => (nodeOut += d));
@@ -131,6 +131,18 @@ describe('tug node with the process runtime', { concurrency: false }, () => {
     });
     const p = await podJson('web');
     assert.equal(p.status.containerStatuses[0].lastState.terminated.exitCode, 137);
+  });
+
+  it('exports its metrics: pods by phase, restarts, probe results, pod start time', async () => {
+    const port = Number(/metrics on port (\d+)/.exec(nodeOut)?.[1]);
+    assert.ok(port > 0, nodeOut);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    assert.equal(value(/^tug_container_restarts_total\{[^}]*pod="web"[^}]*\} (\d+)$/m), 1);
+    assert.ok(value(/^tug_node_pods\{[^}]*phase="Running"[^}]*\} (\d+)$/m) >= 1, text);
+    assert.ok(value(/^tug_probe_results_total\{[^}]*probe="readiness",result="success"[^}]*\} (\d+)$/m) >= 1, text);
+    assert.ok(value(/^tug_pod_start_duration_seconds_count\{[^}]*\} (\d+)$/m) >= 1, text);
+    assert.match(text, /node="n1"/);
   });
 
   it('runs a command in the pod with kubectl exec and passes its exit code', async () => {
