@@ -4,6 +4,7 @@
 // Real `tug control` and `tug node` processes; pods are bound to the node by hand.
 //
 //   node dist/bench/pod-start.js [--pods 100] [--concurrency 10] [--runtimes process,docker]
+// --concurrency is how many pods may be starting at once.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -85,17 +86,21 @@ async function measureRuntime(runtime: string, client: ApiClient, nodePid: numbe
     }, abort.signal)
     .catch(() => undefined);
   await new Promise((r) => setTimeout(r, 200));
+  // At most CONCURRENCY pods are starting at once: each slot creates a pod and waits for it to
+  // be Ready before the next, so the figure is start latency, not queueing behind a burst.
   let next = 0;
+  const deadline = Date.now() + 180_000;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (next < PODS) {
+      while (next < PODS && Date.now() < deadline) {
         const i = next++;
-        created.set(`bench-${runtime}-${i}`, performance.now());
+        const name = `bench-${runtime}-${i}`;
+        created.set(name, performance.now());
         await client.create(POD, 'default', podSpec(i, runtime));
+        while (!readyAt.has(name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
       }
     }),
   );
-  const deadline = Date.now() + 180_000;
   while (readyAt.size < PODS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   if (readyAt.size < PODS) throw new Error(`only ${readyAt.size}/${PODS} ${runtime} pods became Ready in 180 s`);
   const latencies = [...readyAt].map(([name, t]) => t - created.get(name)!).sort((a, b) => a - b);
@@ -155,7 +160,7 @@ try {
     );
   }
   client.close();
-  console.log(`\nPod start: ${PODS} pods (${CONCURRENCY} creates in flight), create → Running and Ready; baseline = the same container started directly\n`);
+  console.log(`\nPod start: ${PODS} pods, at most ${CONCURRENCY} starting at once, create → Running and Ready; baseline = the same container started directly\n`);
   console.log('runtime   pod p50   pod p99   base p50  base p99   node RSS   node CPU (with the pods running)');
   for (const row of rows) console.log(row);
 } finally {
