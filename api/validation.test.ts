@@ -323,20 +323,20 @@ test('Service ports: required, 1-65535, targetPort number or name, nodePort rang
 
 test('Service type and clusterIP', () => {
   assert.equal(causeAt(validate('Service', service({ type: 'Internal' })), 'spec.type').message, 'Unsupported value: "Internal": supported values: "ClusterIP", "NodePort", "LoadBalancer", "ExternalName"');
-  assert.match(causeAt(validate('Service', service({ clusterIP: '10.96.0.300' })), 'spec.clusterIP').message, /valid IPv4 address/);
+  assert.match(causeAt(validate('Service', service({ clusterIP: '127.77.0.300' })), 'spec.clusterIP').message, /valid IPv4 address/);
   assert.match(causeAt(validate('Service', service({ clusterIP: 'None', type: 'NodePort' })), 'spec.clusterIP').message, /may not be set to 'None' for NodePort services/);
-  assert.deepEqual(validate('Service', service({ clusterIP: '10.96.0.10' })), []);
+  assert.deepEqual(validate('Service', service({ clusterIP: '127.77.0.10' })), []);
   assert.equal(causeAt(validate('Service', service({ type: 'ExternalName', ports: undefined })), 'spec.externalName').reason, 'FieldValueRequired');
 });
 
 test('an allocated Service clusterIP is immutable, but an empty one on update is left for the server', () => {
-  const old = service({ clusterIP: '10.96.0.20' });
-  const moved = causeAt(validate('Service', service({ clusterIP: '10.96.0.21' }), old), 'spec.clusterIP');
-  assert.equal(moved.message, 'Invalid value: "10.96.0.21": field is immutable');
-  assert.deepEqual(validate('Service', service({ clusterIP: '10.96.0.20' }), old), []);
+  const old = service({ clusterIP: '127.77.0.20' });
+  const moved = causeAt(validate('Service', service({ clusterIP: '127.77.0.21' }), old), 'spec.clusterIP');
+  assert.equal(moved.message, 'Invalid value: "127.77.0.21": field is immutable');
+  assert.deepEqual(validate('Service', service({ clusterIP: '127.77.0.20' }), old), []);
   assert.deepEqual(validate('Service', service({ clusterIP: '' }), old), []);
   assert.deepEqual(validate('Service', service({}), old), []);
-  assert.deepEqual(validate('Service', service({ clusterIP: '10.96.0.21' }), service({ clusterIP: '' })), []);
+  assert.deepEqual(validate('Service', service({ clusterIP: '127.77.0.21' }), service({ clusterIP: '' })), []);
 });
 
 test('ConfigMap and Secret keys, base64 values, typed Secrets and immutability', () => {

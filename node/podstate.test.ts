@@ -28,7 +28,7 @@ function records(...recs: (Partial<ContainerRecord> & { name: string })[]): Map<
   return new Map(recs.map((r) => [r.name, { restartCount: 0, ready: false, started: false, ...r }]));
 }
 const none = new Map<string, ProbeOutcome>();
-const opts = (now: number) => ({ hostIP: '10.0.0.5', podIP: '10.0.0.5', now, startTime: rfc(T0) });
+const opts = (now: number) => ({ hostIP: '198.18.0.5', podIP: '198.18.0.5', now, startTime: rfc(T0) });
 const rfc = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const inits = (st: PodStatus) => st.initContainerStatuses as ContainerStatus[];
 const start = (container: string): Action => ({ type: 'start', container });
@@ -267,15 +267,15 @@ test('container statuses: waiting reasons, running, terminated and lastState', (
 test('pod status fields, determinism, and statusChanged ignoring key order', () => {
   const pod = { ...mkPod({ initContainers: [{ name: 'init', image: 'busybox' }] }), status: { qosClass: 'BestEffort', phase: 'Pending' } };
   const recs = records({ name: 'init', current: running('init', T0) });
-  const st = podStatus(pod, recs, { hostIP: '10.0.0.5', podIP: '10.0.0.5', now: T0 + 1234 });
+  const st = podStatus(pod, recs, { hostIP: '198.18.0.5', podIP: '198.18.0.5', now: T0 + 1234 });
   assert.equal(st.phase, 'Pending');
-  assert.equal(st.hostIP, '10.0.0.5');
-  assert.deepEqual(st.podIPs, [{ ip: '10.0.0.5' }]);
+  assert.equal(st.hostIP, '198.18.0.5');
+  assert.deepEqual(st.podIPs, [{ ip: '198.18.0.5' }]);
   assert.equal(st.startTime, rfc(T0 + 1234));
   assert.equal(st.qosClass, 'BestEffort');
   assert.deepEqual(inits(st)[0].state, { running: { startedAt: rfc(T0) } });
   assert.deepEqual(st.containerStatuses?.[0].state, { waiting: { reason: 'PodInitializing' } });
-  assert.deepEqual(podStatus(pod, recs, { hostIP: '10.0.0.5', podIP: '10.0.0.5', now: T0 + 1234 }), st);
+  assert.deepEqual(podStatus(pod, recs, { hostIP: '198.18.0.5', podIP: '198.18.0.5', now: T0 + 1234 }), st);
   assert.match(st.conditions![0].lastTransitionTime!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
   const reverseKeys = (v: unknown): unknown =>

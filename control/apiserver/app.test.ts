@@ -878,7 +878,7 @@ describe('the API server over HTTP', () => {
       assert.ok(taken.details.causes.some((c: any) => c.field === 'spec.clusterIP'));
       assert.match(taken.message, /already allocated/);
 
-      const outside = expectStatus(await call('POST', base, { body: service('outside', { clusterIP: '10.0.0.5' }) }), 422);
+      const outside = expectStatus(await call('POST', base, { body: service('outside', { clusterIP: '198.18.0.5' }) }), 422);
       assert.match(outside.message, /not in the valid range/);
 
       const chosen = expectStatus(await call('POST', base, { body: service('chosen', { clusterIP: '127.77.200.7' }) }), 201);

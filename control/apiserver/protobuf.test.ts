@@ -271,12 +271,12 @@ describe('decodeKubeProtobuf: schema coverage', () => {
       2,
       msg(1, str(1, 'dns'), str(2, 'UDP'), int(3, 53), msg(4, int(1, 0), int(2, 5353)), int(5, 0), str(6, 'dns')),
       strMap(2, { app: 'dns' }),
-      str(3, '10.96.0.10'),
+      str(3, '127.77.0.10'),
       str(4, 'ClusterIP'),
       str(5, '192.0.2.1'),
       str(7, 'ClientIP'),
       str(10, ''),
-      str(18, '10.96.0.10'),
+      str(18, '127.77.0.10'),
       msg(14, msg(1, int(1, 60))),
     );
     const svc = decodeKubeProtobuf(envelope('v1', 'Service', [...msg(1, str(1, 'dns')), ...spec, ...msg(3, msg(1))]));
@@ -287,11 +287,11 @@ describe('decodeKubeProtobuf: schema coverage', () => {
       spec: {
         ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353, appProtocol: 'dns' }],
         selector: { app: 'dns' },
-        clusterIP: '10.96.0.10',
+        clusterIP: '127.77.0.10',
         type: 'ClusterIP',
         externalIPs: ['192.0.2.1'],
         sessionAffinity: 'ClientIP',
-        clusterIPs: ['10.96.0.10'],
+        clusterIPs: ['127.77.0.10'],
       },
     });
   });

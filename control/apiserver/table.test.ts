@@ -44,8 +44,8 @@ function runningPod(): Pod {
     spec: { nodeName: 'node-a', containers: [{ name: 'web', image: 'nginx:1.27' }] },
     status: {
       phase: 'Running',
-      podIP: '10.244.0.12',
-      podIPs: [{ ip: '10.244.0.12' }],
+      podIP: '198.18.0.12',
+      podIPs: [{ ip: '198.18.0.12' }],
       conditions: [{ type: 'Ready', status: 'True' }],
       containerStatuses: [{ name: 'web', ready: true, restartCount: 0, state: { running: { startedAt: ago(290) } } }],
     },
@@ -147,7 +147,7 @@ describe('pods', () => {
     assert.equal(t.columnDefinitions[0].format, 'name');
   });
   it('Running 1/1', () => {
-    assert.deepEqual(row('pods', runningPod()), ['web-7d4b9c-x2x', '1/1', 'Running', '0', '5m', '10.244.0.12', 'node-a', '<none>', '<none>']);
+    assert.deepEqual(row('pods', runningPod()), ['web-7d4b9c-x2x', '1/1', 'Running', '0', '5m', '198.18.0.12', 'node-a', '<none>', '<none>']);
   });
   it('CrashLoopBackOff shows the waiting reason and restarts with when', () => {
     const pod = runningPod();
@@ -296,13 +296,13 @@ describe('services', () => {
     assert.equal(header('services'), 'NAME | TYPE | CLUSTER-IP | EXTERNAL-IP | PORT(S) | AGE | SELECTOR*');
   });
   it('NodePort 80:30080/TCP', () => {
-    const s = svc({ type: 'NodePort', clusterIP: '10.96.12.7', clusterIPs: ['10.96.12.7'], selector: { app: 'web' },
+    const s = svc({ type: 'NodePort', clusterIP: '127.77.12.7', clusterIPs: ['127.77.12.7'], selector: { app: 'web' },
       ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] });
-    assert.deepEqual(row('services', s), ['web', 'NodePort', '10.96.12.7', '<none>', '80:30080/TCP,53/UDP', '45d', 'app=web']);
+    assert.deepEqual(row('services', s), ['web', 'NodePort', '127.77.12.7', '<none>', '80:30080/TCP,53/UDP', '45d', 'app=web']);
   });
   it('ClusterIP without selector: <none>', () => {
-    const s = svc({ clusterIP: '10.96.0.1', ports: [{ port: 443, targetPort: 6443 }] });
-    assert.deepEqual(row('services', s), ['web', 'ClusterIP', '10.96.0.1', '<none>', '443/TCP', '45d', '<none>']);
+    const s = svc({ clusterIP: '127.77.0.1', ports: [{ port: 443, targetPort: 6443 }] });
+    assert.deepEqual(row('services', s), ['web', 'ClusterIP', '127.77.0.1', '<none>', '443/TCP', '45d', '<none>']);
   });
   it('headless, no ports', () => {
     const s = svc({ type: 'ClusterIP', clusterIP: 'None', selector: { app: 'db', role: 'primary' } });
@@ -325,13 +325,13 @@ describe('endpoints and endpointslices', () => {
   it('5 addresses: three then + 2 more...', () => {
     const ep: Endpoints = {
       apiVersion: 'v1', kind: 'Endpoints', metadata: meta('web', 60),
-      subsets: [{ addresses: [1, 2, 3, 4, 5].map((i) => ({ ip: `10.244.0.${i}` })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
+      subsets: [{ addresses: [1, 2, 3, 4, 5].map((i) => ({ ip: `198.18.0.${i}` })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }],
     };
-    assert.deepEqual(row('endpoints', ep), ['web', '10.244.0.1:8080,10.244.0.2:8080,10.244.0.3:8080 + 2 more...', '60s']);
+    assert.deepEqual(row('endpoints', ep), ['web', '198.18.0.1:8080,198.18.0.2:8080,198.18.0.3:8080 + 2 more...', '60s']);
   });
   it('no subsets: <none>; headless without ports lists bare IPs; IPv6 is bracketed', () => {
     assert.equal(row('endpoints', { metadata: meta('a') })[1], '<none>');
-    assert.equal(row('endpoints', { metadata: meta('b'), subsets: [{ addresses: [{ ip: '10.0.0.1' }] }] })[1], '10.0.0.1');
+    assert.equal(row('endpoints', { metadata: meta('b'), subsets: [{ addresses: [{ ip: '198.18.0.1' }] }] })[1], '198.18.0.1');
     assert.equal(row('endpoints', { metadata: meta('c'), subsets: [{ addresses: [{ ip: 'fd00::1' }], ports: [{ port: 80 }] }] })[1], '[fd00::1]:80');
   });
   it('endpointslice', () => {
@@ -339,9 +339,9 @@ describe('endpoints and endpointslices', () => {
       apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: meta('web-abcde', 60),
       addressType: 'IPv4',
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-      endpoints: [1, 2, 3, 4].map((i) => ({ addresses: [`10.244.0.${i}`], conditions: { ready: true } })),
+      endpoints: [1, 2, 3, 4].map((i) => ({ addresses: [`198.18.0.${i}`], conditions: { ready: true } })),
     };
-    assert.deepEqual(row('endpointslices', slice), ['web-abcde', 'IPv4', '8080', '10.244.0.1,10.244.0.2,10.244.0.3 + 1 more...', '60s']);
+    assert.deepEqual(row('endpointslices', slice), ['web-abcde', 'IPv4', '8080', '198.18.0.1,198.18.0.2,198.18.0.3 + 1 more...', '60s']);
     assert.deepEqual(row('endpointslices', { metadata: meta('empty'), addressType: 'IPv4' }).slice(2, 4), ['<unset>', '<unset>']);
   });
 });
@@ -353,7 +353,7 @@ describe('nodes', () => {
     spec: {},
     status: {
       conditions: [{ type: 'MemoryPressure', status: 'False' }, { type: 'Ready', status: 'True' }],
-      addresses: [{ type: 'InternalIP', address: '192.168.1.10' }, { type: 'Hostname', address: 'node-a' }],
+      addresses: [{ type: 'InternalIP', address: '198.18.1.10' }, { type: 'Hostname', address: 'node-a' }],
       nodeInfo: { kubeletVersion: 'v1.32.0-tugboat', osImage: 'Debian GNU/Linux 12 (bookworm)', kernelVersion: '6.1.0-18-amd64', containerRuntimeVersion: 'containerd://1.7.13' },
     },
   };
@@ -361,7 +361,7 @@ describe('nodes', () => {
     assert.equal(header('nodes'), 'NAME | STATUS | ROLES | AGE | VERSION | INTERNAL-IP* | EXTERNAL-IP* | OS-IMAGE* | KERNEL-VERSION* | CONTAINER-RUNTIME*');
   });
   it('ready node with roles', () => {
-    assert.deepEqual(row('nodes', node), ['node-a', 'Ready', 'control-plane,worker', '30h', 'v1.32.0-tugboat', '192.168.1.10', '<none>',
+    assert.deepEqual(row('nodes', node), ['node-a', 'Ready', 'control-plane,worker', '30h', 'v1.32.0-tugboat', '198.18.1.10', '<none>',
       'Debian GNU/Linux 12 (bookworm)', '6.1.0-18-amd64', 'containerd://1.7.13']);
   });
   it('NotReady and cordoned; no Ready condition is Unknown; no roles is <none>', () => {

@@ -170,6 +170,13 @@ describe('tug node with the process runtime', { concurrency: false }, () => {
       metadata: { name: 'nokey' },
       spec: { nodeName: NODE, containers: [{ name: 'c', image: 'x', command: ['sleep', '100'], env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'missing-cm', key: 'k' } } }] }] },
     });
+    await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'present' }, data: { other: 'v' } });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'missingkey' },
+      spec: { nodeName: NODE, containers: [{ name: 'c', image: 'x', command: ['sleep', '100'], env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'present', key: 'k' } } }] }] },
+    });
     const nocmd = await waitFor('RunContainerError', async () => {
       const p = await podJson('nocmd');
       return p.status.containerStatuses?.[0]?.state?.waiting?.reason === 'RunContainerError' ? p : undefined;
@@ -180,6 +187,11 @@ describe('tug node with the process runtime', { concurrency: false }, () => {
       return p.status.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError' ? p : undefined;
     });
     assert.match(nokey.status.containerStatuses[0].state.waiting.message, /missing-cm/);
+    const missingKey = await waitFor('missing key', async () => {
+      const p = await podJson('missingkey');
+      return p.status.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError' ? p : undefined;
+    });
+    assert.match(missingKey.status.containerStatuses[0].state.waiting.message, /couldn't find key k in configmap default\/present/);
     const events = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=nocmd']);
     assert.match(events.stdout, /Failed/);
     const web = await podJson('web');
