@@ -3,10 +3,10 @@ import { describe, it } from 'node:test';
 import type { ApiClient, ListOptions, WatchOptions } from './client.js';
 import { ApiError } from './errors.js';
 import { Informer } from './informer.js';
-import { RESOURCES } from './resources.js';
+import { resourceOfKind } from './resources.js';
 import type { KubeList, KubeObject, WatchEvent } from './types.js';
 
-const CONFIGMAP = RESOURCES.find((r) => r.kind === 'ConfigMap')!;
+const CONFIGMAP = resourceOfKind('ConfigMap');
 
 const cm = (name: string, rv: number, value = 'a'): KubeObject => ({
   apiVersion: 'v1',

@@ -31,6 +31,13 @@ export const RESOURCES: ResourceInfo[] = [
   { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease', namespaced: true },
 ];
 
+/** The catalogue entry of a kind tugboat serves (a programming error if it is not one). */
+export function resourceOfKind(kind: string): ResourceInfo {
+  const r = RESOURCES.find((x) => x.kind === kind);
+  if (!r) throw new Error(`no resource of kind ${kind} in the catalogue`);
+  return r;
+}
+
 export function apiVersionOf(r: ResourceInfo): string {
   return r.group ? `${r.group}/${r.version}` : r.version;
 }

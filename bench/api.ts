@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
-import { RESOURCES } from '../api/resources.js';
+import { resourceOfKind } from '../api/resources.js';
 
 const TUG = resolve(fileURLToPath(new URL('../cli/main.js', import.meta.url)));
-const CONFIGMAP = RESOURCES.find((r) => r.kind === 'ConfigMap')!;
+const CONFIGMAP = resourceOfKind('ConfigMap');
 
 const { values } = parseArgs({
   options: {

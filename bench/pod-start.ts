@@ -14,11 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
-import { RESOURCES } from '../api/resources.js';
+import { resourceOfKind } from '../api/resources.js';
 import type { Pod } from '../api/types.js';
 
 const TUG = resolve(fileURLToPath(new URL('../cli/main.js', import.meta.url)));
-const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
+const POD = resourceOfKind('Pod');
 const NODE_NAME = 'bench-node';
 
 const { values } = parseArgs({

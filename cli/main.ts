@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig, type Connection } from '../api/kubeconfig.js';
 import { startNode } from '../node/index.js';
-import { RESOURCES } from '../api/resources.js';
+import { resourceOfKind } from '../api/resources.js';
 import { newNodeTokenSecret, startControl } from '../control/index.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
 import { applyCommand, deleteCommand, getCommand, type Out } from './resources-cmd.js';
@@ -198,7 +198,7 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
       const { client } = clientFor(flags, env);
       try {
         const { token, secret } = newNodeTokenSecret();
-        await client.create(RESOURCES.find((r) => r.kind === 'Secret')!, 'kube-system', secret);
+        await client.create(resourceOfKind('Secret'), 'kube-system', secret);
         io.out(token);
         io.err(`Join a node with:\n  tug node --server ${client.conn.server} --token ${token} --ca-cert FILE\n(the CA is in the kubeconfig's certificate-authority-data; revoke with: kubectl -n kube-system delete secret ${secret.metadata.name})`);
         return 0;

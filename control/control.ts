@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { writeKubeconfig } from '../api/kubeconfig.js';
-import { RESOURCES, type ResourceInfo } from '../api/resources.js';
+import { type ResourceInfo, resourceOfKind } from '../api/resources.js';
 import type { KubeObject } from '../api/types.js';
 import { DEFAULT_ALLOCATOR_CONFIG, parseCidr, reservedClusterIP } from './apiserver/allocators.js';
 import { createApiApp } from './apiserver/app.js';
@@ -62,9 +62,9 @@ function openStore(opts: ControlOptions): Store {
   throw new Error(`--store "${opts.store}" is not known; use sqlite or memory`);
 }
 
-const SERVICE = RESOURCES.find((r) => r.kind === 'Service')!;
-const ENDPOINTS = RESOURCES.find((r) => r.kind === 'Endpoints')!;
-const ENDPOINT_SLICE = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
+const SERVICE = resourceOfKind('Service');
+const ENDPOINTS = resourceOfKind('Endpoints');
+const ENDPOINT_SLICE = resourceOfKind('EndpointSlice');
 
 /**
  * The `default/kubernetes` Service (the first ClusterIP of the range, port 443), whose Endpoints
@@ -105,7 +105,7 @@ async function ensureObject(registry: Registry, r: ResourceInfo, wanted: KubeObj
   await registry.modify(r, 'default', name, update);
 }
 
-const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
+const POD = resourceOfKind('Pod');
 
 /** Upgraded connections: only `pods/{name}/exec`, relayed to the pod's node. */
 async function handleUpgrade(registry: Registry, req: IncomingMessage, socket: Duplex, head: Buffer, adminToken: string): Promise<void> {

@@ -2,11 +2,11 @@
 // (`bootstrap-token-<id>`, type bootstrap.kubernetes.io/token), so they can be listed and
 // revoked with kubectl. A token reads `<id>.<secret>`: 6 and 16 characters of [a-z0-9].
 import { randomInt, timingSafeEqual } from 'node:crypto';
-import { RESOURCES } from '../api/resources.js';
+import { resourceOfKind } from '../api/resources.js';
 import type { KubeObject } from '../api/types.js';
 import type { Registry } from './apiserver/registry.js';
 
-const SECRET = RESOURCES.find((r) => r.kind === 'Secret')!;
+const SECRET = resourceOfKind('Secret');
 const TOKEN_PATTERN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 export const BOOTSTRAP_TOKEN_TYPE = 'bootstrap.kubernetes.io/token';

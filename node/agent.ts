@@ -6,7 +6,7 @@ import si from 'systeminformation';
 import { ApiClient } from '../api/client.js';
 import { isApiError } from '../api/errors.js';
 import { Informer } from '../api/informer.js';
-import { RESOURCES } from '../api/resources.js';
+import { resourceOfKind } from '../api/resources.js';
 import { sleep } from '../api/timers.js';
 import type { Event as KubeEvent, KubeObject, Node, Pod, PodStatus, Service } from '../api/types.js';
 import type { EnvSources } from './podenv.js';
@@ -18,13 +18,13 @@ import { join } from 'node:path';
 import { NodeApiError, type ContainerAccess } from './nodeapi.js';
 import { RuntimeError, type ContainerState, type Runtime } from './runtime/types.js';
 
-const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
-const NODE = RESOURCES.find((r) => r.kind === 'Node')!;
-const LEASE = RESOURCES.find((r) => r.kind === 'Lease')!;
-const SERVICE = RESOURCES.find((r) => r.kind === 'Service')!;
-const CONFIGMAP = RESOURCES.find((r) => r.kind === 'ConfigMap')!;
-const SECRET = RESOURCES.find((r) => r.kind === 'Secret')!;
-const EVENT = RESOURCES.find((r) => r.kind === 'Event')!;
+const POD = resourceOfKind('Pod');
+const NODE = resourceOfKind('Node');
+const LEASE = resourceOfKind('Lease');
+const SERVICE = resourceOfKind('Service');
+const CONFIGMAP = resourceOfKind('ConfigMap');
+const SECRET = resourceOfKind('Secret');
+const EVENT = resourceOfKind('Event');
 
 export const NODE_VERSION = 'v1.32.0-tugboat';
 

@@ -2,10 +2,10 @@
 // Services already stored to know what is taken. Callers serialise Service writes (see
 // Registry) so two Services never get the same address.
 import { errors } from '../../api/errors.js';
-import { RESOURCES, type ResourceInfo } from '../../api/resources.js';
+import { type ResourceInfo, resourceOfKind } from '../../api/resources.js';
 import type { KubeObject, ServiceSpec } from '../../api/types.js';
 
-const SERVICE: ResourceInfo = RESOURCES.find((r) => r.kind === 'Service')!;
+const SERVICE: ResourceInfo = resourceOfKind('Service');
 
 export interface AllocatorConfig {
   serviceCidr: string; // e.g. 127.77.0.0/16

@@ -7,13 +7,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import { errors } from '../../api/errors.js';
-import { RESOURCES } from '../../api/resources.js';
+import { resourceOfKind } from '../../api/resources.js';
 import type { KubeObject, Node, Pod } from '../../api/types.js';
 import type { Registry } from './registry.js';
 
-const POD = RESOURCES.find((r) => r.kind === 'Pod')!;
-const NODE = RESOURCES.find((r) => r.kind === 'Node')!;
-const SECRET = RESOURCES.find((r) => r.kind === 'Secret')!;
+const POD = resourceOfKind('Pod');
+const NODE = resourceOfKind('Node');
+const SECRET = resourceOfKind('Secret');
 
 export const TOKEN_ID_ANNOTATION = 'tugboat.io/token-id';
 

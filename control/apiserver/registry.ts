@@ -6,7 +6,7 @@ import { randomUUID, randomInt } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { applyDefaults } from '../../api/defaults.js';
 import { errors } from '../../api/errors.js';
-import { RESOURCES, apiVersionOf, qualifiedName, type ResourceInfo } from '../../api/resources.js';
+import { RESOURCES, apiVersionOf, qualifiedName, type ResourceInfo, resourceOfKind } from '../../api/resources.js';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../api/selectors.js';
 import type { KubeObject, PodSpec } from '../../api/types.js';
 import { validateObject } from '../../api/validation.js';
@@ -23,7 +23,7 @@ export interface WriteOptions {
 }
 
 const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-const NAMESPACE = RESOURCES.find((r) => r.kind === 'Namespace')!;
+const NAMESPACE = resourceOfKind('Namespace');
 const NAMESPACE_CLEANUP_DELAY_MS = 1500;
 
 /** Resources whose `spec` changes bump metadata.generation (and whose status is a subresource). */
@@ -327,7 +327,7 @@ export class Registry {
     const next = structuredClone(pod);
     next.metadata.deletionTimestamp = timestamp(new Date(this.now().getTime() + grace * 1000));
     next.metadata.deletionGracePeriodSeconds = grace;
-    const key = keyFor(RESOURCES.find((x) => x.kind === 'Pod')!, pod.metadata.namespace, pod.metadata.name!);
+    const key = keyFor(resourceOfKind('Pod'), pod.metadata.namespace, pod.metadata.name!);
     return this.store.update(key, next, Number(pod.metadata.resourceVersion));
   }
 

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiClient } from '../../api/client.js';
 import { Informer } from '../../api/informer.js';
-import { RESOURCES } from '../../api/resources.js';
+import { resourceOfKind } from '../../api/resources.js';
 import { startControl } from '../../control/index.js';
 import { eventually, tempDir } from './harness.js';
 
-const CONFIGMAP = RESOURCES.find((r) => r.kind === 'ConfigMap')!;
+const CONFIGMAP = resourceOfKind('ConfigMap');
 
 describe('informer against tug control', () => {
   it('sees existing objects, then creates, updates and deletes, filtered by label', async (t) => {
