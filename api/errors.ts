@@ -45,9 +45,6 @@ export class ApiError extends Error {
   }
 }
 
-/** `pods` or `deployments.apps`, the resource name Kubernetes puts into messages. */
-type Resource = { qualified: string; kind?: string };
-
 function splitQualified(qualified: string): { kind: string; group?: string } {
   const dot = qualified.indexOf('.');
   return dot < 0 ? { kind: qualified } : { kind: qualified.slice(0, dot), group: qualified.slice(dot + 1) };
@@ -104,8 +101,6 @@ export const errors = {
     return new ApiError(500, 'InternalError', `Internal error occurred: ${message}`, undefined, { cause });
   },
 };
-
-export type { Resource };
 
 export function isApiError(e: unknown): e is ApiError {
   return e instanceof ApiError;

@@ -2,7 +2,7 @@
 import YAML from 'yaml';
 import { ApiClient } from '../api/client.js';
 import { isApiError } from '../api/errors.js';
-import { qualifiedName, resolveResourceName, type ResourceInfo } from '../api/resources.js';
+import { resolveResourceName, type ResourceInfo } from '../api/resources.js';
 import type { KubeObject } from '../api/types.js';
 import { readManifests } from './manifests.js';
 
@@ -150,4 +150,3 @@ export async function deleteCommand(
   return failures ? 1 : 0;
 }
 
-export { qualifiedName };

@@ -10,6 +10,7 @@ import { RuntimeError, type ContainerSpec, type ContainerState, type Runtime } f
 import { mountsFor, prepareVolumes, removePodDir, volumeEnv } from './volumes.js';
 import type { NodeMetrics } from './metrics.js';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 
 export interface WorkerDeps {
   nodeName: string;
@@ -364,14 +365,8 @@ export class PodWorker {
   }
 }
 
-async function execWithTimeout(runtime: Runtime, id: string, command: string[], timeoutMs: number): Promise<number> {
-  const { Writable } = await import('node:stream');
+/** An exec probe: the command's output is discarded, only its exit code counts. */
+function execWithTimeout(runtime: Runtime, id: string, command: string[], timeoutMs: number): Promise<number> {
   const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  try {
-    return await runtime.exec(id, command, { stdout: sink(), stderr: sink(), signal: abort.signal });
-  } finally {
-    clearTimeout(timer);
-  }
+  return runtime.exec(id, command, { stdout: sink(), stderr: sink(), signal: AbortSignal.timeout(timeoutMs) });
 }

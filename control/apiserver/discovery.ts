@@ -1,6 +1,6 @@
 // API discovery documents: /version, /api, /apis (plain and aggregated v2, which kubectl 1.32
 // asks for first), and the per-group-version APIResourceLists.
-import { RESOURCES, apiVersionOf, groupVersions, verbsOf, type ResourceInfo } from '../../api/resources.js';
+import { RESOURCES, groupVersions, verbsOf, type ResourceInfo } from '../../api/resources.js';
 
 export const AGGREGATED_DISCOVERY_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
 
@@ -114,4 +114,3 @@ export function wantsAggregated(accept: string | undefined): boolean {
   return !!accept && accept.includes('as=APIGroupDiscoveryList') && accept.includes('v=v2') && accept.indexOf('g=apidiscovery.k8s.io') >= 0;
 }
 
-export { apiVersionOf };

@@ -64,4 +64,3 @@ export function openApiV2Protobuf(): ArrayBuffer {
   return new Uint8Array([0x0a, 0x03, 0x32, 0x2e, 0x30]).buffer;
 }
 
-export { gvPath };
