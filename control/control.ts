@@ -21,6 +21,8 @@ import { errors, toApiError } from '../api/errors.js';
 import type { Pod } from '../api/types.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { defaultControllers } from './controllers/all.js';
+import { DEFAULT_CONTROLLER_SETTINGS, startControllers, type ControllerSettings, type RunningControllers } from './controllers/manager.js';
 
 export interface ControlOptions {
   listen: string; // host:port; port 0 picks a free one
@@ -30,6 +32,8 @@ export interface ControlOptions {
   tlsSans?: string[];
   serviceCidr?: string;
   metrics?: MetricsRegistry;
+  /** Scheduler and controller settings; `false` runs the API server alone. */
+  controllers?: Partial<ControllerSettings> | false;
 }
 
 export interface RunningControl {
@@ -168,6 +172,19 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     console.error('tug control: could not publish the kubernetes Service:', e);
   }
 
+  let controllers: RunningControllers | undefined;
+  if (opts.controllers !== false) {
+    const settings = { ...DEFAULT_CONTROLLER_SETTINGS, ...(opts.controllers ?? {}) };
+    try {
+      controllers = await startControllers({ server: url, caCert: tls.caCert, token }, metrics, defaultControllers(settings));
+    } catch (e) {
+      await closeServer(server);
+      await registry.close();
+      await store.close();
+      throw e;
+    }
+  }
+
   return {
     url,
     kubeconfig: opts.kubeconfig,
@@ -176,12 +193,17 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     registry,
     metrics,
     async stop() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
+      await controllers?.stop();
+      await closeServer(server);
       await registry.close();
       await store.close();
     },
   };
+}
+
+function closeServer(server: { close(cb: () => void): unknown }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
 }

@@ -98,9 +98,10 @@ export class NodeCluster {
   private readonly cleanups: (() => unknown)[] = [];
   readonly scope = { after: (fn: () => unknown) => this.cleanups.push(fn) };
 
-  async start(): Promise<void> {
+  /** Starts the control process; `controlFlags` are extra `tug control` flags. */
+  async start(controlFlags: string[] = []): Promise<void> {
     this.dir = tempDir(this.scope);
-    this.useControl(await startControl(this.scope, this.dir));
+    this.useControl(await startControl(this.scope, this.dir, controlFlags));
   }
 
   /** Points kubectl at a (re)started control process. */
