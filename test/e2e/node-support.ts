@@ -47,6 +47,27 @@ export function webPod(name: string, o: WebPodOptions) {
   };
 }
 
+/** A Deployment of webPods (no node pinned: the scheduler places them). */
+export function webDeployment(name: string, replicas: number, o: Omit<WebPodOptions, 'node'> & { env?: Record<string, string>; strategy?: unknown; progressDeadlineSeconds?: number; cpu?: string }) {
+  const spec = structuredClone(webPod(name, { ...o, node: '' }).spec) as { nodeName?: string; containers: Record<string, any>[] };
+  delete spec.nodeName;
+  const container = spec.containers[0];
+  for (const [k, v] of Object.entries(o.env ?? {})) container.env.push({ name: k, value: v });
+  if (o.cpu) container.resources = { requests: { cpu: o.cpu } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      ...(o.strategy ? { strategy: o.strategy } : {}),
+      ...(o.progressDeadlineSeconds ? { progressDeadlineSeconds: o.progressDeadlineSeconds } : {}),
+      template: { metadata: { labels: { app: name } }, spec },
+    },
+  };
+}
+
 /** PIDs of processes whose command line contains `marker` (the test runner itself excluded). */
 export function pidsWith(marker: string): number[] {
   const pids: number[] = [];
@@ -188,6 +209,8 @@ export class NodeCluster {
    * nodes; whatever is left of a pod's processes is killed by its marker.
    */
   async cleanup(): Promise<void> {
+    // Controllers first, so nothing recreates the pods deleted next.
+    if (this.kubectl) await this.kubectl(['delete', 'deployments,replicasets', '--all', '--wait=false']).catch(() => undefined);
     if (this.kubectl) await this.kubectl(['delete', 'pods', '--all', '--grace-period=1', '--wait=false']).catch(() => undefined);
     await eventually(async () => (this.markers.every((m) => pidsWith(m).length === 0) ? true : undefined), 100).catch(() => undefined);
     for (const node of this.nodes.values()) await node.stop('SIGTERM');
