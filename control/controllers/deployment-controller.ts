@@ -8,7 +8,8 @@ import type { Deployment, ReplicaSet } from '../../api/types.js';
 import { reconcileDeployment, REVISION } from './deployment.js';
 import type { EventRecorder } from './events.js';
 import type { Controller, ControllerContext } from './manager.js';
-import { controllerOf } from './podutil.js';
+import { controllerOf, controllerRefTo } from './podutil.js';
+import { fromLabelSelector, matchesLabels } from '../../api/selectors.js';
 import { keyOf, splitKey, WorkQueue } from './queue.js';
 
 const DEPLOYMENT = resourceOfKind('Deployment');
@@ -28,6 +29,7 @@ export class DeploymentController implements Controller {
     const owner = (rs: ReplicaSet) => {
       const ref = controllerOf(rs);
       if (ref?.kind === 'Deployment') this.queue.add(`${rs.metadata.namespace}/${ref.name}`);
+      else if (!ref) for (const d of this.deployments.list()) if (d.metadata.namespace === rs.metadata.namespace) this.queue.add(keyOf(d));
     };
     this.replicaSets = ctx.informers.of<ReplicaSet>('ReplicaSet', { onAdd: owner, onUpdate: (_o, rs) => owner(rs), onDelete: owner });
   }
@@ -40,7 +42,21 @@ export class DeploymentController implements Controller {
     const { namespace, name } = splitKey(key);
     const d = this.deployments.get(namespace, name);
     if (!d) return;
-    const owned = this.replicaSets.list().filter((rs) => rs.metadata.namespace === namespace && controllerOf(rs)?.uid === d.metadata.uid);
+    const inNamespace = this.replicaSets.list().filter((rs) => rs.metadata.namespace === namespace);
+    const owned = inNamespace.filter((rs) => controllerOf(rs)?.uid === d.metadata.uid);
+    // ReplicaSets left behind by an orphaning delete are taken over by a Deployment that selects them.
+    const selector = fromLabelSelector(d.spec.selector);
+    const orphans = d.metadata.deletionTimestamp ? [] : inNamespace.filter((rs) => !controllerOf(rs) && !rs.metadata.deletionTimestamp && matchesLabels(selector, rs.metadata.labels));
+    if (orphans.length) {
+      for (const rs of orphans) {
+        const refs = [...(rs.metadata.ownerReferences ?? []), controllerRefTo(d)];
+        await this.ctx.client.patch(REPLICASET, namespace, rs.metadata.name!, { metadata: { ownerReferences: refs, resourceVersion: rs.metadata.resourceVersion } }, 'merge').catch((e) => {
+          if (!(isApiError(e) && (e.code === 404 || e.code === 409))) throw e;
+        });
+      }
+      // The adopted ones come back through the informer and queue this Deployment again.
+      return;
+    }
     const plan = reconcileDeployment(d, owned, Date.now());
     const client = this.ctx.client;
     let result = 'unchanged';
