@@ -2,9 +2,10 @@
 import YAML from 'yaml';
 import { ApiClient } from '../api/client.js';
 import { isApiError } from '../api/errors.js';
-import { resolveResourceName, type ResourceInfo } from '../api/resources.js';
+import type { ResourceInfo } from '../api/resources.js';
 import type { KubeObject } from '../api/types.js';
 import { readManifests } from './manifests.js';
+import { resourceArg } from './target.js';
 
 export interface Out {
   out(text: string): void;
@@ -47,12 +48,6 @@ export function formatTable(table: Table, opts: { wide?: boolean; withNamespace?
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-function resourceArg(kind: string): ResourceInfo {
-  const r = resolveResourceName(kind);
-  if (!r) throw new Error(`the server doesn't have a resource type "${kind}"; run \`kubectl api-resources\` to list the types`);
-  return r;
-}
-
 export async function getCommand(
   client: ApiClient,
   io: Out,
@@ -89,7 +84,21 @@ export async function getCommand(
   return 0;
 }
 
-export async function applyCommand(client: ApiClient, io: Out, args: { files: string[]; namespace: string; readStdin: () => string }): Promise<number> {
+/**
+ * What an apply changed, ignoring what moves on its own: status (controllers write it between our
+ * GET and PATCH) and the bookkeeping in metadata.
+ */
+function contentOf(o: KubeObject): string {
+  const { status: _status, metadata, ...rest } = o;
+  const { resourceVersion: _rv, managedFields: _mf, generation: _gen, ...meta } = metadata;
+  return JSON.stringify({ ...rest, metadata: meta });
+}
+
+export async function applyCommand(
+  client: ApiClient,
+  io: Out,
+  args: { files: string[]; namespace: string; readStdin: () => string; /** Leave objects that exist as they are (tug up's examples). */ onlyMissing?: boolean },
+): Promise<number> {
   const manifests = readManifests(args.files, args.readStdin);
   let failures = 0;
   for (const m of manifests) {
@@ -106,12 +115,16 @@ export async function applyCommand(client: ApiClient, io: Out, args: { files: st
         if (isApiError(e) && e.code === 404) return undefined;
         throw e;
       });
+      if (before && args.onlyMissing) {
+        io.out(`${label} exists (left as it is)`);
+        continue;
+      }
       const after = await client.request<KubeObject>('PATCH', client.pathFor(m.resource, ns, name), {
         body: JSON.stringify(m.object),
         contentType: 'application/apply-patch+yaml',
         query: { fieldManager: 'tug', force: 'true' },
       });
-      const verb = !before ? 'created' : before.metadata.resourceVersion === after.metadata.resourceVersion ? 'unchanged' : 'configured';
+      const verb = !before ? 'created' : before.metadata.resourceVersion === after.metadata.resourceVersion || contentOf(before) === contentOf(after) ? 'unchanged' : 'configured';
       io.out(`${label} ${verb}`);
     } catch (e) {
       failures++;

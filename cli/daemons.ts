@@ -1,0 +1,149 @@
+// `tug control` and `tug node`: the long-running daemons, their flags, and waiting for Ctrl-C.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { readKubeconfig, type Connection } from '../api/kubeconfig.js';
+import { startControl } from '../control/index.js';
+import { startNode } from '../node/index.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
+import { CONTROLLER_FLAGS, controllerSettings } from './controller-flags.js';
+import type { Out } from './resources-cmd.js';
+
+export const HELP_FLAG: Record<string, FlagSpec> = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
+
+export const CONTROL_FLAGS: Record<string, FlagSpec> = {
+  listen: { type: 'string', default: '127.0.0.1:6443', help: 'address of the API server (port 0 picks a free one)' },
+  'data-dir': { type: 'string', help: 'state directory (default $TUG_HOME/control)' },
+  store: { type: 'string', default: 'sqlite', help: 'store backend: sqlite or memory' },
+  'tls-san': { type: 'string', multiple: true, help: 'extra name or IP for the serving certificate' },
+  'service-cidr': { type: 'string', default: '127.77.0.0/16', help: 'range ClusterIPs come from' },
+  kubeconfig: { type: 'string', help: 'where to write the admin kubeconfig (default $TUG_HOME/kubeconfig)' },
+  ...CONTROLLER_FLAGS,
+};
+
+const NODE_FLAGS: Record<string, FlagSpec> = {
+  kubeconfig: { type: 'string', help: 'kubeconfig to join with (default $TUG_HOME/kubeconfig unless --server is given)' },
+  server: { type: 'string', help: 'API server URL, with --token (and --ca-cert)' },
+  token: { type: 'string', help: 'join token from `tug token create --node`' },
+  'ca-cert': { type: 'string', help: 'PEM file of the cluster CA (the kubeconfig carries it)' },
+  'node-name': { type: 'string', help: 'name of this node (default the host name)' },
+  'node-ip': { type: 'string', help: 'address pods and Services use for this node (default the primary address)' },
+  runtime: { type: 'string', default: 'process', help: 'default container runtime: process or docker' },
+  'state-dir': { type: 'string', help: 'state directory (default $TUG_HOME/node)' },
+  'node-api': { type: 'string', default: '0.0.0.0:10250', help: 'address of the node API (logs, exec)' },
+  'metrics-addr': { type: 'string', default: '0.0.0.0:10249', help: 'address of the Prometheus /metrics endpoint' },
+  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
+  heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
+  'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
+};
+
+export function tugHome(env: NodeJS.ProcessEnv): string {
+  return env.TUG_HOME || join(env.HOME || homedir(), '.tug');
+}
+
+export function checkRuntime(flags: Flags): 'process' | 'docker' {
+  const runtime = flags.runtime as string;
+  if (runtime !== 'process' && runtime !== 'docker') throw new UsageError(`--runtime "${runtime}" is not known; use process or docker`);
+  return runtime;
+}
+
+/**
+ * Resolves on the first SIGINT or SIGTERM (aborting `stop` too); a second one while shutting down
+ * exits at once. `dispose` removes the handlers.
+ */
+export function onStopSignal(io: Out, who: string): { stop: AbortSignal; stopped: Promise<void>; dispose(): void } {
+  const abort = new AbortController();
+  let resolve!: () => void;
+  const stopped = new Promise<void>((r) => (resolve = r));
+  const handler = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) {
+      io.err(`${who}: ${signal} again, exiting now; whatever was still stopping is left running (the next start adopts it)`);
+      process.exit(130);
+    }
+    io.out(`${who}: ${signal} received, shutting down`);
+    abort.abort();
+    resolve();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    stop: abort.signal,
+    stopped,
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+export async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { flags } = parseFlags(argv, { ...CONTROL_FLAGS, ...HELP_FLAG }, env);
+  if (flags.help) {
+    io.out(`Usage: tug control [flags]\n${flagHelp(CONTROL_FLAGS)}`);
+    return 0;
+  }
+  const controllers = controllerSettings(flags);
+  const home = tugHome(env);
+  const kubeconfig = (flags.kubeconfig as string | undefined) ?? join(home, 'kubeconfig');
+  const signals = onStopSignal(io, 'tug control');
+  try {
+    const control = await startControl({
+      listen: flags.listen as string,
+      dataDir: (flags['data-dir'] as string | undefined) ?? join(home, 'control'),
+      store: flags.store as 'sqlite' | 'memory',
+      tlsSans: flags['tls-san'] as string[] | undefined,
+      serviceCidr: flags['service-cidr'] as string,
+      kubeconfig,
+      controllers,
+    });
+    io.out(`tug control: serving the Kubernetes API at ${control.url}`);
+    io.out(`tug control: kubeconfig written to ${kubeconfig}`);
+    io.out(`tug control: scheduler strategy ${controllers.schedulerStrategy}; nodes NotReady after ${controllers.nodeMonitorGraceMs / 1000}s without a heartbeat, their pods evicted ${controllers.podEvictionTimeoutMs / 1000}s later`);
+    await signals.stopped;
+    await control.stop();
+    return 0;
+  } finally {
+    signals.dispose();
+  }
+}
+
+function nodeConnection(flags: Flags, env: NodeJS.ProcessEnv): Connection {
+  if (flags.server) {
+    if (!flags.token) throw new UsageError('--server needs --token (make one with `tug token create --node`)');
+    const caFile = flags['ca-cert'] as string | undefined;
+    return { server: flags.server as string, token: flags.token as string, caCert: caFile ? readFileSync(caFile, 'utf8') : undefined };
+  }
+  return readKubeconfig((flags.kubeconfig as string | undefined) ?? env.KUBECONFIG ?? join(tugHome(env), 'kubeconfig'));
+}
+
+export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { flags } = parseFlags(argv, { ...NODE_FLAGS, ...HELP_FLAG }, env);
+  if (flags.help) {
+    io.out(`Usage: tug node [flags]\n${flagHelp(NODE_FLAGS)}`);
+    return 0;
+  }
+  const runtime = checkRuntime(flags);
+  const heartbeat = Number(flags.heartbeat);
+  if (!(heartbeat > 0)) throw new UsageError(`--heartbeat "${flags.heartbeat}" must be a number of seconds above 0`);
+  const signals = onStopSignal(io, 'tug node');
+  try {
+    const node = await startNode({
+      connection: nodeConnection(flags, env),
+      nodeName: flags['node-name'] as string | undefined,
+      nodeIP: flags['node-ip'] as string | undefined,
+      runtime,
+      stateDir: (flags['state-dir'] as string | undefined) ?? join(tugHome(env), 'node'),
+      nodeApi: flags['node-api'] as string,
+      metricsAddr: flags['metrics-addr'] as string,
+      portRange: flags['port-range'] as string,
+      heartbeatMs: heartbeat * 1000,
+      drainOnExit: !!flags['drain-on-exit'],
+    });
+    io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
+    await signals.stopped;
+    await node.stop();
+    return 0;
+  } finally {
+    signals.dispose();
+  }
+}

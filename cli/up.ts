@@ -1,0 +1,200 @@
+// `tug up`: the all-in-one cluster. Control (SQLite under $TUG_HOME) and one node in this process,
+// the kubeconfig written, the node waited for, the examples applied and waited for if asked, and
+// what to try next printed. Ctrl-C stops all of it, pods included; the next `tug up` on the same
+// $TUG_HOME resumes the same cluster (and a SIGKILLed one's pods are adopted, not duplicated).
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../api/client.js';
+import { resourceOfKind } from '../api/resources.js';
+import { labelSelectorToString } from '../api/selectors.js';
+import type { Deployment, Node, Pod } from '../api/types.js';
+import { startControl, type RunningControl } from '../control/index.js';
+import { startNode, type RunningNode } from '../node/index.js';
+import { flagHelp, parseFlags, type FlagSpec } from './args.js';
+import { controllerSettings } from './controller-flags.js';
+import { checkRuntime, CONTROL_FLAGS, HELP_FLAG, onStopSignal, tugHome } from './daemons.js';
+import { readManifests } from './manifests.js';
+import { applyCommand, type Out } from './resources-cmd.js';
+import { rolloutStatus } from './rollout-logic.js';
+import { waitForObject } from './watch.js';
+
+const NODE = resourceOfKind('Node');
+const POD = resourceOfKind('Pod');
+const DEPLOYMENT = resourceOfKind('Deployment');
+
+/** The manifests `--with-examples` applies: the package's examples/ folder. */
+export const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+const UP_FLAGS: Record<string, FlagSpec> = {
+  ...CONTROL_FLAGS,
+  runtime: { type: 'string', default: 'process', help: 'default container runtime of the node: process or docker' },
+  'node-api': { type: 'string', default: '127.0.0.1:10250', help: 'address of the node API (logs, exec; port 0 picks a free one)' },
+  'metrics-addr': { type: 'string', default: '127.0.0.1:10249', help: "address of the node's Prometheus /metrics endpoint (port 0 picks a free one)" },
+  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
+  'with-examples': { type: 'boolean', help: `apply the manifests in ${EXAMPLES_DIR} and wait for their Deployments` },
+};
+
+/** How to run this CLI in the printed hints: `tug` when installed as such, else an alias line. */
+function tugCommand(): { name: string; alias?: string } {
+  const script = process.argv[1] ?? '';
+  if (basename(script) === 'tug') return { name: 'tug' };
+  return { name: 'tug', alias: `alias tug='${process.execPath} ${script}'` };
+}
+
+/** Waits until the Node reports Ready=True, printing what it reports meanwhile. */
+async function waitForNodeReady(client: ApiClient, io: Out, name: string, stop: AbortSignal): Promise<boolean> {
+  const ready = await waitForObject<Node, true>(
+    client,
+    NODE,
+    undefined,
+    name,
+    (node) => {
+      const cond = node?.status?.conditions?.find((c) => c.type === 'Ready');
+      if (cond?.status === 'True') return { done: true };
+      const why = !node ? 'not registered yet' : cond ? `Ready=${cond.status}${cond.reason ? ` (${cond.reason}${cond.message ? `: ${cond.message}` : ''})` : ''}` : 'no Ready condition yet';
+      return { message: `tug up: waiting for node ${name} to be Ready: ${why}` };
+    },
+    (m) => io.out(m),
+    stop,
+  );
+  return ready === true;
+}
+
+/** Applies the examples, then waits for each of their Deployments to be available. */
+async function applyExamples(client: ApiClient, io: Out, stop: AbortSignal): Promise<Deployment[]> {
+  io.out(`tug up: applying ${EXAMPLES_DIR}`);
+  // Only what is missing: a resumed cluster keeps the user's changes (scale, rollout undo, edits).
+  const code = await applyCommand(client, io, { files: [EXAMPLES_DIR], namespace: 'default', readStdin: () => '', onlyMissing: true });
+  if (code !== 0) io.err('tug up: some examples could not be applied (see above); the cluster keeps running');
+  const wanted = readManifests([EXAMPLES_DIR], () => '').filter((m) => m.resource.kind === 'Deployment');
+  const ready: Deployment[] = [];
+  for (const m of wanted) {
+    const ns = m.object.metadata.namespace ?? 'default';
+    const name = m.object.metadata.name!;
+    io.out(`tug up: waiting for deployment ${name} to be available`);
+    try {
+      const d = await waitForObject<Deployment, Deployment>(
+        client,
+        DEPLOYMENT,
+        ns,
+        name,
+        (obj) => {
+          if (!obj) return { message: `tug up: deployment ${name} is not there yet` };
+          const v = rolloutStatus(obj);
+          if (v.error) return { failed: new Error(v.error) };
+          return v.done ? { done: obj } : { message: `tug up: ${v.message}` };
+        },
+        (msg) => io.out(msg),
+        stop,
+      );
+      if (!d) break;
+      io.out(`tug up: deployment ${name} is available`);
+      ready.push(d);
+    } catch (e) {
+      io.err(`tug up: ${(e as Error).message}; see \`tug describe deploy ${name}\` (the cluster keeps running)`);
+    }
+  }
+  return ready;
+}
+
+/** `curl` lines for the pods of the Deployments, from the port each logged (`listening on port N`). */
+async function podUrls(client: ApiClient, deployments: Deployment[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const d of deployments) {
+    const pods = await client.list<Pod>(POD, d.metadata.namespace, { labelSelector: labelSelectorToString(d.spec.selector ?? {}) });
+    for (const pod of pods.items) {
+      if (pod.metadata.deletionTimestamp) continue;
+      const log = await client.request<string>('GET', client.pathFor(POD, pod.metadata.namespace, pod.metadata.name, 'log'), { accept: 'text/plain' }).catch(() => '');
+      const port = /listening on port (\d+)/.exec(String(log))?.[1];
+      if (port) lines.push(`curl http://${pod.status?.podIP ?? '127.0.0.1'}:${port}/   # ${pod.metadata.name} answers with its name`);
+    }
+  }
+  return lines;
+}
+
+function nextSteps(kubeconfig: string, withExamples: boolean, curls: string[]): string {
+  const tug = tugCommand();
+  const lines = ['', 'The cluster is up. In another shell:', `  export KUBECONFIG=${kubeconfig}`];
+  if (tug.alias) lines.push(`  ${tug.alias}`);
+  lines.push('  kubectl get nodes,deploy,pods -o wide        # or: tug get pods -o wide');
+  if (!withExamples) {
+    lines.push(`  kubectl apply -f ${join(EXAMPLES_DIR, 'echo.yaml')}   # or start with: tug up --with-examples`);
+  } else {
+    for (const c of curls) lines.push(`  ${c}`);
+    lines.push(
+      '  tug scale deploy/echo --replicas=5',
+      '  tug rollout restart deploy/echo && tug rollout status deploy/echo',
+      '  tug rollout history deploy/echo',
+      '  tug rollout undo deploy/echo',
+      '  tug describe deploy echo',
+      '  kubectl logs deploy/echo',
+    );
+  }
+  lines.push('Ctrl-C stops the cluster and its pods; `tug up` again brings the same cluster back.');
+  return lines.join('\n');
+}
+
+export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { flags } = parseFlags(argv, { ...UP_FLAGS, ...HELP_FLAG }, env);
+  if (flags.help) {
+    io.out(`Usage: tug up [flags]\n${flagHelp(UP_FLAGS)}`);
+    return 0;
+  }
+  const runtime = checkRuntime(flags);
+  const controllers = controllerSettings(flags);
+  const home = tugHome(env);
+  const kubeconfig = (flags.kubeconfig as string | undefined) ?? join(home, 'kubeconfig');
+  const signals = onStopSignal(io, 'tug up');
+  const { stop } = signals;
+  let control: RunningControl | undefined;
+  let node: RunningNode | undefined;
+  let client: ApiClient | undefined;
+  try {
+    io.out(`tug up: starting the control plane (state in ${home})`);
+    control = await startControl({
+      listen: flags.listen as string,
+      dataDir: (flags['data-dir'] as string | undefined) ?? join(home, 'control'),
+      store: flags.store as 'sqlite' | 'memory',
+      tlsSans: flags['tls-san'] as string[] | undefined,
+      serviceCidr: flags['service-cidr'] as string,
+      kubeconfig,
+      controllers,
+    });
+    io.out(`tug control: serving the Kubernetes API at ${control.url}`);
+    io.out(`tug control: kubeconfig written to ${kubeconfig}`);
+    const connection = { server: control.url, caCert: control.caCert, token: control.token };
+    client = new ApiClient(connection);
+    if (!stop.aborted) {
+      const nodeName = hostname().toLowerCase();
+      io.out(`tug up: starting node ${nodeName} (runtime ${runtime}, pods on ports ${flags['port-range']})`);
+      node = await startNode({
+        connection,
+        nodeName,
+        nodeIP: '127.0.0.1',
+        runtime,
+        stateDir: join(home, 'node'),
+        nodeApi: flags['node-api'] as string,
+        metricsAddr: flags['metrics-addr'] as string,
+        portRange: flags['port-range'] as string,
+        // `tug up` owns its pods: Ctrl-C stops them; the next `tug up` starts them again.
+        drainOnExit: true,
+      });
+      if (await waitForNodeReady(client, io, node.nodeName, stop)) {
+        io.out(`tug node: ${node.nodeName} (${node.nodeIP}) is Ready; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
+      }
+    }
+    const withExamples = !!flags['with-examples'];
+    let curls: string[] = [];
+    if (withExamples && !stop.aborted) curls = await podUrls(client, await applyExamples(client, io, stop));
+    if (!stop.aborted) io.out(nextSteps(kubeconfig, withExamples, curls));
+    await signals.stopped;
+    return 0;
+  } finally {
+    client?.close();
+    await node?.stop();
+    await control?.stop();
+    if (stop.aborted) io.out('tug up: stopped');
+    signals.dispose();
+  }
+}
