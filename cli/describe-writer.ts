@@ -2,7 +2,7 @@
 // lines aligned the way Go's tabwriter aligns them, label and annotation lists, the Events table,
 // and the pod template block shared by Deployments, ReplicaSets and `rollout history`.
 import type { Container, Event, KubeObject, PodTemplateSpec, Probe } from '../api/types.js';
-import { humanDuration } from '../control/apiserver/table-common.js';
+import { humanDuration } from '../api/duration.js';
 
 export const NONE = '<none>';
 

@@ -9,11 +9,11 @@ import {
   ageColumn,
   ageOf,
   column,
-  humanDuration,
   nameColumn,
   nameOf,
   parseTime,
 } from './table-common.js';
+import { humanDuration } from '../../api/duration.js';
 
 // Fields upstream reads that api/types.ts does not spell out (they round-trip as unknown).
 type Terminated = NonNullable<ContainerState['terminated']> & { signal?: number };

@@ -36,7 +36,8 @@ export type {
   TableRow,
   TableRowCondition,
 } from './table-common.js';
-export { formatAge, humanDuration } from './table-common.js';
+export { formatAge } from './table-common.js';
+export { humanDuration } from '../../api/duration.js';
 
 /** What each row carries besides its cells (the `includeObject` query parameter). */
 export type IncludeObject = 'None' | 'Metadata' | 'Object';
