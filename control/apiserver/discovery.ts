@@ -22,12 +22,15 @@ export function versionInfo(): Record<string, string> {
 function subresourceKind(r: ResourceInfo, sub: string): { group: string; version: string; kind: string } {
   if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
   if (sub === 'exec') return { group: '', version: 'v1', kind: 'PodExecOptions' };
+  // kubectl drain evicts only when pods/eviction names its group and version (policy/v1).
+  if (sub === 'eviction') return { group: 'policy', version: 'v1', kind: 'Eviction' };
   return { group: r.group, version: r.version, kind: r.kind };
 }
 
 function subresourceVerbs(sub: string): string[] {
   if (sub === 'log') return ['get'];
   if (sub === 'exec') return ['create', 'get'];
+  if (sub === 'eviction') return ['create'];
   return ['get', 'patch', 'update'];
 }
 

@@ -264,6 +264,18 @@ const ReplicaSetSpec: MessageSchema = {
 };
 const ReplicaSet: MessageSchema = { 1: msg('metadata', ObjectMeta), 2: msg('spec', ReplicaSetSpec) };
 
+// The Eviction that `kubectl drain` POSTs to pods/{name}/eviction (policy/v1 generated.proto, and
+// DeleteOptions from apimachinery meta/v1).
+const Preconditions: MessageSchema = { 1: str('uid'), 2: str('resourceVersion') };
+const DeleteOptions: MessageSchema = {
+  1: int64('gracePeriodSeconds', true),
+  2: msg('preconditions', Preconditions),
+  3: bool('orphanDependents', true),
+  4: str('propagationPolicy'),
+  5: strs('dryRun'),
+};
+const Eviction: MessageSchema = { 1: msg('metadata', ObjectMeta), 2: msg('deleteOptions', DeleteOptions) };
+
 /** Keyed by `apiVersion/kind` as found in the envelope's typeMeta. */
 const KINDS: Readonly<Record<string, MessageSchema>> = {
   'v1/Namespace': Namespace,
@@ -273,6 +285,7 @@ const KINDS: Readonly<Record<string, MessageSchema>> = {
   'v1/Pod': Pod,
   'apps/v1/Deployment': Deployment,
   'apps/v1/ReplicaSet': ReplicaSet,
+  'policy/v1/Eviction': Eviction,
 };
 
 /** `apiVersion/kind` pairs this module can decode. */

@@ -66,6 +66,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
     if (!name || method !== 'GET') throw errors.methodNotAllowed(method, `${req.qualified}/log`);
     return relayLog(registry, namespace!, name, new URL(c.req.url).searchParams, ctx.adminToken, c.req.raw.signal);
   }
+  if (subresource === 'eviction') return handleEviction(c, req, ctx);
   if (subresource === 'exec') {
     throw errors.badRequest('exec needs a WebSocket upgrade (Sec-WebSocket-Protocol v5.channel.k8s.io or v4.channel.k8s.io), as kubectl 1.30+ sends; SPDY is not supported');
   }
@@ -169,6 +170,32 @@ function patched(req: ResourceRequest, current: KubeObject, patch: unknown, type
   result.metadata ??= {};
   result.metadata.resourceVersion = current.metadata.resourceVersion;
   return result;
+}
+
+/**
+ * pods/{name}/eviction, which `kubectl drain` uses: with no PodDisruptionBudgets to honour, an
+ * eviction is a (graceful) delete with the Eviction's deleteOptions. Answers 201 with a Success Status.
+ */
+async function handleEviction(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
+  const { resource: r, namespace, name } = req;
+  if (!name) throw errors.notFoundPath();
+  if (c.req.method !== 'POST') throw errors.methodNotAllowed(c.req.method, `${req.qualified}/${name}/eviction`);
+  const eviction = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject & {
+    deleteOptions?: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] };
+  };
+  if (eviction.metadata?.name && eviction.metadata.name !== name) throw errors.badRequest(`name in URL does not match name in Eviction object`);
+  const options = eviction.deleteOptions ?? {};
+  const grace = options.gracePeriodSeconds;
+  if (grace !== undefined && grace !== null && (!Number.isInteger(grace) || grace < 0)) {
+    throw errors.badRequest(`deleteOptions.gracePeriodSeconds must be a non-negative integer, not ${JSON.stringify(grace)}`);
+  }
+  await ctx.registry.delete(r, namespace, name, {
+    gracePeriodSeconds: grace ?? undefined,
+    preconditionUid: options.preconditions?.uid,
+    preconditionRevision: options.preconditions?.resourceVersion,
+    dryRun: isDryRun(c) || (options.dryRun ?? []).includes('All'),
+  });
+  return c.json({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 }, 201);
 }
 
 /** The autoscaling/v1 Scale view of a Deployment or ReplicaSet. */
