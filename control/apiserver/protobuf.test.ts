@@ -441,6 +441,24 @@ describe('decodeKubeProtobuf: malformed input is a 400/415, never a crash or a h
     expectApiError(Uint8Array.from([0x6b, 0x38, 0x73, 0x00, ...msg(1, str(1, 'v1'), str(2, 'ConfigMap'))]), [400], /raw/);
   });
 
+  it('decodes DeleteOptions and an Eviction, as kubectl drain sends them', () => {
+    const options = [...int(1, 0), ...msg(2, str(1, 'uid-1')), ...str(4, 'Foreground'), ...str(5, 'All')];
+    for (const apiVersion of ['v1', 'meta.k8s.io/v1']) {
+      assert.deepEqual(decodeKubeProtobuf(envelope(apiVersion, 'DeleteOptions', options)), {
+        apiVersion,
+        kind: 'DeleteOptions',
+        metadata: {},
+        gracePeriodSeconds: 0,
+        preconditions: { uid: 'uid-1' },
+        propagationPolicy: 'Foreground',
+        dryRun: ['All'],
+      });
+    }
+    const eviction = decodeKubeProtobuf(envelope('policy/v1', 'Eviction', [...msg(1, str(1, 'web'), str(3, 'default')), ...msg(2, ...[int(1, 5)])]));
+    assert.equal(eviction.metadata.name, 'web');
+    assert.equal((eviction as { deleteOptions?: { gracePeriodSeconds?: number } }).deleteOptions?.gracePeriodSeconds, 5);
+  });
+
   it('a kind without a schema is a 415 that says to send JSON or YAML', () => {
     expectApiError(envelope('batch/v1', 'Job', msg(1, str(1, 'j'))), [415], /batch\/v1 Job.*kubectl apply -f/);
     expectApiError(envelope('v1', 'ConfigMap', [], [str(3, 'gzip')]), [415], /contentEncoding "gzip"/);

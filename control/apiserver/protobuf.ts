@@ -286,6 +286,10 @@ const KINDS: Readonly<Record<string, MessageSchema>> = {
   'apps/v1/Deployment': Deployment,
   'apps/v1/ReplicaSet': ReplicaSet,
   'policy/v1/Eviction': Eviction,
+  // client-go sends DeleteOptions under the resource's group version or meta.k8s.io's.
+  'v1/DeleteOptions': DeleteOptions,
+  'meta.k8s.io/v1/DeleteOptions': DeleteOptions,
+  'apps/v1/DeleteOptions': DeleteOptions,
 };
 
 /** `apiVersion/kind` pairs this module can decode. */

@@ -7,7 +7,7 @@ import { apiVersionOf, type ResourceInfo } from '../../api/resources.js';
 import { labelSelectorToString } from '../../api/selectors.js';
 import { unenforcedFieldWarnings, warningHeader } from '../../api/warnings.js';
 import type { KubeObject, LabelSelector } from '../../api/types.js';
-import { decodeObject, decodePatch, patchTypeOf, type PatchType } from './body.js';
+import { decodeObject, decodePatch, mediaType as mediaTypeOf, patchTypeOf, type PatchType } from './body.js';
 import { relayLog } from './nodeproxy.js';
 import type { Registry } from './registry.js';
 import { toTable } from './table.js';
@@ -126,10 +126,12 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
     }
     case 'DELETE': {
       let options: { propagationPolicy?: string; preconditions?: { resourceVersion?: string; uid?: string }; dryRun?: string[]; gracePeriodSeconds?: number } = {};
-      const text = await c.req.text();
-      if (text.trim()) {
+      const bytes = await bodyBytes(c);
+      if (mediaTypeOf(c.req.header('content-type')) === 'application/vnd.kubernetes.protobuf') {
+        options = decodeObject(bytes, c.req.header('content-type')) as typeof options;
+      } else if (Buffer.from(bytes).toString('utf8').trim()) {
         try {
-          options = JSON.parse(text);
+          options = JSON.parse(Buffer.from(bytes).toString('utf8'));
         } catch {
           throw errors.badRequest('the DeleteOptions body is not valid JSON');
         }

@@ -143,6 +143,15 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
     const node = await cluster.kubectl(['get', 'node', 'n1', '-o', 'jsonpath={.spec.unschedulable}']);
     assert.equal(node.stdout, 'true');
   });
+
+  it('drain --disable-eviction deletes the pods instead (protobuf DeleteOptions) and they move back', async (t) => {
+    if (!ready) return t.skip('no cluster');
+    assert.equal((await cluster.kubectl(['uncordon', 'n1'])).code, 0);
+    const r = await cluster.kubectl(['drain', 'n2', '--ignore-daemonsets', '--force', '--disable-eviction']);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /node\/n2 drained/);
+    assert.deepEqual(await runningOn(cluster, 'web', 4), ['n1', 'n1', 'n1', 'n1']);
+  });
 });
 
 describe('scheduling with --scheduler-strategy binpack', { concurrency: false }, () => {
