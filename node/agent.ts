@@ -328,6 +328,7 @@ export class NodeAgent {
     const signal = this.abort.signal;
     const leaseName = this.opts.nodeName;
     let lastStatus = 0;
+    let lastRenewal = Date.now();
     while (!signal.aborted) {
       try {
         const lease: KubeObject = {
@@ -337,6 +338,10 @@ export class NodeAgent {
           spec: { holderIdentity: this.opts.nodeName, leaseDurationSeconds: Math.max(1, Math.ceil((this.opts.heartbeatMs * 5) / 1000)), renewTime: microTime() },
         };
         await client.request('PATCH', client.pathFor(LEASE, 'kube-node-lease', leaseName), { body: lease, contentType: 'application/apply-patch+yaml' });
+        // Back after failed renewals or a pause (the process stopped, the machine slept): the
+        // control node may have marked this node NotReady, so post the status at once.
+        if (Date.now() - lastRenewal > 3 * this.opts.heartbeatMs) lastStatus = 0;
+        lastRenewal = Date.now();
         if (Date.now() - lastStatus > 10_000) {
           await client.patch(NODE, undefined, this.opts.nodeName, { status: { conditions: [this.readyCondition()] } }, 'merge', 'status');
           lastStatus = Date.now();

@@ -91,8 +91,13 @@ export class PodWorker {
 
   /** A newer version of the pod from the API, or `undefined` when it was deleted there. */
   update(pod: Pod | undefined): void {
-    if (pod) this.pod = pod;
-    else this.deleted = true;
+    if (pod) {
+      // A status this worker did not write (the node controller marks pods not ready while their
+      // node is unreachable) becomes the one to compare with, so the next publish puts the real
+      // one back. Our own writes come back equal, so this cannot loop.
+      if (pod.status && statusChanged(this.lastStatus, pod.status)) this.lastStatus = pod.status;
+      this.pod = pod;
+    } else this.deleted = true;
     this.poke();
   }
 
@@ -141,6 +146,7 @@ export class PodWorker {
   }
 
   private async run(): Promise<void> {
+    let failures = 0;
     while (!this.stopped) {
       if (!this.dirty) await this.sleep(this.nextDeadline());
       if (this.stopped) break;
@@ -151,9 +157,12 @@ export class PodWorker {
           return;
         }
         await this.syncOnce();
+        failures = 0;
       } catch (e) {
         this.deps.log(`pod ${this.pod.metadata.namespace}/${this.pod.metadata.name}: ${(e as Error).message}`);
-        await this.sleep(Date.now() + 1000);
+        // Try again (a status write that failed is otherwise only retried on the next change).
+        this.dirty = true;
+        await this.sleep(Date.now() + Math.min(1000 * 2 ** failures++, 10_000));
       }
     }
     await this.stopProbes();

@@ -25,6 +25,10 @@ export interface WriteOptions {
 const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const NAMESPACE = resourceOfKind('Namespace');
 const NAMESPACE_CLEANUP_DELAY_MS = 1500;
+/** The finalizer an owner deleted with Foreground propagation waits with for its dependents. */
+export const FOREGROUND_FINALIZER = 'foregroundDeletion';
+/** The finalizer an owner deleted with Orphan propagation holds while its dependents are orphaned. */
+export const ORPHAN_FINALIZER = 'orphan';
 
 /** Resources whose `spec` changes bump metadata.generation (and whose status is a subresource). */
 function hasStatusSubresource(r: ResourceInfo): boolean {
@@ -204,7 +208,8 @@ export class Registry {
       throw errors.badRequest(`the namespace of the provided object (${obj.metadata.namespace}) does not match the namespace sent on the request (${namespace})`);
     }
     const expected = revisionOf(obj);
-    return this.serialized(r, async () => {
+    let finished: KubeObject | undefined;
+    const result = await this.serialized(r, async () => {
       const old = await this.get(r, namespace, name);
       if (expected !== undefined && String(expected) !== old.metadata.resourceVersion) {
         throw errors.conflict(qualifiedName(r), name);
@@ -212,11 +217,22 @@ export class Registry {
       const next = this.merged(r, old, obj, opts.subresource);
       if (r.kind === 'Service' && opts.subresource !== 'status') await allocateServiceAddresses(this, next, this.allocator);
       if (opts.dryRun) return next;
+      // Removing the last finalizer of an object that is being deleted deletes it.
+      if (deletionFinished(old, next)) {
+        await this.store.delete(keyFor(r, namespace, name), Number(old.metadata.resourceVersion));
+        finished = old;
+        return next;
+      }
       // A write that changes nothing keeps the resourceVersion and sends no watch event, as in
       // Kubernetes; `apply` relies on it to report "unchanged".
       if (sameContent(old, next)) return old;
       return this.store.update(keyFor(r, namespace, name), next, Number(old.metadata.resourceVersion));
     });
+    // Its dependents follow (background propagation; the garbage collector catches any left),
+    // or are let go if it was being deleted with Orphan propagation.
+    if (finished?.metadata.finalizers?.includes(ORPHAN_FINALIZER)) await this.orphanDependents(finished);
+    else if (finished) await this.deleteDependents(finished);
+    return result;
   }
 
   /** Builds the object to store from the old one and a full replacement. */
@@ -235,7 +251,15 @@ export class Registry {
       meta.uid = old.metadata.uid;
       meta.creationTimestamp = old.metadata.creationTimestamp;
       meta.generation = old.metadata.generation ?? 1;
-      if (old.metadata.deletionTimestamp) meta.deletionTimestamp = old.metadata.deletionTimestamp;
+      if (old.metadata.deletionTimestamp) {
+        meta.deletionTimestamp = old.metadata.deletionTimestamp;
+        const added = (meta.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f));
+        if (added.length) {
+          throw errors.invalid(r.kind, old.metadata.name!, [
+            { field: 'metadata.finalizers', reason: 'FieldValueForbidden', message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` },
+          ], r.group || undefined);
+        }
+      }
       if (old.metadata.deletionGracePeriodSeconds !== undefined) meta.deletionGracePeriodSeconds = old.metadata.deletionGracePeriodSeconds;
       if (hasStatusSubresource(r)) {
         if (old.status === undefined) delete next.status;
@@ -275,9 +299,11 @@ export class Registry {
   }
 
   /**
-   * Deletes an object. Dependents (objects whose ownerReferences name it) are deleted too, unless
-   * the policy is Orphan, in which case their ownerReference is removed; a namespace takes
-   * everything in it along.
+   * Deletes an object, as Kubernetes does. Dependents (objects whose ownerReferences name it) are
+   * deleted too (Background: right after it; Foreground: first, while it waits with the
+   * `foregroundDeletion` finalizer), unless the policy is Orphan, in which case their
+   * ownerReference is removed. An object with finalizers only gets a deletionTimestamp and goes
+   * when its last finalizer is removed. A namespace takes everything in it along.
    */
   async delete(
     r: ResourceInfo,
@@ -299,14 +325,91 @@ export class Registry {
       if (graceful) return graceful;
     }
     const policy = opts.propagationPolicy ?? 'Background';
-    if (policy === 'Orphan') await this.orphanDependents(obj);
-    else await this.deleteDependents(obj);
+    if (policy === 'Orphan') return this.deleteOrphaning(r, obj);
+    if (policy === 'Foreground') return this.deleteInForeground(r, obj);
+    if (obj.metadata.finalizers?.length) return this.markDeleting(r, obj);
+    await this.deleteDependents(obj);
     try {
       return await this.store.delete(keyFor(r, namespace, name));
     } catch (e) {
       // Deleted concurrently by someone else: the outcome the caller wanted.
       if ((e as { code?: number }).code === 404) return obj;
       throw e;
+    }
+  }
+
+  /**
+   * Foreground propagation: the owner stays (deletionTimestamp, finalizer `foregroundDeletion`)
+   * until its dependents are gone; they are deleted in the foreground too, so a Deployment waits
+   * for its ReplicaSets, which wait for their pods. Whatever cannot go at once (a pod its node is
+   * stopping, an object with finalizers) is waited for by the garbage collector, which removes
+   * the finalizer when the last dependent is gone.
+   */
+  private async deleteInForeground(r: ResourceInfo, obj: KubeObject): Promise<KubeObject> {
+    const dependents = await this.dependentsOf(obj);
+    if (!dependents.length) {
+      if (obj.metadata.finalizers?.length) return this.markDeleting(r, obj);
+      return this.store.delete(keyFor(r, obj.metadata.namespace, obj.metadata.name!)).catch((e) => {
+        if ((e as { code?: number }).code === 404) return obj;
+        throw e;
+      });
+    }
+    const marked = await this.markDeleting(r, obj, FOREGROUND_FINALIZER);
+    for (const dep of dependents) {
+      await this.delete(dep.r, dep.obj.metadata.namespace, dep.obj.metadata.name!, { propagationPolicy: 'Foreground' }).catch((e) => {
+        if ((e as { code?: number }).code !== 404) throw e;
+      });
+    }
+    if ((await this.dependentsOf(marked)).length) return marked;
+    return this.modify(r, marked.metadata.namespace, marked.metadata.name!, (cur) => {
+      cur.metadata.finalizers = (cur.metadata.finalizers ?? []).filter((f) => f !== FOREGROUND_FINALIZER);
+      return cur;
+    }).catch((e) => {
+      if ((e as { code?: number }).code === 404) return marked;
+      throw e;
+    });
+  }
+
+  /**
+   * Orphan propagation, as Kubernetes does it: the owner is first marked deleted (finalizer
+   * `orphan`), so its controller stops adopting, then its dependents lose their ownerReference,
+   * then the finalizer goes and the owner with it (unless other finalizers hold it).
+   */
+  private async deleteOrphaning(r: ResourceInfo, obj: KubeObject): Promise<KubeObject> {
+    if (!(await this.dependentsOf(obj)).length) {
+      if (obj.metadata.finalizers?.length) return this.markDeleting(r, obj);
+      return this.store.delete(keyFor(r, obj.metadata.namespace, obj.metadata.name!)).catch((e) => {
+        if ((e as { code?: number }).code === 404) return obj;
+        throw e;
+      });
+    }
+    const marked = await this.markDeleting(r, obj, ORPHAN_FINALIZER);
+    await this.orphanDependents(marked);
+    return this.modify(r, marked.metadata.namespace, marked.metadata.name!, (cur) => {
+      cur.metadata.finalizers = (cur.metadata.finalizers ?? []).filter((f) => f !== ORPHAN_FINALIZER);
+      return cur;
+    }).catch((e) => {
+      if ((e as { code?: number }).code === 404) return marked;
+      throw e;
+    });
+  }
+
+  /** Gives an object a deletionTimestamp (and grace period 0), and optionally one more finalizer. */
+  private async markDeleting(r: ResourceInfo, obj: KubeObject, finalizer?: string): Promise<KubeObject> {
+    const key = keyFor(r, obj.metadata.namespace, obj.metadata.name!);
+    let current = obj;
+    for (let attempt = 0; ; attempt++) {
+      const next = structuredClone(current);
+      next.metadata.deletionTimestamp ??= timestamp(this.now());
+      next.metadata.deletionGracePeriodSeconds = 0;
+      if (finalizer && !(next.metadata.finalizers ?? []).includes(finalizer)) next.metadata.finalizers = [...(next.metadata.finalizers ?? []), finalizer];
+      if (sameContent(current, next)) return current;
+      try {
+        return await this.store.update(key, next, Number(current.metadata.resourceVersion));
+      } catch (e) {
+        if (attempt >= 8 || (e as { code?: number }).code !== 409) throw e;
+        current = await this.get(r, obj.metadata.namespace, obj.metadata.name!);
+      }
     }
   }
 
@@ -477,6 +580,14 @@ export function qosClassOf(spec: PodSpec | undefined): string {
   }
   if (!any) return 'BestEffort';
   return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/**
+ * Whether an update completes a deletion: the object is being deleted (with no grace period left)
+ * and the update removes its last finalizer.
+ */
+function deletionFinished(old: KubeObject, next: KubeObject): boolean {
+  return !!next.metadata.deletionTimestamp && !next.metadata.finalizers?.length && !!old.metadata.finalizers?.length && (next.metadata.deletionGracePeriodSeconds ?? 0) === 0;
 }
 
 /** Whether `next` stores the same content as `old`, whatever the key order; the resourceVersion is ignored. */
