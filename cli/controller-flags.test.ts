@@ -26,4 +26,5 @@ test('bad values name the flag and the fix', () => {
     assert.throws(() => settings([`--node-monitor-grace=${bad}`]), (e: Error) => e instanceof UsageError && /--node-monitor-grace ".*" must be a number of seconds above 0/.test(e.message), bad);
   }
   assert.throws(() => settings(['--pod-eviction-timeout', 'soon']), /--pod-eviction-timeout "soon" must be a number of seconds above 0 \(for example --pod-eviction-timeout 20\)/);
+  assert.throws(() => settings(['--node-monitor-grace', '10', '--pod-eviction-timeout', '5']), /--pod-eviction-timeout 5 is shorter than --node-monitor-grace 10/);
 });

@@ -8,7 +8,8 @@ import type { Deployment, ReplicaSet } from '../../api/types.js';
 import { reconcileDeployment, REVISION } from './deployment.js';
 import type { EventRecorder } from './events.js';
 import type { Controller, ControllerContext } from './manager.js';
-import { controllerOf, controllerRefTo } from './podutil.js';
+import { adoptOrphans } from './adoption.js';
+import { controllerOf } from './podutil.js';
 import { fromLabelSelector, matchesLabels } from '../../api/selectors.js';
 import { keyOf, splitKey, WorkQueue } from './queue.js';
 
@@ -48,14 +49,8 @@ export class DeploymentController implements Controller {
     const selector = fromLabelSelector(d.spec.selector);
     const orphans = d.metadata.deletionTimestamp ? [] : inNamespace.filter((rs) => !controllerOf(rs) && !rs.metadata.deletionTimestamp && matchesLabels(selector, rs.metadata.labels));
     if (orphans.length) {
-      for (const rs of orphans) {
-        const refs = [...(rs.metadata.ownerReferences ?? []), controllerRefTo(d)];
-        await this.ctx.client.patch(REPLICASET, namespace, rs.metadata.name!, { metadata: { ownerReferences: refs, resourceVersion: rs.metadata.resourceVersion } }, 'merge').catch((e) => {
-          if (!(isApiError(e) && (e.code === 404 || e.code === 409))) throw e;
-        });
-      }
       // The adopted ones come back through the informer and queue this Deployment again.
-      return;
+      if (await adoptOrphans(this.ctx.client, DEPLOYMENT, d, REPLICASET, orphans)) return;
     }
     const plan = reconcileDeployment(d, owned, Date.now());
     const client = this.ctx.client;

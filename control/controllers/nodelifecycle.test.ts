@@ -66,7 +66,7 @@ describe('reconcileNode', () => {
       ['Pod', 'a', 'NodeNotReady', 'Node is not ready'],
       ['Pod', 'b', 'NodeNotReady', 'Node is not ready'],
     ]);
-    assert.deepEqual(of(actions, 'requeueAfter'), [{ type: 'requeueAfter', ms: EVICT }]);
+    assert.deepEqual(of(actions, 'requeueAfter'), [{ type: 'requeueAfter', ms: EVICT - GRACE }]);
     assert.equal(of(actions, 'evictPod').length, 0);
   });
 
@@ -82,14 +82,14 @@ describe('reconcileNode', () => {
 
     const marked = node({ ready: 'Unknown', reason: NODE_STATUS_UNKNOWN, taints: [cordon, ...unreachable(T0 + GRACE)] });
     const again = reconcileNode(marked, { changedAt: T0, changed: true }, [pod('a', { ready: false })], timings, T0 + GRACE + 5_000);
-    assert.deepEqual(again, [{ type: 'requeueAfter', ms: EVICT - 5_000 }]);
+    assert.deepEqual(again, [{ type: 'requeueAfter', ms: EVICT - GRACE - 5_000 }]);
   });
 
-  it('evicts every pod of the node once the eviction timeout has passed since it was tainted, terminating ones too', () => {
+  it('evicts every pod of the node once the eviction timeout has passed since its last heartbeat, terminating ones too', () => {
     const marked = node({ ready: 'Unknown', reason: NODE_STATUS_UNKNOWN, taints: unreachable(T0 + GRACE) });
     const pods = [pod('a', { ready: false }), pod('b', { ready: false, deleting: true })];
-    assert.deepEqual(types(reconcileNode(marked, { changedAt: T0, changed: true }, pods, timings, T0 + GRACE + EVICT - 1)), ['requeueAfter']);
-    const actions = reconcileNode(marked, { changedAt: T0, changed: true }, pods, timings, T0 + GRACE + EVICT);
+    assert.deepEqual(types(reconcileNode(marked, { changedAt: T0, changed: true }, pods, timings, T0 + EVICT - 1)), ['requeueAfter']);
+    const actions = reconcileNode(marked, { changedAt: T0, changed: true }, pods, timings, T0 + EVICT);
     assert.deepEqual(of(actions, 'evictPod').map((a) => a.pod.metadata.name), ['a', 'b']);
     assert.deepEqual(of(actions, 'event').map((e) => [e.reason, e.message]), [
       ['TaintManagerEviction', 'Marking for deletion Pod default/a'],
@@ -98,14 +98,14 @@ describe('reconcileNode', () => {
     assert.equal(of(actions, 'requeueAfter').length, 0);
   });
 
-  it('after a control restart, an old taint does not evict before the grace and timeout have passed again', () => {
+  it('after a control restart, an old taint evicts once a full grace period has passed without a heartbeat', () => {
     // The taint is an hour old, but this controller started (and saw the lease) just now.
     const restartedAt = T0 + 3_600_000;
     const marked = node({ ready: 'Unknown', reason: NODE_STATUS_UNKNOWN, taints: unreachable(T0) });
     const lease = { changedAt: restartedAt, changed: false };
     assert.deepEqual(types(reconcileNode(marked, lease, [pod('a', { ready: false })], timings, restartedAt + 1_000)), ['requeueAfter']);
-    assert.deepEqual(types(reconcileNode(marked, lease, [pod('a', { ready: false })], timings, restartedAt + GRACE)), ['requeueAfter']);
-    assert.ok(types(reconcileNode(marked, lease, [pod('a', { ready: false })], timings, restartedAt + GRACE + EVICT)).includes('evictPod'));
+    assert.deepEqual(types(reconcileNode(marked, lease, [pod('a', { ready: false })], timings, restartedAt + GRACE - 1)), ['requeueAfter']);
+    assert.ok(types(reconcileNode(marked, lease, [pod('a', { ready: false })], timings, restartedAt + GRACE)).includes('evictPod'));
   });
 
   it('a lease that was only seen at start does not make an unreachable node Ready', () => {

@@ -104,11 +104,13 @@ export function reconcileNode(node: Node | undefined, lease: LeaseObservation, p
       actions.push({ type: 'setTaints', taints: [...taints, ...added] });
     }
     for (const pod of pods) if (!pod.metadata.deletionTimestamp && podReady(pod)) actions.push({ type: 'markPodNotReady', pod });
-    // Eviction counts from when the node was found unreachable: the NoExecute taint's timeAdded
-    // (it survives a control restart), but never earlier than the grace this controller has seen.
+    // Eviction counts from the node's last heartbeat (so the defaults, 10 s and 20 s, replace a lost
+    // node's pods about 20 s after it went silent). After a control restart the heartbeat time is
+    // unknown; the NoExecute taint's timeAdded (which survives it) says when the node went silent
+    // at the latest. Never before the node is NotReady.
     const taintedAt = Date.parse(noExecute?.timeAdded ?? '');
-    const since = Math.max(Number.isFinite(taintedAt) ? taintedAt : now, lease.changedAt + timings.nodeMonitorGraceMs);
-    const evictAt = since + timings.podEvictionTimeoutMs;
+    const silentSince = Number.isFinite(taintedAt) ? Math.min(lease.changedAt, taintedAt - timings.nodeMonitorGraceMs) : lease.changedAt;
+    const evictAt = Math.max(silentSince + timings.podEvictionTimeoutMs, lease.changedAt + timings.nodeMonitorGraceMs);
     if (now >= evictAt) {
       for (const pod of pods) {
         actions.push({ type: 'evictPod', pod });

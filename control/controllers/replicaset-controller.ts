@@ -6,7 +6,8 @@ import { resourceOfKind } from '../../api/resources.js';
 import type { Pod, ReplicaSet } from '../../api/types.js';
 import type { EventRecorder } from './events.js';
 import type { Controller, ControllerContext } from './manager.js';
-import { controllerOf, controllerRefTo } from './podutil.js';
+import { adoptOrphans } from './adoption.js';
+import { controllerOf } from './podutil.js';
 import { keyOf, splitKey, WorkQueue } from './queue.js';
 import { podFromTemplate, reconcileReplicaSet } from './replicaset.js';
 import type { Informer } from '../../api/informer.js';
@@ -106,11 +107,14 @@ export class ReplicaSetController implements Controller {
     }
     const now = Date.now();
     const plan = reconcileReplicaSet(rs, this.podsFor(rs), now);
-    let result = 'unchanged';
-    for (const pod of plan.adopt) {
-      await this.adopt(rs, pod);
-      result = 'changed';
+    if (plan.adopt.length) {
+      // Counting would include the orphans; act on the count once they are ours for sure.
+      await adoptOrphans(this.ctx.client, REPLICASET, rs, POD, plan.adopt);
+      this.queue.addAfter(key, 1000);
+      this.ctx.metrics.reconciles.inc({ controller: this.name, result: 'adopted' });
+      return;
     }
+    let result = 'unchanged';
     const exp = this.expectations.get(key);
     const settled = !exp || (!exp.creates.size && !exp.deletes.size) || exp.until < now;
     if (settled && (plan.create || plan.delete.length)) {
@@ -127,13 +131,6 @@ export class ReplicaSetController implements Controller {
     if (plan.requeueAfterMs !== undefined) this.queue.addAfter(key, plan.requeueAfterMs);
     if (!settled) this.queue.addAfter(key, Math.max(0, exp!.until - now));
     this.ctx.metrics.reconciles.inc({ controller: this.name, result });
-  }
-
-  private async adopt(rs: ReplicaSet, pod: Pod): Promise<void> {
-    const refs = [...(pod.metadata.ownerReferences ?? []), controllerRefTo(rs)];
-    await this.ctx.client.patch(POD, pod.metadata.namespace, pod.metadata.name!, { metadata: { ownerReferences: refs, resourceVersion: pod.metadata.resourceVersion } }, 'merge').catch((e) => {
-      if (!(isApiError(e) && (e.code === 404 || e.code === 409))) throw e;
-    });
   }
 
   /** Creates pods in growing batches (1, 2, 4, ...) so a template that cannot work fails fast. */

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { requireCommand, startControl, tempDir } from './harness.js';
+import { requireCommand } from './harness.js';
 import { NodeCluster, pidsWith, webPod } from './node-support.js';
 
-const GRACE_S = 6;
-const EVICTION_S = 6;
+// The defaults of `tug control`: the test proves what a user gets without tuning.
+const GRACE_S = 10;
 const REPLICAS = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,10 +34,9 @@ describe('two nodes: a brief pause, a node lost and back', { concurrency: false 
 
   before(async (t) => {
     if (!requireCommand(t as never, 'kubectl')) return;
-    cluster.dir = tempDir(cluster.scope);
-    cluster.useControl(await startControl(cluster.scope, cluster.dir, ['--node-monitor-grace', String(GRACE_S), '--pod-eviction-timeout', String(EVICTION_S)]));
-    await cluster.startNode({ name: 'a', portRange: '21400-21499' });
-    await cluster.startNode({ name: 'b', portRange: '21500-21599' });
+    await cluster.start();
+    await cluster.startNode({ name: 'a', portRange: '21700-21799' });
+    await cluster.startNode({ name: 'b', portRange: '21800-21899' });
     marker = cluster.marker('failover');
   });
 
@@ -167,7 +166,7 @@ describe('two nodes: a brief pause, a node lost and back', { concurrency: false 
   });
 
   it('the killed node started again: Ready, untainted, and its stale containers are gone', async () => {
-    await cluster.startNode({ name: 'b', portRange: '21500-21599' });
+    await cluster.startNode({ name: 'b', portRange: '21800-21899' });
     await cluster.waitFor('node b Ready again', async () => {
       const r = await cluster.kubectl(['get', 'nodes', '--no-headers']);
       return /^b\s+Ready\b/m.test(r.stdout) ? true : undefined;
