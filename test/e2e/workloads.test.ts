@@ -179,6 +179,22 @@ describe('deployments', { timeout: 240_000 }, () => {
     assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion);
     assert.equal(after.metadata.generation, before.metadata.generation);
   });
+  it('an orphaning delete leaves the pods running, and a re-applied Deployment adopts them', async () => {
+    const before = (await pods()).active.map((p) => p.metadata.uid).sort();
+    const rsBefore = JSON.parse((await cluster.kubectl(['get', 'rs', '-l', 'app=web', '-o', 'json'])).stdout).items.map((r: { metadata: { name: string } }) => r.metadata.name).sort();
+    const del = await cluster.kubectl(['delete', 'deploy', 'web', '--cascade=orphan']);
+    assert.equal(del.code, 0, del.stderr);
+    const orphaned = JSON.parse((await cluster.kubectl(['get', 'rs', '-l', 'app=web', '-o', 'json'])).stdout).items;
+    assert.ok(orphaned.every((r: { metadata: { ownerReferences?: unknown[] } }) => !r.metadata.ownerReferences?.length));
+    await cluster.apply(web(2, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }));
+    const status = await cluster.kubectl(['rollout', 'status', 'deploy/web', '--timeout=60s']);
+    assert.equal(status.code, 0, status.stderr);
+    const after = (await converged(2)).map((p) => p.metadata.uid).sort();
+    assert.deepEqual(after, before, 'the same pods, not new ones');
+    const sets = JSON.parse((await cluster.kubectl(['get', 'rs', '-l', 'app=web', '-o', 'json'])).stdout).items;
+    assert.deepEqual(sets.map((r: { metadata: { name: string } }) => r.metadata.name).sort(), rsBefore);
+    assert.ok(sets.every((r: { metadata: { ownerReferences?: { kind: string; controller?: boolean }[] } }) => r.metadata.ownerReferences?.some((o) => o.kind === 'Deployment' && o.controller)));
+  });
 });
 
 function fileOf(path: string): string {
