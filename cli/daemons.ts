@@ -18,6 +18,7 @@ export const CONTROL_FLAGS: Record<string, FlagSpec> = {
   'tls-san': { type: 'string', multiple: true, help: 'extra name or IP for the serving certificate' },
   'service-cidr': { type: 'string', default: '127.77.0.0/16', help: 'range ClusterIPs come from' },
   kubeconfig: { type: 'string', help: 'where to write the admin kubeconfig (default $TUG_HOME/kubeconfig)' },
+  controllers: { type: 'string', default: 'all', help: 'run the scheduler and controllers (all) or serve the API alone (none)' },
   ...CONTROLLER_FLAGS,
 };
 
@@ -82,7 +83,9 @@ export async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv
     io.out(`Usage: tug control [flags]\n${flagHelp(CONTROL_FLAGS)}`);
     return 0;
   }
-  const controllers = controllerSettings(flags);
+  const which = String(flags.controllers);
+  if (which !== 'all' && which !== 'none') throw new UsageError(`--controllers "${which}" is not known; use all or none`);
+  const controllers = which === 'none' ? false : controllerSettings(flags);
   const home = tugHome(env);
   const kubeconfig = (flags.kubeconfig as string | undefined) ?? join(home, 'kubeconfig');
   const signals = onStopSignal(io, 'tug control');
@@ -98,7 +101,11 @@ export async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv
     });
     io.out(`tug control: serving the Kubernetes API at ${control.url}`);
     io.out(`tug control: kubeconfig written to ${kubeconfig}`);
-    io.out(`tug control: scheduler strategy ${controllers.schedulerStrategy}; nodes NotReady after ${controllers.nodeMonitorGraceMs / 1000}s without a heartbeat, their pods evicted ${controllers.podEvictionTimeoutMs / 1000}s later`);
+    io.out(
+      controllers
+        ? `tug control: scheduler strategy ${controllers.schedulerStrategy}; nodes NotReady after ${controllers.nodeMonitorGraceMs / 1000}s without a heartbeat, their pods evicted ${controllers.podEvictionTimeoutMs / 1000}s after it`
+        : 'tug control: serving the API alone (--controllers none): no scheduler, no controllers',
+    );
     await signals.stopped;
     await control.stop();
     return 0;
