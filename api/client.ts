@@ -68,7 +68,7 @@ export class ApiClient {
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
     const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
+    const attempt = (retried: boolean): Promise<IncomingMessage> => new Promise((resolve, reject) => {
       const req = send(
         {
           protocol: this.url.protocol,
@@ -82,11 +82,17 @@ export class ApiClient {
         },
         resolve,
       );
-      req.on('error', (e) => reject(connectionError(this.conn.server, e)));
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // A kept-alive connection the server closed while idle fails at once, before any answer;
+        // the request never reached the server, so it goes again on a fresh connection.
+        if (req.reusedSocket && !retried && !opts.signal?.aborted && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) resolve(attempt(true));
+        else reject(connectionError(this.conn.server, e));
+      });
       req.once('socket', guardSocket);
       if (payload !== undefined) req.write(payload);
       req.end();
     });
+    return attempt(false);
   }
 
   /** Sends a request and parses the JSON answer; a non-2xx answer throws ApiError. */
