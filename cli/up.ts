@@ -17,7 +17,7 @@ import { checkRuntime, CONTROL_FLAGS, HELP_FLAG, onStopSignal, tugHome } from '.
 import { readManifests } from './manifests.js';
 import { applyCommand, type Out } from './resources-cmd.js';
 import { rolloutStatus } from './rollout-logic.js';
-import { waitForObject } from './watch.js';
+import { waitForList, waitForObject } from './watch.js';
 
 const NODE = resourceOfKind('Node');
 const POD = resourceOfKind('Pod');
@@ -89,6 +89,22 @@ async function applyExamples(client: ApiClient, io: Out, stop: AbortSignal): Pro
         stop,
       );
       if (!d) break;
+      // The status may predate a restart (its pods were ready before the last Ctrl-C): the pods
+      // themselves must answer their readiness probes again.
+      const want = d.spec.replicas ?? 1;
+      const pods = await waitForList<Pod, true>(
+        client,
+        POD,
+        { namespace: ns, labelSelector: labelSelectorToString(d.spec.selector) },
+        (items) => {
+          const live = items.filter((p) => !p.metadata.deletionTimestamp);
+          const ready = live.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+          return ready >= want && live.length === ready ? { done: true } : { message: `tug up: ${ready} of ${want} pods of ${name} ready` };
+        },
+        (msg) => io.out(msg),
+        stop,
+      );
+      if (!pods) break;
       io.out(`tug up: deployment ${name} is available`);
       ready.push(d);
     } catch (e) {

@@ -20,12 +20,25 @@ export interface Verdict<R> {
  * Watches `namespace/name` until `judge` says done (resolves with its result) or failed (throws).
  * Resolves with undefined when `signal` aborts first.
  */
-export async function waitForObject<T extends KubeObject, R>(
+export function waitForObject<T extends KubeObject, R>(
   client: ApiClient,
   resource: ResourceInfo,
   namespace: string | undefined,
   name: string,
   judge: (obj: T | undefined) => Verdict<R>,
+  progress: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<R | undefined> {
+  const ns = resource.namespaced ? namespace : undefined;
+  return waitForList<T, R>(client, resource, { namespace: ns, fieldSelector: `metadata.name=${name}` }, (items) => judge(items.find((o) => o.metadata.name === name)), progress, signal);
+}
+
+/** Like waitForObject, for every object a namespace and selectors pick. */
+export async function waitForList<T extends KubeObject, R>(
+  client: ApiClient,
+  resource: ResourceInfo,
+  scope: { namespace?: string; fieldSelector?: string; labelSelector?: string },
+  judge: (items: T[]) => Verdict<R>,
   progress: (message: string) => void,
   signal?: AbortSignal,
 ): Promise<R | undefined> {
@@ -35,10 +48,7 @@ export async function waitForObject<T extends KubeObject, R>(
     changed = true;
     wake();
   };
-  const informer = new Informer<T>(client, resource, { onAdd: record, onUpdate: record, onDelete: record }, {
-    namespace: resource.namespaced ? namespace : undefined,
-    fieldSelector: `metadata.name=${name}`,
-  });
+  const informer = new Informer<T>(client, resource, { onAdd: record, onUpdate: record, onDelete: record }, scope);
   const onAbort = () => wake();
   signal?.addEventListener('abort', onAbort);
   try {
@@ -48,7 +58,7 @@ export async function waitForObject<T extends KubeObject, R>(
     while (!signal?.aborted) {
       if (changed) {
         changed = false;
-        const verdict = judge(informer.get(resource.namespaced ? namespace : undefined, name));
+        const verdict = judge(informer.list());
         if (verdict.message !== undefined && verdict.message !== last) progress(verdict.message);
         last = verdict.message ?? last;
         if (verdict.failed) throw verdict.failed;

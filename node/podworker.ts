@@ -118,7 +118,14 @@ export class PodWorker {
     this.stopped = true;
     this.poke();
     await this.finished;
-    if (drain) await this.stopContainers();
+    if (!drain) return;
+    // Not ready before stopping, so nothing keeps sending traffic to it and, when the node comes
+    // back, the pod counts as available only once its probes pass again.
+    if (!this.terminating()) {
+      for (const rec of this.records.values()) rec.ready = false;
+      await this.publishStatus().catch(() => undefined);
+    }
+    await this.stopContainers();
   }
 
   private poke(): void {
@@ -230,7 +237,12 @@ export class PodWorker {
         const container = all.find((c) => c.name === action.container)!;
         if (action.type === 'start') await this.startContainer(container, rec);
         else if (action.type === 'kill') await this.killContainer(container, rec, action.reason);
-        else rec.backoffUntil = action.until;
+        else {
+          if (rec.backoffUntil !== action.until) {
+            this.deps.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${container.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`);
+          }
+          rec.backoffUntil = action.until;
+        }
       }
     }
     await this.publishStatus();
@@ -351,6 +363,7 @@ export class PodWorker {
     const pod = this.pod;
     for (const rec of this.records.values()) rec.ready = false;
     if (!this.deleted) await this.publishStatus().catch(() => undefined);
+    for (const rec of this.records.values()) if (rec.current?.phase === 'running') this.deps.event(pod, 'Normal', 'Killing', `Stopping container ${rec.name}`);
     await this.stopProbes();
     await this.stopContainers();
     this.deps.ports.release(this.uid);

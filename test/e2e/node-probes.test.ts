@@ -109,5 +109,12 @@ describe('tug node probes and crash back-off', { concurrency: false }, () => {
     assert.equal(twenty.lastState.terminated.exitCode, 2);
     const table = await cluster.kubectl(['get', 'pod', 'crasher']);
     assert.match(table.stdout, /^crasher\s+0\/1\s+CrashLoopBackOff\s+2\s/m);
+    const backOffs = (await cluster.eventsFor('crasher')).filter((e) => e.reason === 'BackOff');
+    assert.ok(backOffs.length >= 1 && backOffs.every((e) => e.type === 'Warning' && /^Back-off restarting failed container c in pod crasher_default\(/.test(e.message)), JSON.stringify(backOffs));
+
+    const del = await cluster.kubectl(['delete', 'pod', 'live', '--wait=true', '--timeout=30s']);
+    assert.equal(del.code, 0, del.stderr);
+    const killing = (await cluster.eventsFor('live')).filter((e) => e.reason === 'Killing' && e.message === 'Stopping container web');
+    assert.equal(killing.length, 1, 'a Killing event for the deleted pod');
   });
 });

@@ -52,6 +52,8 @@ export function webDeployment(name: string, replicas: number, o: Omit<WebPodOpti
   const spec = structuredClone(webPod(name, { ...o, node: '' }).spec) as { nodeName?: string; containers: Record<string, any>[] };
   delete spec.nodeName;
   const container = spec.containers[0];
+  // One slow probe on a loaded machine must not count as the pod going unready mid-rollout.
+  if (container.readinessProbe) container.readinessProbe.failureThreshold = 3;
   for (const [k, v] of Object.entries(o.env ?? {})) container.env.push({ name: k, value: v });
   if (o.cpu) container.resources = { requests: { cpu: o.cpu } };
   return {
