@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { readKubeconfig, type Connection } from '../api/kubeconfig.js';
-import { startControl } from '../control/index.js';
+import { startControl, type ControlOptions, type RunningControl } from '../control/index.js';
 import { startNode } from '../node/index.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { CONTROLLER_FLAGS, controllerSettings } from './controller-flags.js';
@@ -77,6 +77,22 @@ export function onStopSignal(io: Out, who: string): { stop: AbortSignal; stopped
   };
 }
 
+/** Starts the control node `tug control` and `tug up` flags describe, and says where it serves. */
+export async function startControlFromFlags(flags: Flags, io: Out, home: string, kubeconfig: string, controllers: ControlOptions['controllers']): Promise<RunningControl> {
+  const control = await startControl({
+    listen: flags.listen as string,
+    dataDir: (flags['data-dir'] as string | undefined) ?? join(home, 'control'),
+    store: flags.store as 'sqlite' | 'memory',
+    tlsSans: flags['tls-san'] as string[] | undefined,
+    serviceCidr: flags['service-cidr'] as string,
+    kubeconfig,
+    controllers,
+  });
+  io.out(`tug control: serving the Kubernetes API at ${control.url}`);
+  io.out(`tug control: kubeconfig written to ${kubeconfig}`);
+  return control;
+}
+
 export async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
   const { flags } = parseFlags(argv, { ...CONTROL_FLAGS, ...HELP_FLAG }, env);
   if (flags.help) {
@@ -90,17 +106,7 @@ export async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv
   const kubeconfig = (flags.kubeconfig as string | undefined) ?? join(home, 'kubeconfig');
   const signals = onStopSignal(io, 'tug control');
   try {
-    const control = await startControl({
-      listen: flags.listen as string,
-      dataDir: (flags['data-dir'] as string | undefined) ?? join(home, 'control'),
-      store: flags.store as 'sqlite' | 'memory',
-      tlsSans: flags['tls-san'] as string[] | undefined,
-      serviceCidr: flags['service-cidr'] as string,
-      kubeconfig,
-      controllers,
-    });
-    io.out(`tug control: serving the Kubernetes API at ${control.url}`);
-    io.out(`tug control: kubeconfig written to ${kubeconfig}`);
+    const control = await startControlFromFlags(flags, io, home, kubeconfig, controllers);
     io.out(
       controllers
         ? `tug control: scheduler strategy ${controllers.schedulerStrategy}; nodes NotReady after ${controllers.nodeMonitorGraceMs / 1000}s without a heartbeat, their pods evicted ${controllers.podEvictionTimeoutMs / 1000}s after it`

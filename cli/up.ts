@@ -9,11 +9,11 @@ import { ApiClient } from '../api/client.js';
 import { resourceOfKind } from '../api/resources.js';
 import { labelSelectorToString } from '../api/selectors.js';
 import type { Deployment, Node, Pod } from '../api/types.js';
-import { startControl, type RunningControl } from '../control/index.js';
+import type { RunningControl } from '../control/index.js';
 import { startNode, type RunningNode } from '../node/index.js';
 import { flagHelp, parseFlags, type FlagSpec } from './args.js';
 import { controllerSettings } from './controller-flags.js';
-import { checkRuntime, CONTROL_FLAGS, HELP_FLAG, onStopSignal, tugHome } from './daemons.js';
+import { checkRuntime, CONTROL_FLAGS, HELP_FLAG, onStopSignal, startControlFromFlags, tugHome } from './daemons.js';
 import { readManifests } from './manifests.js';
 import { applyCommand, type Out } from './resources-cmd.js';
 import { rolloutStatus } from './rollout-logic.js';
@@ -168,17 +168,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
   let client: ApiClient | undefined;
   try {
     io.out(`tug up: starting the control plane (state in ${home})`);
-    control = await startControl({
-      listen: flags.listen as string,
-      dataDir: (flags['data-dir'] as string | undefined) ?? join(home, 'control'),
-      store: flags.store as 'sqlite' | 'memory',
-      tlsSans: flags['tls-san'] as string[] | undefined,
-      serviceCidr: flags['service-cidr'] as string,
-      kubeconfig,
-      controllers,
-    });
-    io.out(`tug control: serving the Kubernetes API at ${control.url}`);
-    io.out(`tug control: kubeconfig written to ${kubeconfig}`);
+    control = await startControlFromFlags(flags, io, home, kubeconfig, controllers);
     const connection = { server: control.url, caCert: control.caCert, token: control.token };
     client = new ApiClient(connection);
     if (!stop.aborted) {

@@ -13,24 +13,15 @@ import type { Event, Node, Pod } from '../../api/types.js';
 import { startControllers, type RunningControllers } from '../controllers/manager.js';
 import { startControl, type RunningControl } from '../control.js';
 import { schedulerController } from './loop.js';
+import { eventually } from '../../test/e2e/harness.js';
 
 const POD = resourceOfKind('Pod');
 const NODE = resourceOfKind('Node');
 const EVENT = resourceOfKind('Event');
 
 /** Polls until `check` returns a value; bounded by attempts, not by the clock. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, attempts = 200): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${what}: not reached${last ? ` (${(last as Error).message})` : ''}`);
+function until<T>(what: string, check: () => Promise<T | undefined>, attempts = 200): Promise<T> {
+  return eventually(check, attempts, 25).catch((e: Error) => Promise.reject(new Error(`${what}: ${e.message}`)));
 }
 
 function nodeObject(name: string, cpu = '2'): Node {

@@ -55,7 +55,7 @@ export function webDeployment(name: string, replicas: number, o: Omit<WebPodOpti
   // One slow probe on a loaded machine must not count as the pod going unready mid-rollout.
   if (container.readinessProbe) container.readinessProbe.failureThreshold = 3;
   for (const [k, v] of Object.entries(o.env ?? {})) container.env.push({ name: k, value: v });
-  if (o.cpu) container.resources = { requests: { cpu: o.cpu } };
+  if (o.cpu) container.resources = { requests: { cpu: o.cpu, memory: '16Mi' } };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { requireCommand } from './harness.js';
-import { NodeCluster } from './node-support.js';
+import { NodeCluster, webDeployment } from './node-support.js';
 
 /** A cluster whose control runs `--scheduler-strategy <strategy>`, with two nodes. */
 async function startCluster(cluster: NodeCluster, strategy: 'spread' | 'binpack', ports: [string, string]): Promise<void> {
@@ -14,31 +14,10 @@ async function startCluster(cluster: NodeCluster, strategy: 'spread' | 'binpack'
   await cluster.startNode({ name: 'n2', portRange: ports[1] });
 }
 
-/** A Deployment whose pods are small Node.js processes carrying `marker`, each asking 100m CPU. */
-function deployment(name: string, replicas: number, marker: string, cpu = '100m') {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          terminationGracePeriodSeconds: 2,
-          containers: [
-            {
-              name: 'main',
-              image: 'local/sleep:1',
-              command: [process.execPath, '-e', 'setInterval(() => {}, 1000)', marker],
-              resources: { requests: { cpu, memory: '16Mi' } },
-            },
-          ],
-        },
-      },
-    },
-  };
+/** A Deployment of small web pods carrying the cluster's marker, each asking 100m CPU. */
+function deployment(cluster: NodeCluster, name: string, replicas: number) {
+  const marker = cluster.marker(name);
+  return webDeployment(name, replicas, { marker, flag: cluster.flag(marker), grace: 2, cpu: '100m' });
 }
 
 interface PodView {
@@ -84,7 +63,7 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
 
   it('spreads a 4-replica Deployment 2/2 over the two nodes', async (t) => {
     if (!ready) return t.skip('no cluster');
-    await cluster.apply(deployment('web', 4, cluster.marker('web')));
+    await cluster.apply(deployment(cluster, 'web', 4));
     assert.deepEqual(await runningOn(cluster, 'web', 4), ['n1', 'n1', 'n2', 'n2']);
     const events = await cluster.eventsFor((await podsOf(cluster, 'web'))[0].name);
     const scheduled = events.find((e) => e.reason === 'Scheduled');
@@ -121,7 +100,7 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
     let r = await cluster.kubectl(['cordon', 'n2']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /node\/n2 cordoned/);
-    await cluster.apply(deployment('cordoned', 3, cluster.marker('cordoned')));
+    await cluster.apply(deployment(cluster, 'cordoned', 3));
     assert.deepEqual(await runningOn(cluster, 'cordoned', 3), ['n1', 'n1', 'n1']);
     r = await cluster.kubectl(['get', 'node', 'n2']);
     assert.match(r.stdout, /SchedulingDisabled/);
@@ -168,7 +147,7 @@ describe('scheduling with --scheduler-strategy binpack', { concurrency: false },
 
   it('puts all 4 replicas on one node while they fit', async (t) => {
     if (!ready) return t.skip('no cluster');
-    await cluster.apply(deployment('packed', 4, cluster.marker('packed')));
+    await cluster.apply(deployment(cluster, 'packed', 4));
     const nodes = await runningOn(cluster, 'packed', 4);
     assert.equal(new Set(nodes).size, 1, `all on one node: ${nodes.join(', ')}`);
   });

@@ -162,6 +162,55 @@ describe('deployments', { timeout: 240_000 }, () => {
     await converged(2);
   });
 
+  it('pause holds a template change back, resume rolls it out; rollout restart and Recreate replace every pod', async () => {
+    const rsNames = async () => JSON.parse((await cluster.kubectl(['get', 'rs', '-l', 'app=web', '-o', 'json'])).stdout).items.map((r: { metadata: { name: string } }) => r.metadata.name).sort();
+    assert.equal((await cluster.kubectl(['rollout', 'pause', 'deploy/web'])).code, 0);
+    const before = await rsNames();
+    const set = await cluster.kubectl(['set', 'image', 'deploy/web', 'web=local/echo:2']);
+    assert.equal(set.code, 0, set.stderr);
+    const paused = await cluster.waitFor('paused condition', async () => {
+      const d = JSON.parse((await cluster.kubectl(['get', 'deploy', 'web', '-o', 'json'])).stdout);
+      return d.status.observedGeneration === d.metadata.generation ? d : undefined;
+    });
+    assert.equal(paused.status.conditions.find((c: { type: string }) => c.type === 'Progressing').reason, 'DeploymentPaused');
+    assert.deepEqual(await rsNames(), before, 'no new ReplicaSet while paused');
+    assert.equal((await cluster.kubectl(['rollout', 'resume', 'deploy/web'])).code, 0);
+    const resumed = await cluster.kubectl(['rollout', 'status', 'deploy/web', '--timeout=60s']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.ok((await converged(2)).every((p) => p.spec.containers[0].image === 'local/echo:2'));
+
+    const old = (await pods()).active.map((p) => p.metadata.name);
+    assert.equal((await cluster.kubectl(['rollout', 'restart', 'deploy/web'])).code, 0);
+    const restarted = await cluster.kubectl(['rollout', 'status', 'deploy/web', '--timeout=60s']);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    const fresh = await converged(2);
+    assert.ok(fresh.every((p) => !old.includes(p.metadata.name) && p.metadata.annotations?.['kubectl.kubernetes.io/restartedAt']));
+
+    // Recreate: every old pod is gone before a new one starts.
+    const strategy = { spec: { strategy: { type: 'Recreate', rollingUpdate: null } } };
+    assert.equal((await cluster.kubectl(['patch', 'deploy/web', '-p', JSON.stringify(strategy)])).code, 0);
+    let overlap = false;
+    const current = new Set(fresh.map((p) => p.metadata.name));
+    const watch = new Informer<Pod>(client, POD, {
+      onAdd: (p) => {
+        if (!current.has(p.metadata.name!) && watch.list().some((o) => current.has(o.metadata.name!) && o.status?.phase === 'Running' && !o.metadata.deletionTimestamp)) overlap = true;
+      },
+    }, { namespace: 'default', labelSelector: 'app=web' });
+    watch.start();
+    await watch.waitForSync();
+    try {
+      assert.equal((await cluster.kubectl(['set', 'env', 'deploy/web', 'MODE=recreate'])).code, 0);
+      const done = await cluster.kubectl(['rollout', 'status', 'deploy/web', '--timeout=60s']);
+      assert.equal(done.code, 0, done.stderr);
+      await converged(2);
+    } finally {
+      await watch.stop();
+    }
+    assert.equal(overlap, false, 'no new pod while an old one still ran');
+    const back = { spec: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } } };
+    assert.equal((await cluster.kubectl(['patch', 'deploy/web', '-p', JSON.stringify(back)])).code, 0);
+  });
+
   it('rejects bad input with 422 naming the field, and changes nothing', async () => {
     const before = JSON.parse((await cluster.kubectl(['get', 'deploy', 'web', '-o', 'json'])).stdout);
     const cases: [unknown, RegExp][] = [
@@ -182,11 +231,13 @@ describe('deployments', { timeout: 240_000 }, () => {
   it('an orphaning delete leaves the pods running, and a re-applied Deployment adopts them', async () => {
     const before = (await pods()).active.map((p) => p.metadata.uid).sort();
     const rsBefore = JSON.parse((await cluster.kubectl(['get', 'rs', '-l', 'app=web', '-o', 'json'])).stdout).items.map((r: { metadata: { name: string } }) => r.metadata.name).sort();
+    const current = JSON.parse((await cluster.kubectl(['get', 'deploy', 'web', '-o', 'json'])).stdout);
     const del = await cluster.kubectl(['delete', 'deploy', 'web', '--cascade=orphan']);
     assert.equal(del.code, 0, del.stderr);
     const orphaned = JSON.parse((await cluster.kubectl(['get', 'rs', '-l', 'app=web', '-o', 'json'])).stdout).items;
     assert.ok(orphaned.every((r: { metadata: { ownerReferences?: unknown[] } }) => !r.metadata.ownerReferences?.length));
-    await cluster.apply(web(2, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }));
+    // The same Deployment again (a new object with the template the pods run).
+    await cluster.apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: current.spec });
     const status = await cluster.kubectl(['rollout', 'status', 'deploy/web', '--timeout=60s']);
     assert.equal(status.code, 0, status.stderr);
     const after = (await converged(2)).map((p) => p.metadata.uid).sort();
