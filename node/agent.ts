@@ -1,6 +1,7 @@
 // The node agent (kubelet's job): registers the Node, renews its Lease, watches the pods bound
 // to it and keeps one PodWorker per pod. Containers left from before a restart are adopted, and
 // containers whose pod is gone are stopped.
+import { PORTS_ANNOTATION } from '../api/ports.js';
 import { hostname, release, platform, arch } from 'node:os';
 import si from 'systeminformation';
 import { ApiClient } from '../api/client.js';
@@ -171,6 +172,7 @@ export class NodeAgent {
         sources: this.envSources(),
         writeStatus: (p, status) => this.writeStatus(p, status),
         finalizeDeletion: (p) => this.finalizeDeletion(p),
+        publishPorts: (p, annotation) => this.publishPorts(p, annotation),
         event: (p, type, reason, message) => this.event(p, type, reason, message),
         metrics: this.opts.metrics,
         probeOptions: this.opts.metrics ? { onResult: (kind, result) => this.opts.metrics!.probeResults.inc({ probe: kind, result }) } : undefined,
@@ -220,6 +222,16 @@ export class NodeAgent {
     const body = { apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid }, spec: pod.spec, status };
     try {
       await client.request('PUT', client.pathFor(POD, pod.metadata.namespace, pod.metadata.name, 'status'), { body });
+    } catch (e) {
+      if (isApiError(e) && e.code === 404) return;
+      throw e;
+    }
+  }
+
+  private async publishPorts(pod: Pod, annotation: string): Promise<void> {
+    const patch = { metadata: { annotations: { [PORTS_ANNOTATION]: annotation } } };
+    try {
+      await this.opts.client.patch(POD, pod.metadata.namespace, pod.metadata.name!, patch, 'merge');
     } catch (e) {
       if (isApiError(e) && e.code === 404) return;
       throw e;

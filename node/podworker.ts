@@ -1,6 +1,7 @@
 // One worker per pod (kubelet's pod worker): a loop that waits to be woken (pod changed, a
 // container exited, a probe result changed, a back-off ran out), asks the pure `decide` what to
 // do, does it through the runtime, and writes the pod's status back only when it changed.
+import { PORTS_ANNOTATION, portsAnnotationValue } from '../api/ports.js';
 import type { Container, Pod, PodStatus } from '../api/types.js';
 import { ContainerConfigError, containerEnv, expand, type EnvSources } from './podenv.js';
 import { decide, podStatus, recordStarted, statusChanged, type ContainerRecord } from './podstate.js';
@@ -21,6 +22,8 @@ export interface WorkerDeps {
   sources: EnvSources;
   /** Writes the pod's status (status subresource). */
   writeStatus(pod: Pod, status: PodStatus): Promise<void>;
+  /** Records the pod's node ports in its `tugboat.io/ports` annotation (before its containers start). */
+  publishPorts(pod: Pod, annotation: string): Promise<void>;
   /** Removes the pod object for good once its containers are gone (grace period 0, uid precondition). */
   finalizeDeletion(pod: Pod): Promise<void>;
   /** Records a Kubernetes Event about the pod. */
@@ -48,6 +51,7 @@ export class PodWorker {
   private readonly probes = new Map<string, ContainerProbes>();
   private readonly liveness = new Map<string, 'success' | 'failure' | undefined>();
   private ports?: PortAssignment[];
+  private publishedPorts?: string;
   private volumePaths?: Map<string, string>;
   private configError?: { reason: string; message: string };
   private lastStatus?: PodStatus;
@@ -200,6 +204,12 @@ export class PodWorker {
     const pod = this.pod;
     try {
       this.ports ??= await this.deps.ports.assign(this.uid, [...(pod.spec.initContainers ?? []), ...pod.spec.containers]);
+      // Endpoints need to know where each port is served before the pod can turn ready.
+      const annotation = portsAnnotationValue(this.ports);
+      if (pod.metadata.annotations?.[PORTS_ANNOTATION] !== annotation && this.publishedPorts !== annotation) {
+        await this.deps.publishPorts(pod, annotation);
+        this.publishedPorts = annotation;
+      }
       this.volumePaths = await prepareVolumes(this.deps.stateDir, pod, this.deps.sources);
       this.configError = undefined;
       return true;
