@@ -1,6 +1,7 @@
 // The node agent (kubelet's job): registers the Node, renews its Lease, watches the pods bound
 // to it and keeps one PodWorker per pod. Containers left from before a restart are adopted, and
 // containers whose pod is gone are stopped.
+import { DrainBarrier, PROXY_REVISION_ANNOTATION } from './drain.js';
 import { PORTS_ANNOTATION } from '../api/ports.js';
 import { hostname, release, platform, arch } from 'node:os';
 import si from 'systeminformation';
@@ -41,6 +42,8 @@ export interface AgentOptions {
   nodeApiPort: number;
   metrics?: NodeMetrics;
   log?: (message: string) => void;
+  /** The longest a terminating pod waits for every proxy to stop routing to it. */
+  drainCapMs?: number;
 }
 
 function now(): string {
@@ -59,6 +62,11 @@ export class NodeAgent {
   private pods?: Informer<Pod>;
   private services?: Informer<Service>;
   private heartbeat?: Promise<void>;
+  private readonly drain: DrainBarrier;
+  /** The Endpoints revision this node's proxy has programmed, published on the Lease. */
+  private proxyRevision?: string;
+  private revisionWrite?: Promise<void>;
+  private revisionDirty = false;
   private unsubscribes: (() => void)[] = [];
   private readonly ports: PortAllocator;
   private readonly log: (message: string) => void;
@@ -75,6 +83,7 @@ export class NodeAgent {
       }
     }
     this.log = opts.log ?? ((m) => console.error(`tug node: ${m}`));
+    this.drain = new DrainBarrier(opts.client, opts.drainCapMs);
   }
 
   /** How many of this node's pods are in each phase (for the tug_node_pods gauge). */
@@ -128,6 +137,7 @@ export class NodeAgent {
     }
     this.heartbeat = this.heartbeatLoop();
     const client = this.opts.client;
+    this.drain.start();
     this.services = new Informer<Service>(client, SERVICE).start();
     this.pods = new Informer<Pod>(client, POD, {
       onAdd: (pod) => this.podChanged(pod),
@@ -147,7 +157,27 @@ export class NodeAgent {
     for (const off of this.unsubscribes) off();
     await Promise.all([this.pods?.stop(), this.services?.stop()]);
     await Promise.all([...this.workers.values()].map((w) => w.stop(drain)));
-    await this.heartbeat;
+    await Promise.all([this.heartbeat, this.drain.stop(), this.revisionWrite]);
+  }
+
+  /**
+   * Publishes the Endpoints revision this node's proxy serves (on its Lease), so that nodes
+   * draining a pod know when this proxy has stopped sending it traffic. Writes coalesce: one in
+   * flight, the newest value next.
+   */
+  reportProxyRevision(revision: string): void {
+    if (this.abort.signal.aborted || revision === this.proxyRevision) return;
+    this.proxyRevision = revision;
+    this.revisionDirty = true;
+    this.revisionWrite ??= (async () => {
+      while (this.revisionDirty && !this.abort.signal.aborted) {
+        this.revisionDirty = false;
+        const patch = { metadata: { annotations: { [PROXY_REVISION_ANNOTATION]: this.proxyRevision } } };
+        await this.opts.client.patch(LEASE, 'kube-node-lease', this.opts.nodeName, patch, 'merge').catch(() => undefined);
+      }
+    })().finally(() => {
+      this.revisionWrite = undefined;
+    });
   }
 
   private podChanged(pod: Pod): void {
@@ -173,6 +203,7 @@ export class NodeAgent {
         writeStatus: (p, status) => this.writeStatus(p, status),
         finalizeDeletion: (p) => this.finalizeDeletion(p),
         publishPorts: (p, annotation) => this.publishPorts(p, annotation),
+        drain: this.drain,
         event: (p, type, reason, message) => this.event(p, type, reason, message),
         metrics: this.opts.metrics,
         probeOptions: this.opts.metrics ? { onResult: (kind, result) => this.opts.metrics!.probeResults.inc({ probe: kind, result }) } : undefined,
@@ -346,7 +377,7 @@ export class NodeAgent {
         const lease: KubeObject = {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name: leaseName, namespace: 'kube-node-lease' },
+          metadata: { name: leaseName, namespace: 'kube-node-lease', ...(this.proxyRevision ? { annotations: { [PROXY_REVISION_ANNOTATION]: this.proxyRevision } } : {}) },
           spec: { holderIdentity: this.opts.nodeName, leaseDurationSeconds: Math.max(1, Math.ceil((this.opts.heartbeatMs * 5) / 1000)), renewTime: microTime() },
         };
         await client.request('PATCH', client.pathFor(LEASE, 'kube-node-lease', leaseName), { body: lease, contentType: 'application/apply-patch+yaml' });

@@ -1,6 +1,7 @@
 // One worker per pod (kubelet's pod worker): a loop that waits to be woken (pod changed, a
 // container exited, a probe result changed, a back-off ran out), asks the pure `decide` what to
 // do, does it through the runtime, and writes the pod's status back only when it changed.
+import type { DrainBarrier } from './drain.js';
 import { PORTS_ANNOTATION, portsAnnotationValue } from '../api/ports.js';
 import type { Container, Pod, PodStatus } from '../api/types.js';
 import { ContainerConfigError, containerEnv, expand, type EnvSources } from './podenv.js';
@@ -22,6 +23,8 @@ export interface WorkerDeps {
   sources: EnvSources;
   /** Writes the pod's status (status subresource). */
   writeStatus(pod: Pod, status: PodStatus): Promise<void>;
+  /** Acknowledged draining: waits until no proxy routes to a terminating pod. */
+  drain?: Pick<DrainBarrier, 'holders' | 'waitUntilUnrouted'>;
   /** Records the pod's node ports in its `tugboat.io/ports` annotation (before its containers start). */
   publishPorts(pod: Pod, annotation: string): Promise<void>;
   /** Removes the pod object for good once its containers are gone (grace period 0, uid precondition). */
@@ -371,8 +374,13 @@ export class PodWorker {
   /** Not ready first, so Services stop sending traffic; then SIGTERM, grace, SIGKILL; then gone. */
   private async terminate(): Promise<void> {
     const pod = this.pod;
+    const holding = this.deleted ? undefined : this.deps.drain?.holders(pod);
     for (const rec of this.records.values()) rec.ready = false;
     if (!this.deleted) await this.publishStatus().catch(() => undefined);
+    if (holding) {
+      const waited = await this.deps.drain!.waitUntilUnrouted(pod, holding);
+      if (waited > 1000) this.deps.log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: waited ${Math.round(waited)} ms for the proxies to stop routing to it`);
+    }
     for (const rec of this.records.values()) if (rec.current?.phase === 'running') this.deps.event(pod, 'Normal', 'Killing', `Stopping container ${rec.name}`);
     await this.stopProbes();
     await this.stopContainers();
