@@ -14,6 +14,7 @@ import { formatError } from './errors.js';
 import { applyCommand, deleteCommand, getCommand, type Out } from './resources-cmd.js';
 import { parseCount, parseTimeout, rolloutCommand, ROLLOUT_SUBCOMMANDS, scaleCommand, type RolloutSubcommand } from './rollout.js';
 import { parseTarget } from './target.js';
+import { trafficCommand } from './traffic.js';
 import { runUp } from './up.js';
 
 const CLIENT_FLAGS: Record<string, FlagSpec> = {
@@ -35,6 +36,7 @@ Usage:
   tug rollout status|history|undo|restart|pause|resume deploy/NAME
                               status waits for the rollout (--timeout 5m, --watch=false); history
                               [--revision=N]; undo [--to-revision=N] goes back to the previous revision
+  tug traffic SERVICE [-n NS] live requests/s and connections per endpoint (from the node proxies)
   tug token create --node     make a token a node joins with (printed on stdout)
   tug version
 
@@ -174,6 +176,32 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
     }
     case 'rollout':
       return rollout(rest, io, env);
+    case 'traffic': {
+      const { flags, positionals } = parseFlags(
+        rest,
+        {
+          ...CLIENT_FLAGS,
+          interval: { type: 'string', default: '2', help: 'seconds between views' },
+          count: { type: 'string', help: 'stop after this many views (default: until Ctrl-C)' },
+        },
+        env,
+      );
+      const service = positionals[0]?.replace(/^(svc|service|services)\//, '');
+      if (!service) throw new UsageError('say which Service: `tug traffic echo [-n NAMESPACE]`');
+      const interval = Number(flags.interval);
+      if (!(interval > 0)) throw new UsageError(`--interval "${flags.interval}" must be a number of seconds above 0`);
+      const count = flags.count === undefined ? undefined : parseCount(flags.count as string, '--count', 'tug traffic echo --count 5');
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        return await withClient(flags, env, (client, namespace) =>
+          trafficCommand(client, io, { service, namespace, intervalMs: interval * 1000, count, signal: stop.signal, redraw: !!process.stdout.isTTY && count === undefined }),
+        );
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    }
     case 'apply':
     case 'delete': {
       const { flags, positionals } = parseFlags(
