@@ -8,8 +8,7 @@ import { sleep } from '../api/timers.js';
 import type { Node } from '../api/types.js';
 import type { Out } from './resources-cmd.js';
 
-/** The Node annotation where a node says where its /metrics listens (host:port). */
-export const METRICS_ADDRESS_ANNOTATION = 'tugboat.io/metrics-address';
+import { METRICS_ADDRESS_ANNOTATION } from '../api/node-annotations.js';
 
 export interface Sample {
   name: string;

@@ -1,6 +1,7 @@
 // The node agent (kubelet's job): registers the Node, renews its Lease, watches the pods bound
 // to it and keeps one PodWorker per pod. Containers left from before a restart are adopted, and
 // containers whose pod is gone are stopped.
+import { METRICS_ADDRESS_ANNOTATION } from '../api/node-annotations.js';
 import { DrainBarrier, PROXY_REVISION_ANNOTATION } from './drain.js';
 import { PORTS_ANNOTATION } from '../api/ports.js';
 import { hostname, release, platform, arch } from 'node:os';
@@ -40,6 +41,8 @@ export interface AgentOptions {
   portRange: [number, number];
   heartbeatMs: number;
   nodeApiPort: number;
+  /** Where this node's /metrics listens (host:port), published on the Node for `tug traffic` and Prometheus discovery. */
+  metricsAddress?: () => string | undefined;
   metrics?: NodeMetrics;
   log?: (message: string) => void;
   /** The longest a terminating pod waits for every proxy to stop routing to it. */
@@ -305,13 +308,17 @@ export class NodeAgent {
     const osInfo = await si.osInfo();
     const capacity = { cpu: String(cpus), memory: `${Math.floor(mem.total / 1024)}Ki`, pods: '110' };
     // Which join token this node uses, so the control node can present it to our node API.
+    const metricsAddress = this.opts.metricsAddress?.();
     const tokenId = /^([a-z0-9]{6})\.[a-z0-9]{16}$/.exec(this.opts.client.conn.token ?? '')?.[1];
     return {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: {
         name: this.opts.nodeName,
-        ...(tokenId ? { annotations: { 'tugboat.io/token-id': tokenId } } : {}),
+        annotations: {
+          ...(tokenId ? { 'tugboat.io/token-id': tokenId } : {}),
+          ...(metricsAddress ? { [METRICS_ADDRESS_ANNOTATION]: metricsAddress } : {}),
+        },
         labels: {
           'kubernetes.io/hostname': this.opts.nodeName,
           'kubernetes.io/os': platform(),

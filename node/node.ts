@@ -111,6 +111,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       portRange,
       heartbeatMs: opts.heartbeatMs ?? 2000,
       nodeApiPort: nodeApi.port,
+      metricsAddress: () => (metricsServer ? `${metricsAt.host === '0.0.0.0' || metricsAt.host === '::' ? nodeIP : metricsAt.host}:${metricsServer.port}` : undefined),
       metrics,
       log,
     });
