@@ -321,6 +321,16 @@ test('Service ports: required, 1-65535, targetPort number or name, nodePort rang
   assert.deepEqual(validate('Service', service({ ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }] })), []);
 });
 
+test('Service port 0 and a node port used twice in one Service are invalid; one node port for TCP and UDP is fine', () => {
+  assert.equal(causeAt(validate('Service', service({ ports: [{ port: 0, targetPort: 8080 }] })), 'spec.ports[0].port').message, 'Invalid value: 0: must be between 1 and 65535, inclusive');
+  const twice = validate('Service', service({ type: 'NodePort', ports: [{ name: 'a', port: 80, nodePort: 30080 }, { name: 'b', port: 81, nodePort: 30080 }] }));
+  assert.equal(causeAt(twice, 'spec.ports[1].nodePort').message, 'Duplicate value: 30080');
+  assert.equal(twice.length, 1);
+  const both = service({ type: 'NodePort', ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }, { name: 'dns-tcp', port: 53, protocol: 'TCP', nodePort: 30053 }] });
+  assert.deepEqual(validate('Service', both), []);
+  assert.equal(causeAt(validate('Service', service({ ports: [{ port: 80, targetPort: -1 }] })), 'spec.ports[0].targetPort').reason, 'FieldValueInvalid');
+});
+
 test('Service type and clusterIP', () => {
   assert.equal(causeAt(validate('Service', service({ type: 'Internal' })), 'spec.type').message, 'Unsupported value: "Internal": supported values: "ClusterIP", "NodePort", "LoadBalancer", "ExternalName"');
   assert.match(causeAt(validate('Service', service({ clusterIP: '127.77.0.300' })), 'spec.clusterIP').message, /valid IPv4 address/);

@@ -37,6 +37,13 @@ export function cidrContains(cidr: string, ip: string): boolean {
   return n >= base && n < base + size;
 }
 
+/** The first and last address of a CIDR are never a ClusterIP (as Kubernetes' allocator). */
+function isNetworkOrBroadcast(cidr: string, ip: string): boolean {
+  const { base, size } = parseCidr(cidr);
+  const n = ipToInt(ip);
+  return n === base || n === base + size - 1;
+}
+
 /** The well-known addresses: .1 is the `kubernetes` Service, .10 is cluster DNS (as kubeadm). */
 export function reservedClusterIP(cidr: string, offset: 1 | 10): string {
   return intToIp(parseCidr(cidr).base + offset);
@@ -87,7 +94,7 @@ export async function allocateServiceAddresses(lister: ServiceLister, svc: KubeO
     delete spec.clusterIPs;
   } else if (spec.clusterIP !== 'None') {
     if (spec.clusterIP) {
-      if (!cidrContains(config.serviceCidr, spec.clusterIP)) {
+      if (!cidrContains(config.serviceCidr, spec.clusterIP) || isNetworkOrBroadcast(config.serviceCidr, spec.clusterIP)) {
         throw errors.invalid('Service', name, [{ field: 'spec.clusterIP', message: `Invalid value: "${spec.clusterIP}": provided IP is not in the valid range. The range of valid IPs is ${config.serviceCidr}` }]);
       }
       if (usedIPs.has(spec.clusterIP)) {
@@ -102,15 +109,23 @@ export async function allocateServiceAddresses(lister: ServiceLister, svc: KubeO
   }
 
   if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
+    // One Service may use a node port once per protocol (53/UDP and 53/TCP); validation has
+    // already rejected a port repeated for the same protocol.
+    const own = new Set<number>();
+    const requested = new Set((spec.ports ?? []).map((p) => p.nodePort).filter((p): p is number => !!p));
     (spec.ports ?? []).forEach((p, i) => {
       if (p.nodePort) {
         if (usedPorts.has(p.nodePort)) {
           throw errors.invalid('Service', name, [{ field: `spec.ports[${i}].nodePort`, message: `Invalid value: ${p.nodePort}: provided port is already allocated` }]);
         }
+        const [lo, hi] = config.nodePortRange;
+        if (p.nodePort < lo || p.nodePort > hi) {
+          throw errors.invalid('Service', name, [{ field: `spec.ports[${i}].nodePort`, message: `Invalid value: ${p.nodePort}: provided port is not in the valid range. The range of valid ports is ${lo}-${hi}` }]);
+        }
       } else {
-        p.nodePort = pickNodePort(config.nodePortRange, usedPorts);
+        p.nodePort = pickNodePort(config.nodePortRange, new Set([...usedPorts, ...own, ...requested]));
       }
-      usedPorts.add(p.nodePort);
+      own.add(p.nodePort);
     });
   }
 }

@@ -5,6 +5,7 @@ import { DeploymentController } from './deployment-controller.js';
 import { ReplicaSetController } from './replicaset-controller.js';
 import { nodeLifecycleController } from './nodelifecycle.js';
 import { garbageCollector } from './gc.js';
+import { endpointsController } from './endpoints-controller.js';
 
 export function defaultControllers(_settings: ControllerSettings): ((ctx: ControllerContext) => Controller)[] {
   return [
@@ -13,5 +14,6 @@ export function defaultControllers(_settings: ControllerSettings): ((ctx: Contro
     (ctx) => new DeploymentController(ctx),
     nodeLifecycleController(_settings),
     garbageCollector(),
+    endpointsController(),
   ];
 }
