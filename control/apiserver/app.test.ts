@@ -914,5 +914,17 @@ describe('the API server over HTTP', () => {
       const clash = expectStatus(await call('POST', base, { body: service('npdup', { type: 'NodePort', ports: [{ port: 80, nodePort: used }] }) }), 422);
       assert.match(clash.message, /already allocated/);
     });
+
+    it('drops the node ports of a NodePort Service changed to ClusterIP (as kubectl apply leaves them in)', async () => {
+      const np = expectStatus(await call('POST', base, { body: service('np-to-cip', { type: 'NodePort', ports: [{ name: 'http', port: 80 }] }) }), 201);
+      const changed = structuredClone(np);
+      changed.spec.type = 'ClusterIP';
+      const replaced = expectStatus(await call('PUT', `${base}/np-to-cip`, { body: changed }), 200);
+      assert.equal(replaced.spec.ports[0].nodePort, undefined);
+      assert.equal(replaced.spec.clusterIP, np.spec.clusterIP);
+      // The freed port can be taken by another Service.
+      const reuse = expectStatus(await call('POST', base, { body: service('np-reuse', { type: 'NodePort', ports: [{ port: 80, nodePort: np.spec.ports[0].nodePort }] }) }), 201);
+      assert.equal(reuse.spec.ports[0].nodePort, np.spec.ports[0].nodePort);
+    });
   });
 });

@@ -617,5 +617,10 @@ function preserveServiceAddresses(old: KubeObject, next: KubeObject): void {
       const before = (oldSpec.ports ?? []).find((o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
       if (before?.nodePort) p.nodePort = before.nodePort;
     }
+  } else {
+    // A type that has no node ports drops the ones it had (kubectl apply keeps live fields it
+    // did not set, so they would otherwise make the change invalid), as Kubernetes does.
+    const oldType = (old.spec as { type?: string } | undefined)?.type;
+    if (oldType === 'NodePort' || oldType === 'LoadBalancer') for (const p of spec.ports ?? []) delete p.nodePort;
   }
 }
