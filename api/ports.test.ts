@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Pod } from './types.js';
-import { PORTS_ANNOTATION, podPorts, portsAnnotationValue, resolveTargetPort } from './ports.js';
+import { PORTS_ANNOTATION, podPorts, portsAnnotationValue } from './ports.js';
 
 function pod(annotation?: string): Pod {
   return { metadata: { name: 'p', annotations: annotation === undefined ? {} : { [PORTS_ANNOTATION]: annotation } }, spec: { containers: [] } };
@@ -12,15 +12,8 @@ const ports = [
   { container: 'web', name: 'dns', containerPort: 53, hostPort: 20002, protocol: 'UDP' },
 ];
 
-test('a pod port resolves by name or by number, per protocol', () => {
-  const p = pod(portsAnnotationValue(ports));
-  assert.deepEqual(podPorts(p), ports);
-  assert.equal(resolveTargetPort(p, 'http'), 20001);
-  assert.equal(resolveTargetPort(p, 8080), 20001);
-  assert.equal(resolveTargetPort(p, 'dns', 'UDP'), 20002);
-  assert.equal(resolveTargetPort(p, 'dns'), undefined, 'no TCP port named dns');
-  assert.equal(resolveTargetPort(p, 'metrics'), undefined);
-  assert.equal(resolveTargetPort(p, 9090), 9090, 'an undeclared number is served on itself');
+test('the annotation round-trips the assignment', () => {
+  assert.deepEqual(podPorts(pod(portsAnnotationValue(ports))), ports);
 });
 
 test('a missing or malformed annotation means no ports', () => {
@@ -28,5 +21,4 @@ test('a missing or malformed annotation means no ports', () => {
   assert.deepEqual(podPorts(pod('not json')), []);
   assert.deepEqual(podPorts(pod('{"a":1}')), []);
   assert.deepEqual(podPorts(pod('[{"container":"c","containerPort":"x","hostPort":1}]')), []);
-  assert.equal(resolveTargetPort(pod(), 'http'), undefined);
 });

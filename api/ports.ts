@@ -30,15 +30,32 @@ export function podPorts(pod: Pod): PodPort[] {
   }
 }
 
+export type PortResolution =
+  | { port: number }
+  /** The port exists but its node port is not known yet (the node has not published it). */
+  | { pending: true }
+  /** A named targetPort no container declares. */
+  | { missing: string };
+
 /**
- * Where a Service's targetPort (a number or a port name) is served for this pod: the assigned
- * node port, or undefined when no container declares it (a numeric targetPort that no container
- * declares is served on that same port, as with host networking).
+ * The node port a pod serves `target` (a containerPort number or a port name) on, for `protocol`.
+ * A number no container declares is used as it is: in the hostport mode the process may listen
+ * on it directly (the node resolves probe ports the same way).
  */
-export function resolveTargetPort(pod: Pod, targetPort: number | string, protocol = 'TCP'): number | undefined {
-  const ports = podPorts(pod).filter((p) => (p.protocol || 'TCP') === protocol);
-  if (typeof targetPort === 'string') return ports.find((p) => p.name === targetPort)?.hostPort;
-  return ports.find((p) => p.containerPort === targetPort)?.hostPort ?? targetPort;
+export function allocatedPort(pod: Pod, target: number | string, protocol = 'TCP'): PortResolution {
+  const byNumber = typeof target === 'number' || /^\d+$/.test(target);
+  const containers = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+  for (const c of containers) {
+    for (const p of c.ports ?? []) {
+      if ((p.protocol ?? 'TCP') !== protocol) continue;
+      if (byNumber ? p.containerPort !== Number(target) : p.name !== target) continue;
+      const given = podPorts(pod).find((a) => a.container === c.name && a.containerPort === p.containerPort && (a.protocol || 'TCP') === protocol);
+      if (given) return { port: given.hostPort };
+      if (p.hostPort) return { port: p.hostPort };
+      return { pending: true };
+    }
+  }
+  return byNumber ? { port: Number(target) } : { missing: String(target) };
 }
 
 export function portsAnnotationValue(ports: PodPort[]): string {

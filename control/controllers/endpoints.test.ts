@@ -1,6 +1,7 @@
 // The Endpoints controller: its pure core (which pods are endpoints, per-pod port resolution in
 // the hostport mode, subset and slice packing, no-op detection) and its loop against a real
 // in-process API server (memory store, no other controllers).
+import { allocatedPort } from '../../api/ports.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,6 @@ import { eventually } from '../../test/e2e/harness.js';
 import { startControl, type RunningControl } from '../control.js';
 import { endpointsController, TRIGGER_TIME } from './endpoints-controller.js';
 import {
-  allocatedPort,
   endpointFingerprint,
   endpointsFor,
   MANAGED_BY,

@@ -4,7 +4,7 @@
 // own node port, so each Service port's targetPort is resolved per pod; pods whose resolved
 // ports are the same share an Endpoints subset and a slice. The loop lives in
 // endpoints-controller.ts.
-import { PORTS_ANNOTATION, podPorts } from '../../api/ports.js';
+import { allocatedPort, PORTS_ANNOTATION } from '../../api/ports.js';
 import type { EndpointAddress, EndpointSubset, Endpoints, KubeObject, OwnerReference, Pod, Service, ServicePort } from '../../api/types.js';
 import { isReady, readyCondition } from './podutil.js';
 
@@ -59,34 +59,6 @@ export function hasSelector(svc: Service): boolean {
 export function selects(svc: Service, pod: Pod): boolean {
   if (!hasSelector(svc) || pod.metadata.namespace !== svc.metadata.namespace) return false;
   return Object.entries(svc.spec.selector!).every(([k, v]) => pod.metadata.labels?.[k] === v);
-}
-
-export type PortResolution =
-  | { port: number }
-  /** The port exists but its node port is not known yet (the node has not published it). */
-  | { pending: true }
-  /** A named targetPort no container declares. */
-  | { missing: string };
-
-/**
- * The node port a pod serves `target` (a containerPort number or a port name) on, for `protocol`.
- * A number no container declares is used as it is: in the hostport mode the process may listen
- * on it directly (the node resolves probe ports the same way).
- */
-export function allocatedPort(pod: Pod, target: number | string, protocol = 'TCP'): PortResolution {
-  const byNumber = typeof target === 'number' || /^\d+$/.test(target);
-  const containers = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
-  for (const c of containers) {
-    for (const p of c.ports ?? []) {
-      if ((p.protocol ?? 'TCP') !== protocol) continue;
-      if (byNumber ? p.containerPort !== Number(target) : p.name !== target) continue;
-      const given = podPorts(pod).find((a) => a.container === c.name && a.containerPort === p.containerPort && (a.protocol || 'TCP') === protocol);
-      if (given) return { port: given.hostPort };
-      if (p.hostPort) return { port: p.hostPort };
-      return { pending: true };
-    }
-  }
-  return byNumber ? { port: Number(target) } : { missing: String(target) };
 }
 
 /** Pods that are endpoints at all: scheduled, with an address, not finished. */
