@@ -210,6 +210,28 @@ export interface Endpoints extends KubeObject {
   subsets?: EndpointSubset[];
 }
 
+/** discovery.k8s.io/v1 EndpointSlice, as the Endpoints controller writes it. */
+export interface SlicePort {
+  name: string;
+  port: number;
+  protocol: string;
+  appProtocol?: string;
+}
+
+export interface SliceEndpoint {
+  addresses: string[];
+  conditions: { ready: boolean; serving: boolean; terminating: boolean };
+  nodeName?: string;
+  hostname?: string;
+  targetRef: { kind: 'Pod'; namespace: string; name: string; uid?: string };
+}
+
+export interface EndpointSlice extends KubeObject {
+  addressType: 'IPv4';
+  endpoints: SliceEndpoint[];
+  ports: SlicePort[];
+}
+
 export interface DeploymentSpec {
   replicas?: number;
   selector: LabelSelector;

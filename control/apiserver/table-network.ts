@@ -16,7 +16,8 @@ import {
 
 const MAX_LISTED = 3;
 
-interface EndpointSlice extends KubeObject {
+/** A slice as stored: written by anyone, so every field may be missing. */
+interface StoredSlice extends KubeObject {
   addressType?: string;
   endpoints?: { addresses?: string[] }[];
   ports?: { name?: string | null; port?: number | null; protocol?: string }[];
@@ -114,13 +115,13 @@ export const endpointsPrinter: KindPrinter = {
   },
 };
 
-function slicePortsCell(slice: EndpointSlice): string {
+function slicePortsCell(slice: StoredSlice): string {
   const ports = slice.ports ?? [];
   const list = ports.map((p) => (p.port != null ? String(p.port) : p.name != null ? p.name : '*'));
   return listWithMore(list, ports.length, MAX_LISTED, '<unset>');
 }
 
-function sliceEndpointsCell(slice: EndpointSlice): string {
+function sliceEndpointsCell(slice: StoredSlice): string {
   const addresses = (slice.endpoints ?? []).flatMap((e) => e.addresses ?? []);
   return listWithMore(addresses, addresses.length, MAX_LISTED, '<unset>');
 }
@@ -134,7 +135,7 @@ export const endpointSlicePrinter: KindPrinter = {
     ageColumn(),
   ],
   row(obj: KubeObject, now: Date) {
-    const slice = obj as EndpointSlice;
+    const slice = obj as StoredSlice;
     return { cells: [nameOf(slice), slice.addressType ?? '', slicePortsCell(slice), sliceEndpointsCell(slice), ageOf(slice, now)] };
   },
 };

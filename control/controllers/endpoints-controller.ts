@@ -2,6 +2,7 @@
 // controllers in one): Service, pod, Endpoints and EndpointSlice events mark Services dirty; one
 // loop computes each Service's endpoints with endpointsFor and writes only what changed. A pod's
 // Ready change reaches its Endpoints in one queue pass, with no batching delay.
+import type { EndpointSlice } from '../../api/types.js';
 import { isApiError } from '../../api/errors.js';
 import type { Informer } from '../../api/informer.js';
 import { resourceOfKind, type ResourceInfo } from '../../api/resources.js';
@@ -20,7 +21,6 @@ import {
   SERVICE_NAME_LABEL,
   sliceChanges,
   unresolvedMessage,
-  type EndpointSlice,
 } from './endpoints.js';
 
 const ENDPOINTS = resourceOfKind('Endpoints');

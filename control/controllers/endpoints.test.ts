@@ -1,6 +1,7 @@
 // The Endpoints controller: its pure core (which pods are endpoints, per-pod port resolution in
 // the hostport mode, subset and slice packing, no-op detection) and its loop against a real
 // in-process API server (memory store, no other controllers).
+import type { EndpointSlice } from '../../api/types.js';
 import { allocatedPort } from '../../api/ports.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,7 +26,6 @@ import {
   sameEndpoints,
   SERVICE_NAME_LABEL,
   sliceChanges,
-  type EndpointSlice,
 } from './endpoints.js';
 import { startControllers, type RunningControllers } from './manager.js';
 

@@ -5,7 +5,7 @@
 // ports are the same share an Endpoints subset and a slice. The loop lives in
 // endpoints-controller.ts.
 import { allocatedPort, PORTS_ANNOTATION } from '../../api/ports.js';
-import type { EndpointAddress, EndpointSubset, Endpoints, KubeObject, OwnerReference, Pod, Service, ServicePort } from '../../api/types.js';
+import type { EndpointAddress, EndpointSlice, EndpointSubset, Endpoints, OwnerReference, Pod, Service, ServicePort, SlicePort } from '../../api/types.js';
 import { isReady, readyCondition } from './podutil.js';
 
 /** Label on every EndpointSlice naming its Service (what `kubectl describe svc` selects by). */
@@ -15,27 +15,6 @@ export const MANAGED_BY = 'endpointslice-controller.k8s.io';
 /** Label Kubernetes puts on the Endpoints of a headless Service. */
 export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const MAX_ENDPOINTS_PER_SLICE = 100;
-
-export interface SlicePort {
-  name: string;
-  port: number;
-  protocol: string;
-  appProtocol?: string;
-}
-
-export interface SliceEndpoint {
-  addresses: string[];
-  conditions: { ready: boolean; serving: boolean; terminating: boolean };
-  nodeName?: string;
-  hostname?: string;
-  targetRef: { kind: 'Pod'; namespace: string; name: string; uid?: string };
-}
-
-export interface EndpointSlice extends KubeObject {
-  addressType: 'IPv4';
-  endpoints: SliceEndpoint[];
-  ports: SlicePort[];
-}
 
 /** A Service port whose named targetPort some selected pods do not declare. */
 export interface UnresolvedPort {
