@@ -36,6 +36,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
   'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
+  proxy: { type: 'string', default: 'on', help: 'run the service proxy (ClusterIPs, NodePorts): on, or off for a second node on a host whose loopback another node already serves' },
 };
 
 export function tugHome(env: NodeJS.ProcessEnv): string {
@@ -91,6 +92,11 @@ export async function startControlFromFlags(flags: Flags, io: Out, home: string,
   io.out(`tug control: serving the Kubernetes API at ${control.url}`);
   io.out(`tug control: kubeconfig written to ${kubeconfig}`);
   return control;
+}
+
+function proxySwitch(value: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new UsageError(`--proxy "${value}" is not known; use on or off`);
+  return value === 'on';
 }
 
 export async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
@@ -151,6 +157,7 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
       portRange: flags['port-range'] as string,
       heartbeatMs: heartbeat * 1000,
       drainOnExit: !!flags['drain-on-exit'],
+      proxy: proxySwitch(String(flags.proxy)),
     });
     io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
     await signals.stopped;

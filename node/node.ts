@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import type { Connection } from '../api/kubeconfig.js';
 import { defaultSans, ensureTls } from '../lib/tls.js';
+import { startProxy, type RunningProxy } from '../proxy/index.js';
 import { NodeAgent } from './agent.js';
 import { startNodeApi, type NodeApiServer } from './nodeapi.js';
 import { parsePortRange } from './ports.js';
@@ -26,6 +27,11 @@ export interface NodeOptions {
   dockerSocket?: string;
   /** Stop this node's pods when the node stops (default: leave them running, as kubelet does). */
   drainOnExit?: boolean;
+  /**
+   * Run the service proxy (default true). Off for extra nodes sharing one host's loopback with
+   * another node, whose proxy already holds every ClusterIP and NodePort there.
+   */
+  proxy?: boolean;
   log?: (message: string) => void;
 }
 
@@ -77,10 +83,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   let nodeApi: NodeApiServer | undefined;
   let agent: NodeAgent | undefined;
   let metricsServer: MetricsServer | undefined;
+  let proxy: RunningProxy | undefined;
   const metrics = new NodeMetrics(nodeName, () => agent?.podPhases() ?? new Map());
   const metricsAt = parseHostPort(opts.metricsAddr ?? '0.0.0.0:10249', '--metrics-addr');
   const closeAll = async () => {
     await agent?.stop(opts.drainOnExit);
+    await proxy?.stop();
     await nodeApi?.close();
     await metricsServer?.close();
     for (const r of runtimes.values()) await r.close();
@@ -116,6 +124,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       log,
     });
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
+    if (opts.proxy !== false) {
+      const reporter = agent;
+      // Published on the Lease: nodes draining a pod wait until this proxy no longer routes to it.
+      proxy = await startProxy({ client, nodeName, nodeIP, metrics: metrics.registry, log: (m) => log(`proxy: ${m}`), onProgrammed: (revision) => reporter.reportProxyRevision(revision) });
+    }
     access = agent.access();
     await agent.start();
   } catch (e) {

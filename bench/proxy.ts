@@ -1,0 +1,303 @@
+// Service proxy benchmark (issue 6): wrk -c50 -t1 for 10 s against the same 3 upstreams,
+// directly (baseline) and through tugboat's HTTP mode, tugboat's TCP mode, nginx (round robin,
+// upstream keepalive) and HAProxy (tcp and http modes). The proxy under test runs pinned to
+// core 0, wrk and the upstreams to core 1. Reports requests/s, p99 latency and the proxy's CPU
+// per request (utime+stime from /proc/<pid>/stat across the run ÷ requests).
+//
+// Upstreams: one nginx process (1 worker, pinned with wrk) with three `return 200` servers:
+// the cheapest stable HTTP server available here, so the proxy is what the runs compare.
+//
+//   npm run bench:proxy [-- --duration 10 --connections 50]
+//   node dist/bench/proxy.js --serve http|tcp --port P --upstreams P1,P2,P3   (the proxy process)
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Balancer } from '../proxy/balancer.js';
+import { createHttpForwarder } from '../proxy/http/index.js';
+import { createTcpForwarder } from '../proxy/tcp.js';
+import type { Forwarder } from '../proxy/types.js';
+
+const HOST = '127.0.0.1';
+const SELF = fileURLToPath(import.meta.url);
+
+const { values } = parseArgs({
+  options: {
+    serve: { type: 'string' },
+    port: { type: 'string' },
+    upstreams: { type: 'string' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+  },
+});
+
+/** The proxy process of the tugboat runs: a forwarder behind a listener, static endpoints. */
+async function serve(mode: string, port: number, upstreams: number[]): Promise<void> {
+  const balancer = new Balancer();
+  balancer.setEndpoints(upstreams.map((p) => ({ ip: HOST, port: p })));
+  const service = 'bench/upstream';
+  const forwarder: Forwarder =
+    mode === 'http' ? createHttpForwarder({ service, picker: () => balancer }) : createTcpForwarder({ service, picker: () => balancer });
+  const server = net.createServer((socket) => forwarder.handle(socket));
+  server.on('error', (err) => {
+    console.error(err);
+    process.exit(1);
+  });
+  server.listen(port, HOST, () => console.log('ready'));
+  process.on('SIGTERM', () => {
+    server.close();
+    void forwarder.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, HOST, resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+async function waitListening(port: number, child: ChildProcess, name: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, HOST);
+      s.on('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${name} did not listen on ${port}`);
+}
+
+function start(name: string, core: number, cmd: string, args: string[], logFile: string): ChildProcess {
+  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: Buffer[] = [];
+  child.stdout!.on('data', (d: Buffer) => log.push(d));
+  child.stderr!.on('data', (d: Buffer) => log.push(d));
+  child.on('error', (err) => console.error(`${name}: ${err.message}`));
+  child.on('exit', () => writeFileSync(logFile, Buffer.concat(log)));
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5); the slice starts at field 3.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface WrkResult {
+  rps: number;
+  p99ms: number;
+  requests: number;
+  errors: string;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function wrk(port: number, seconds: number, connections: number): WrkResult {
+  const r = spawnSync('taskset', ['-c', '1', 'wrk', '--latency', `-c${connections}`, '-t1', `-d${seconds}s`, `http://${HOST}:${port}/`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  const out = r.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '';
+  const errors = [/Socket errors:.*$/m.exec(out)?.[0], /Non-2xx or 3xx responses: \d+/.exec(out)?.[0]].filter(Boolean).join('; ');
+  return { rps, p99ms: toMs(p99), requests, errors };
+}
+
+interface Row {
+  name: string;
+  result: WrkResult;
+  cpuUsPerReq: number | undefined;
+}
+
+function nginxConfig(dir: string, name: string, body: string): string {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(
+    file,
+    `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  client_body_temp_path ${dir}/${name}-body;
+  proxy_temp_path ${dir}/${name}-proxy;
+  fastcgi_temp_path ${dir}/${name}-fastcgi;
+  uwsgi_temp_path ${dir}/${name}-uwsgi;
+  scgi_temp_path ${dir}/${name}-scgi;
+${body}
+}
+`,
+  );
+  return file;
+}
+
+async function bench(): Promise<void> {
+  const seconds = Number(values.duration);
+  const warmup = Number(values.warmup);
+  const connections = Number(values.connections);
+  for (const tool of ['wrk', 'nginx', 'haproxy', 'taskset']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (apt-get install -y wrk nginx-light haproxy)`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tug-bench-proxy-'));
+  const children: ChildProcess[] = [];
+  const rows: Row[] = [];
+  try {
+    const ups = [await freePort(), await freePort(), await freePort()];
+    const upConf = nginxConfig(
+      dir,
+      'upstreams',
+      ups.map((p, i) => `  server { listen ${HOST}:${p}; location / { return 200 "hello from upstream ${i}\\n"; } }`).join('\n'),
+    );
+    const upstreams = start('upstream nginx', 1, 'nginx', ['-e', join(dir, 'upstreams-early.log'), '-p', dir, '-c', upConf], join(dir, 'upstreams.log'));
+    children.push(upstreams);
+    for (const p of ups) await waitListening(p, upstreams, 'upstream nginx');
+
+    const measure = async (name: string, port: number, child: ChildProcess | undefined): Promise<void> => {
+      if (child) await waitListening(port, child, name);
+      wrk(port, warmup, connections);
+      const before = child ? cpuSeconds(child.pid!) : 0;
+      const result = wrk(port, seconds, connections);
+      const after = child ? cpuSeconds(child.pid!) : 0;
+      const cpuUsPerReq = child ? ((after - before) / result.requests) * 1e6 : undefined;
+      rows.push({ name, result, cpuUsPerReq });
+      console.error(`${name}: ${Math.round(result.rps)} req/s, p99 ${result.p99ms} ms${cpuUsPerReq === undefined ? '' : `, ${cpuUsPerReq.toFixed(1)} µs CPU/req`}${result.errors ? `, ${result.errors}` : ''}`);
+      if (child) {
+        await stop(child);
+        children.splice(children.indexOf(child), 1);
+      }
+    };
+
+    await measure('direct (one upstream)', ups[0], undefined);
+
+    for (const mode of ['http', 'tcp']) {
+      const port = await freePort();
+      const child = start(`tugboat ${mode}`, 0, process.execPath, [SELF, '--serve', mode, '--port', String(port), '--upstreams', ups.join(',')], join(dir, `tugboat-${mode}.log`));
+      children.push(child);
+      await measure(`tugboat ${mode.toUpperCase()} mode`, port, child);
+    }
+
+    {
+      const port = await freePort();
+      const conf = nginxConfig(
+        dir,
+        'proxy',
+        `  upstream ups {
+${ups.map((p) => `    server ${HOST}:${p};`).join('\n')}
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen ${HOST}:${port};
+    location / {
+      proxy_pass http://ups;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }`,
+      );
+      const child = start('nginx', 0, 'nginx', ['-e', join(dir, 'proxy-early.log'), '-p', dir, '-c', conf], join(dir, 'nginx.log'));
+      children.push(child);
+      await measure('nginx (http, keepalive)', port, child);
+    }
+
+    for (const mode of ['tcp', 'http']) {
+      const port = await freePort();
+      const conf = join(dir, `haproxy-${mode}.cfg`);
+      const servers = ups.map((p, i) => `  server s${i} ${HOST}:${p}`).join('\n');
+      writeFileSync(
+        conf,
+        `global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode ${mode}
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind ${HOST}:${port}
+${mode === 'http' ? '  option http-keep-alive\n  option forwardfor\n' : ''}  default_backend be
+backend be
+  balance roundrobin
+${mode === 'http' ? '  http-reuse always\n' : ''}${servers}
+`,
+      );
+      const child = start(`haproxy ${mode}`, 0, 'haproxy', ['-db', '-f', conf], join(dir, `haproxy-${mode}.log`));
+      children.push(child);
+      await measure(`HAProxy ${mode}`, port, child);
+    }
+  } finally {
+    for (const child of children) await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  printTable(rows, seconds, connections);
+}
+
+function printTable(rows: Row[], seconds: number, connections: number): void {
+  const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix));
+  const nginx = find('nginx');
+  const haTcp = find('HAProxy tcp');
+  const haHttp = find('HAProxy http');
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? '-' : `${(a / b).toFixed(2)}×`);
+  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'errors'];
+  const lines = rows.map((r) => {
+    const peer = r.name.includes('TCP') || r.name === 'HAProxy tcp' ? haTcp : r.name.startsWith('direct') ? undefined : haHttp;
+    return [
+      r.name,
+      String(Math.round(r.result.rps)),
+      r.result.p99ms.toFixed(2),
+      r.cpuUsPerReq === undefined ? '-' : r.cpuUsPerReq.toFixed(1),
+      ratio(r.result.rps, nginx?.result.rps),
+      ratio(r.result.rps, peer?.result.rps),
+      ratio(r.cpuUsPerReq, nginx?.cpuUsPerReq),
+      r.result.errors || '-',
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(`\nwrk -c${connections} -t1 -d${seconds}s, proxy on core 0, wrk + upstream nginx on core 1 (node ${process.version})\n`);
+  console.log(fmt(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const l of lines) console.log(fmt(l));
+  console.log('\nAdded p99 at half of peak load: not measured (this wrk has no -R rate option; wrk2 is not available).');
+}
+
+if (values.serve) {
+  await serve(values.serve, Number(values.port), (values.upstreams ?? '').split(',').map(Number));
+} else {
+  await bench();
+}

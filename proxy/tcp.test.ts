@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, it } from 'node:test';
+import { Balancer } from './balancer.js';
+import { createTcpForwarder, type TcpForwarderOptions } from './tcp.js';
+import type { Endpoint, Forwarder } from './types.js';
+
+/** Everything a test opened, closed at its end whatever happened. */
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+interface TestServer {
+  port: number;
+  endpoint: Endpoint;
+  accepted: number;
+}
+
+/** A server on 127.0.0.1 whose every socket is destroyed at the end of the test. */
+async function server(handler: (s: Socket) => void, opts: { allowHalfOpen?: boolean } = {}): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const info = { port: 0, endpoint: { ip: '127.0.0.1', port: 0 }, accepted: 0 };
+  const srv: Server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, (s) => {
+    info.accepted++;
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+    handler(s);
+  });
+  srv.on('error', () => undefined);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  info.port = (srv.address() as { port: number }).port;
+  info.endpoint.port = info.port;
+  cleanups.push(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => srv.close(() => r()));
+  });
+  return info;
+}
+
+/** A server that answers its name and closes. */
+const named = (name: string) => server((s) => s.end(name));
+
+/** A free port nothing listens on. */
+async function refusedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** The forwarder behind a front listener on 127.0.0.1, as the proxy sets it up. */
+async function front(endpoints: Endpoint[], extra: Partial<TcpForwarderOptions> = {}) {
+  const balancer = new Balancer();
+  balancer.setEndpoints(endpoints);
+  const failures: string[] = [];
+  const connections: number[] = [];
+  const forwarder: Forwarder = createTcpForwarder({
+    service: 'default/test:tcp',
+    picker: () => balancer,
+    observer: { upstreamFailure: (e, reason) => failures.push(`${e.port}:${reason}`), connection: (e) => connections.push(e.port) },
+    ...extra,
+  });
+  const srv = await server((s) => forwarder.handle(s), { allowHalfOpen: true });
+  cleanups.push(() => forwarder.close());
+  return { port: srv.port, balancer, failures, connections };
+}
+
+/** Connects, optionally writes and half-closes, and collects everything the peer sends until it closes. */
+function exchange(port: number, send?: string): Promise<{ data: string; error?: string }> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => s.destroy());
+    let data = '';
+    let error: string | undefined;
+    s.on('data', (d) => (data += d));
+    s.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+    s.on('close', () => resolve({ data, ...(error ? { error } : {}) }));
+    s.on('end', () => s.end());
+    if (send !== undefined) s.end(send);
+  });
+}
+
+describe('TCP forwarder', () => {
+  it('round robin per connection: 300 connections over 3 endpoints give exactly 100 each', async () => {
+    const servers = [await named('a'), await named('b'), await named('c')];
+    const f = await front(servers.map((s) => s.endpoint));
+    const tally: Record<string, number> = {};
+    // Ten at a time: connections are picked in accept order whatever the concurrency.
+    for (let round = 0; round < 30; round++) {
+      const results = await Promise.all(Array.from({ length: 10 }, () => exchange(f.port)));
+      for (const r of results) {
+        assert.equal(r.error, undefined);
+        tally[r.data] = (tally[r.data] ?? 0) + 1;
+      }
+    }
+    assert.deepEqual(tally, { a: 100, b: 100, c: 100 });
+    assert.deepEqual(servers.map((s) => s.accepted), [100, 100, 100]);
+  });
+
+  it('passes a half-close on and keeps the other direction open', async () => {
+    const upstream = await server(
+      (s) => {
+        let got = '';
+        s.on('data', (d) => (got += d));
+        // The client's FIN arrives as 'end'; only then does this server answer (like `nc -q`).
+        s.on('end', () => s.end(`got:${got}`));
+      },
+      { allowHalfOpen: true },
+    );
+    const f = await front([upstream.endpoint]);
+    assert.deepEqual(await exchange(f.port, 'abc'), { data: 'got:abc' });
+  });
+
+  it('retries a refused endpoint on the next one: the client never sees it, the endpoint is ejected', async () => {
+    const dead: Endpoint = { ip: '127.0.0.1', port: await refusedPort() };
+    const servers = [await named('a'), await named('b')];
+    const f = await front([dead, ...servers.map((s) => s.endpoint)]);
+    // The first connection alone, so that no other one is sent to the dead endpoint before it is known dead.
+    const results = [await exchange(f.port, 'x'), ...(await Promise.all(Array.from({ length: 29 }, () => exchange(f.port, 'x'))))];
+    assert.deepEqual(results.filter((r) => r.error !== undefined || !['a', 'b'].includes(r.data)), []);
+    // One failed attempt, then the endpoint sat out its back-off: the rest alternated over a and b.
+    assert.deepEqual(f.failures, [`${dead.port}:connect`]);
+    assert.equal(f.balancer.ejectedCount(), 1);
+    assert.deepEqual(servers.map((s) => s.accepted), [15, 15]);
+  });
+
+  it('retries an endpoint that resets before sending any byte, replaying what the client sent', async () => {
+    const resetting = await server((s) => s.once('data', () => s.resetAndDestroy()));
+    const echo = await server((s) => s.on('data', (d) => s.end(`echo:${d}`)));
+    const f = await front([resetting.endpoint, echo.endpoint]);
+    assert.deepEqual(await exchange(f.port, 'hello'), { data: 'echo:hello' });
+    assert.deepEqual(f.failures, [`${resetting.port}:reset`]);
+    assert.equal(resetting.accepted, 1);
+  });
+
+  it('resets the client at once when there is no endpoint', async () => {
+    const f = await front([]);
+    const r = await exchange(f.port);
+    assert.equal(r.error, 'ECONNRESET');
+    assert.equal(r.data, '');
+  });
+
+  it('resets the client when every endpoint refuses', async () => {
+    const f = await front([{ ip: '127.0.0.1', port: await refusedPort() }, { ip: '127.0.0.1', port: await refusedPort() }]);
+    const r = await exchange(f.port, 'x');
+    assert.equal(r.error, 'ECONNRESET');
+    assert.equal(f.failures.length, 2);
+  });
+
+  it('passes a mid-stream reset on as a reset', async () => {
+    const upstream = await server((s) => {
+      s.write('partial');
+      const timer = setTimeout(() => s.resetAndDestroy(), 20);
+      s.on('close', () => clearTimeout(timer));
+    });
+    const f = await front([upstream.endpoint]);
+    const r = await exchange(f.port);
+    assert.equal(r.error, 'ECONNRESET');
+  });
+
+  it('closes a connection idle for the timeout', async () => {
+    const upstream = await server(() => undefined);
+    const f = await front([upstream.endpoint], { idleTimeoutMs: 50 });
+    const r = await exchange(f.port); // neither side sends: only the idle timeout ends it
+    assert.equal(r.data, '');
+  });
+
+  it('applies back-pressure: a client that does not read stalls the upstream; then every byte arrives in order', async () => {
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7) & 255;
+    let accepted = 0;
+    let finished = false;
+    const upstream = await server((s) => {
+      const pump = () => {
+        while (accepted < total) {
+          accepted += chunk.length;
+          if (!s.write(chunk)) return void s.once('drain', pump);
+        }
+        s.end(() => (finished = true));
+      };
+      pump();
+    });
+    const f = await front([upstream.endpoint]);
+    const client = connect({ port: f.port, host: '127.0.0.1' });
+    cleanups.push(() => client.destroy());
+    client.on('error', () => undefined);
+    client.pause();
+    await new Promise((r) => client.once('connect', r));
+    // Let the pipeline fill: socket buffers hold some megabytes, the proxy itself must hold ~nothing.
+    let last = -1;
+    while (accepted !== last) {
+      last = accepted;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(finished, false);
+    assert.ok(accepted < total / 2, `the upstream could write ${accepted} bytes to a client that reads nothing`);
+    const hash = createHash('sha256');
+    const expected = createHash('sha256');
+    for (let i = 0; i < total / chunk.length; i++) expected.update(chunk);
+    let received = 0;
+    const started = performance.now();
+    client.on('data', (d: Buffer) => {
+      received += d.length;
+      hash.update(d);
+    });
+    client.resume();
+    await new Promise((r) => client.once('end', r));
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(received, total);
+    assert.equal(hash.digest('hex'), expected.digest('hex'));
+    console.log(`# 64 MiB through the TCP forwarder at ${(total / 1024 / 1024 / seconds).toFixed(0)} MiB/s`);
+  });
+});

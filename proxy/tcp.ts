@@ -1,0 +1,154 @@
+// The L4 forwarder: each accepted client connection goes to the next endpoint (round robin per
+// connection), both directions piped with back-pressure and half-close. A connect failure, or a
+// reset before the upstream sent any byte, is retried on the next endpoint with the client's
+// bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
+import { connect, type Socket } from 'node:net';
+import type { HealthPicker } from './balancer.js';
+import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
+
+export interface TcpForwarderOptions {
+  /** `namespace/name:port`, for messages. */
+  service: string;
+  /** The current picker of the Service port (looked up per connection, so table swaps apply at once). */
+  picker: () => Picker;
+  observer?: ForwardObserver;
+  /** A connection with no traffic either way for this long is closed (default 10 min). */
+  idleTimeoutMs?: number;
+  /** An upstream connect that takes longer counts as failed and is retried (default 3 s). */
+  connectTimeoutMs?: number;
+  /** Client bytes kept for a replay until the upstream answers (default 64 KiB); past it, no retry. */
+  replayLimit?: number;
+}
+
+export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
+  let closed = false;
+  return {
+    handle(client: Socket): void {
+      client.on('error', () => undefined);
+      if (closed) {
+        client.resetAndDestroy();
+        return;
+      }
+      new TcpConnection(client, opts);
+    },
+    async close(): Promise<void> {
+      // TCP keeps nothing pooled: open connections finish on their own (the proxy destroys them on stop).
+      closed = true;
+    },
+  };
+}
+
+class TcpConnection {
+  private upstream?: Socket;
+  private connected = false;
+  /** Client bytes since the start, kept while a retry is possible (until the upstream speaks). */
+  private replay: Buffer[] | null = [];
+  private replayBytes = 0;
+  private clientEnded = false;
+  private readonly tried = new Set<string>();
+  private readonly replayLimit: number;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly opts: TcpForwarderOptions,
+  ) {
+    this.replayLimit = opts.replayLimit ?? 64 * 1024;
+    client.setNoDelay(true);
+    client.setTimeout(opts.idleTimeoutMs ?? 600_000);
+    client.on('timeout', () => {
+      client.destroy();
+    });
+    client.on('data', (chunk: Buffer) => this.fromClient(chunk));
+    client.on('end', () => {
+      this.clientEnded = true;
+      if (this.connected) this.upstream!.end();
+    });
+    client.on('drain', () => this.upstream?.resume());
+    client.on('close', () => {
+      this.upstream?.destroy();
+    });
+    this.connectNext();
+  }
+
+  private fromClient(chunk: Buffer): void {
+    if (this.replay) {
+      this.replay.push(chunk);
+      this.replayBytes += chunk.length;
+    }
+    if (this.connected) {
+      if (this.replay && this.replayBytes > this.replayLimit) this.replay = null;
+      if (!this.upstream!.write(chunk)) this.client.pause();
+    } else if (this.replayBytes > this.replayLimit) {
+      // Still connecting: hold the client back instead of buffering without bound.
+      this.client.pause();
+    }
+  }
+
+  private connectNext(): void {
+    const picker = this.opts.picker();
+    const ep = picker.pick(this.client.remoteAddress ?? '', this.tried);
+    if (!ep) {
+      // No endpoint (or every one failed): refuse at once, the way a closed port does.
+      this.client.resetAndDestroy();
+      return;
+    }
+    this.tried.add(endpointKey(ep));
+    this.connected = false;
+    const upstream = connect({ host: ep.ip, port: ep.port, allowHalfOpen: true, noDelay: true });
+    this.upstream = upstream;
+    upstream.setTimeout(this.opts.connectTimeoutMs ?? 3000);
+    let spoke = false;
+    upstream.on('timeout', () => {
+      if (this.upstream !== upstream || this.connected) return;
+      if (this.client.destroyed) upstream.destroy();
+      else this.retry(upstream, ep, picker, 'timeout');
+    });
+    upstream.on('connect', () => {
+      if (this.upstream !== upstream) return;
+      this.connected = true;
+      upstream.setTimeout(0);
+      this.opts.observer?.connection?.(ep);
+      (picker as HealthPicker).succeeded?.(ep);
+      for (const chunk of this.replay ?? []) upstream.write(chunk);
+      if (this.replay && this.replayBytes > this.replayLimit) this.replay = null;
+      if (this.clientEnded) upstream.end();
+      else if (this.client.isPaused() && upstream.writableLength === 0) this.client.resume();
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!spoke) {
+        spoke = true;
+        this.replay = null;
+      }
+      if (!this.client.write(chunk)) upstream.pause();
+    });
+    upstream.on('drain', () => this.client.resume());
+    upstream.on('end', () => {
+      if (this.upstream === upstream) this.client.end();
+    });
+    upstream.on('error', (e: NodeJS.ErrnoException) => {
+      if (this.upstream !== upstream) return;
+      if (!spoke && this.replay && !this.client.destroyed) {
+        this.retry(upstream, ep, picker, this.connected ? 'reset' : e.code === 'ETIMEDOUT' ? 'timeout' : 'connect');
+        return;
+      }
+      // Mid-stream: pass the failure on as a reset, as the upstream's own RST would have been.
+      this.opts.observer?.upstreamFailure?.(ep, 'reset');
+      if (!this.client.destroyed) this.client.resetAndDestroy();
+    });
+    upstream.on('close', () => {
+      if (this.upstream !== upstream) return;
+      // The upstream went away without an error after its FIN: end our side too once written.
+      if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
+    });
+  }
+
+  private retry(upstream: Socket, ep: Endpoint, picker: Picker, reason: 'connect' | 'reset' | 'timeout'): void {
+    this.opts.observer?.upstreamFailure?.(ep, reason);
+    picker.failed(ep);
+    this.upstream = undefined;
+    this.connected = false;
+    upstream.destroy();
+    // A client paused by back-pressure towards the failed upstream waits for the next one.
+    this.connectNext();
+  }
+}

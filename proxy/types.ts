@@ -1,0 +1,40 @@
+// The contracts inside the service proxy: what a balancer hands out (an endpoint), how the
+// forwarders ask for one and report a failure, and what they tell the metrics.
+import type { Socket } from 'node:net';
+
+/** One ready backend of a Service port: `nodeIP:allocatedPort` in the hostport network mode. */
+export interface Endpoint {
+  ip: string;
+  port: number;
+  /** The pod behind it (targetRef name), for metrics and `tug traffic`. */
+  pod?: string;
+}
+
+export function endpointKey(e: Endpoint): string {
+  return `${e.ip}:${e.port}`;
+}
+
+/** Chooses endpoints for one Service port (round robin, ClientIP affinity, passive health). */
+export interface Picker {
+  /**
+   * An endpoint for a new connection (TCP) or request (HTTP) from `clientIP`, not one of
+   * `exclude` (those already failed for this attempt); undefined when none is left.
+   */
+  pick(clientIP: string, exclude?: ReadonlySet<string>): Endpoint | undefined;
+  /** A connect failure or a reset before any byte came back: skip this endpoint for a while. */
+  failed(endpoint: Endpoint): void;
+}
+
+/** What forwarders report, so the proxy's metrics need no knowledge of how they work. */
+export interface ForwardObserver {
+  connection?(endpoint: Endpoint): void;
+  request?(endpoint: Endpoint | undefined, code: number, seconds: number): void;
+  upstreamFailure?(endpoint: Endpoint, reason: 'connect' | 'reset' | 'timeout'): void;
+}
+
+/** Takes over an accepted client connection of one Service port. */
+export interface Forwarder {
+  handle(client: Socket): void;
+  /** Ends idle upstream connections and stops taking work (open client connections finish). */
+  close(): Promise<void>;
+}
