@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../api/client.js';
 import { resourceOfKind } from '../api/resources.js';
 import { labelSelectorToString } from '../api/selectors.js';
-import type { Deployment, Node, Pod } from '../api/types.js';
+import type { Deployment, Node, Pod, Service } from '../api/types.js';
 import type { RunningControl } from '../control/index.js';
 import { startNode, type RunningNode } from '../node/index.js';
 import { flagHelp, parseFlags, type FlagSpec } from './args.js';
@@ -22,6 +22,7 @@ import { waitForList, waitForObject } from './watch.js';
 const NODE = resourceOfKind('Node');
 const POD = resourceOfKind('Pod');
 const DEPLOYMENT = resourceOfKind('Deployment');
+const SERVICE = resourceOfKind('Service');
 
 /** The manifests `--with-examples` applies: the package's examples/ folder. */
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -129,6 +130,21 @@ async function podUrls(client: ApiClient, deployments: Deployment[]): Promise<st
   return lines;
 }
 
+/** `curl` lines for the example Services: their ClusterIP and NodePorts, through the node proxy. */
+async function serviceUrls(client: ApiClient): Promise<string[]> {
+  const lines: string[] = [];
+  for (const m of readManifests([EXAMPLES_DIR], () => '').filter((x) => x.resource.kind === 'Service')) {
+    const name = m.object.metadata.name!;
+    const svc = await client.get<Service>(SERVICE, m.object.metadata.namespace ?? 'default', name).catch(() => undefined);
+    for (const p of svc?.spec.ports ?? []) {
+      if (svc?.spec.clusterIP && svc.spec.clusterIP !== 'None') lines.push(`curl http://${svc.spec.clusterIP}:${p.port}/   # the ${name} Service: each request goes to the next pod`);
+      if (p.nodePort) lines.push(`curl http://127.0.0.1:${p.nodePort}/   # the same on its NodePort`);
+    }
+    lines.push(`tug traffic ${name}   # watch the requests spread over the pods`);
+  }
+  return lines;
+}
+
 function nextSteps(kubeconfig: string, withExamples: boolean, curls: string[]): string {
   const tug = tugCommand();
   const lines = ['', 'The cluster is up. In another shell:', `  export KUBECONFIG=${kubeconfig}`];
@@ -192,7 +208,10 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
     }
     const withExamples = !!flags['with-examples'];
     let curls: string[] = [];
-    if (withExamples && !stop.aborted) curls = await podUrls(client, await applyExamples(client, io, stop));
+    if (withExamples && !stop.aborted) {
+      const deployments = await applyExamples(client, io, stop);
+      curls = [...(await serviceUrls(client)), ...(await podUrls(client, deployments))];
+    }
     if (!stop.aborted) io.out(nextSteps(kubeconfig, withExamples, curls));
     await signals.stopped;
     return 0;
