@@ -8,7 +8,7 @@ import { sleep } from '../api/timers.js';
 import type { Node } from '../api/types.js';
 import type { Out } from './resources-cmd.js';
 
-import { METRICS_ADDRESS_ANNOTATION } from '../api/node-annotations.js';
+import { METRICS_ADDRESS_ANNOTATION } from '../api/annotations.js';
 
 export interface Sample {
   name: string;

@@ -1,7 +1,7 @@
 // The node agent (kubelet's job): registers the Node, renews its Lease, watches the pods bound
 // to it and keeps one PodWorker per pod. Containers left from before a restart are adopted, and
 // containers whose pod is gone are stopped.
-import { METRICS_ADDRESS_ANNOTATION } from '../api/node-annotations.js';
+import { METRICS_ADDRESS_ANNOTATION } from '../api/annotations.js';
 import { DrainBarrier, PROXY_REVISION_ANNOTATION } from './drain.js';
 import { PORTS_ANNOTATION } from '../api/ports.js';
 import { hostname, release, platform, arch } from 'node:os';

@@ -2,6 +2,7 @@
 // handlers only record; one rate-limited loop builds the whole table as data, swaps it in, and
 // makes the listeners match it (ClusterIP:port per Service port, 0.0.0.0:nodePort for NodePort
 // Services). A bind failure is an Event and a metric, retried later, never a crash.
+import { ENDPOINTS_TRIGGER_TIME_ANNOTATION } from '../api/annotations.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -20,8 +21,6 @@ import { UdpForwarder } from './udp.js';
 const SERVICE = resourceOfKind('Service');
 const ENDPOINTS = resourceOfKind('Endpoints');
 const EVENT = resourceOfKind('Event');
-/** Set by Kubernetes' Endpoints controller: when the change that produced this Endpoints happened. */
-const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
 
 export interface ProxyOptions {
   client: ApiClient;
@@ -151,7 +150,7 @@ class ServiceProxy {
     if (eps && this.endpoints.hasSynced()) {
       const before = new Set(readyKeys(old));
       let at = Date.now();
-      const trigger = Date.parse(eps.metadata.annotations?.[TRIGGER_TIME] ?? '');
+      const trigger = Date.parse(eps.metadata.annotations?.[ENDPOINTS_TRIGGER_TIME_ANNOTATION] ?? '');
       if (Number.isFinite(trigger) && trigger <= at && trigger > at - 300_000) at = trigger;
       for (const k of readyKeys(eps)) if (!before.has(k) && !this.pendingReady.has(k)) this.pendingReady.set(k, at);
     }

@@ -2,6 +2,7 @@
 // controllers in one): Service, pod, Endpoints and EndpointSlice events mark Services dirty; one
 // loop computes each Service's endpoints with endpointsFor and writes only what changed. A pod's
 // Ready change reaches its Endpoints in one queue pass, with no batching delay.
+import { ENDPOINTS_TRIGGER_TIME_ANNOTATION } from '../../api/annotations.js';
 import type { EndpointSlice } from '../../api/types.js';
 import { isApiError } from '../../api/errors.js';
 import type { Informer } from '../../api/informer.js';
@@ -25,7 +26,7 @@ import {
 
 const ENDPOINTS = resourceOfKind('Endpoints');
 const ENDPOINT_SLICE = resourceOfKind('EndpointSlice');
-export const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
+
 
 export function endpointsController(): (ctx: ControllerContext) => Controller {
   return (ctx) => new EndpointsController(ctx);
@@ -244,7 +245,7 @@ function isManagedSliceOf(s: KubeObject, service: string): boolean {
  */
 function withTriggerTime<T extends KubeObject>(wanted: T, stored: KubeObject | undefined, trigger: number | undefined): T {
   const annotations: Record<string, string> = { ...(stored?.metadata.annotations ?? {}) };
-  delete annotations[TRIGGER_TIME];
-  if (trigger !== undefined) annotations[TRIGGER_TIME] = new Date(trigger).toISOString();
+  delete annotations[ENDPOINTS_TRIGGER_TIME_ANNOTATION];
+  if (trigger !== undefined) annotations[ENDPOINTS_TRIGGER_TIME_ANNOTATION] = new Date(trigger).toISOString();
   return { ...wanted, metadata: { ...wanted.metadata, ...(Object.keys(annotations).length ? { annotations } : {}) } };
 }

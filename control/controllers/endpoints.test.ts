@@ -16,7 +16,8 @@ import { resourceOfKind } from '../../api/resources.js';
 import type { Endpoints, Event, Pod, Service } from '../../api/types.js';
 import { eventually } from '../../test/e2e/harness.js';
 import { startControl, type RunningControl } from '../control.js';
-import { endpointsController, TRIGGER_TIME } from './endpoints-controller.js';
+import { endpointsController } from './endpoints-controller.js';
+import { ENDPOINTS_TRIGGER_TIME_ANNOTATION as TRIGGER_TIME } from '../../api/annotations.js';
 import {
   endpointFingerprint,
   endpointsFor,
