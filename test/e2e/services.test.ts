@@ -7,6 +7,9 @@ import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
+import { METRICS_ADDRESS_ANNOTATION } from '../../api/annotations.js';
+import { parseMetrics } from '../../cli/traffic.js';
+import { tug, type RunResult } from './harness.js';
 import { NodeCluster, pidsWith, webDeployment } from './node-support.js';
 
 const TCP_PORT = 7000;
@@ -39,6 +42,13 @@ function httpGet(url: string, agent: Agent): Promise<{ status: number; body: str
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The node's /metrics text, from the address it publishes on its Node. */
+async function metricsOf(cluster: NodeCluster): Promise<string> {
+  const node = JSON.parse((await cluster.kubectl(['get', 'node', 's1', '-o', 'json'])).stdout);
+  const address = node.metadata.annotations[METRICS_ADDRESS_ANNOTATION];
+  return (await httpGet(`http://${address}/metrics`, new Agent({ keepAlive: false }))).body;
 }
 
 const podOf = (body: string) => /hi from (\S+)/.exec(body)?.[1] ?? `?${body.slice(0, 40)}`;
@@ -157,6 +167,7 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
   });
 
   it('scales 3 → 6 (new pods get traffic soon after Ready) and 6 → 2 under load with zero failed requests', async (t) => {
+    const three = new Set(await readyEndpoints(3));
     const running = load(`http://${clusterIP}:${HTTP_PORT}/`);
     try {
       assert.equal((await cluster.kubectl(['scale', 'deploy/echo', '--replicas=6'])).code, 0);
@@ -164,7 +175,7 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
       // When did each new pod turn Ready, and when did it first answer through the proxy?
       const pods = JSON.parse((await cluster.kubectl(['get', 'pods', '-l', 'app=echo', '-o', 'json'])).stdout).items;
       const lags: number[] = [];
-      for (const name of six) {
+      for (const name of six.filter((n) => !three.has(n))) {
         const pod = pods.find((p: { metadata: { name: string } }) => p.metadata.name === name);
         const readyAt = Date.parse(pod.status.conditions.find((c: { type: string }) => c.type === 'Ready').lastTransitionTime);
         const first = running.seen.find((s) => s.pod === name)?.at;
@@ -172,6 +183,13 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
       }
       t.diagnostic(`first request to a new pod after its Ready time: ${lags.map((l) => `${l} ms`).join(', ')} (Ready times have 1 s resolution)`);
       assert.ok(lags.every((l) => l < 2000), `within the 1 s of a Ready timestamp: ${lags}`);
+      // The proxy's own measure, in milliseconds: Endpoints change → this proxy serving it.
+      const latency = parseMetrics(await metricsOf(cluster)).filter((s) => s.name.startsWith('tug_proxy_programming_latency_seconds'));
+      const count = latency.find((s) => s.name === 'tug_proxy_programming_latency_seconds_count')?.value ?? 0;
+      const withinOne = latency.find((s) => s.name === 'tug_proxy_programming_latency_seconds_bucket' && s.labels.le === '1')?.value ?? 0;
+      const withinTenth = latency.find((s) => s.name === 'tug_proxy_programming_latency_seconds_bucket' && s.labels.le === '0.1')?.value ?? 0;
+      t.diagnostic(`programming latency: ${withinTenth} of ${count} endpoint changes served within 100 ms, ${withinOne} within 1 s`);
+      assert.ok(count >= 3 && withinOne === count, `every new endpoint served within 1 s of its Endpoints change (${withinOne}/${count})`);
       assert.equal((await cluster.kubectl(['scale', 'deploy/echo', '--replicas=2'])).code, 0);
       await readyEndpoints(2);
       await cluster.waitFor('4 pods gone', async () => (JSON.parse((await cluster.kubectl(['get', 'pods', '-l', 'app=echo', '-o', 'json'])).stdout).items.length === 2 ? true : undefined), 300);
@@ -207,6 +225,21 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
       t.diagnostic(`${sent} requests around the kill, ${failures.length} failed`);
       assert.deepEqual(failures, [], 'zero failed requests');
     }
+  });
+
+  it('tug traffic shows the load spread over the pods', async () => {
+    const running = load(`http://${clusterIP}:${HTTP_PORT}/`, 2);
+    let out: RunResult;
+    try {
+      out = await tug({ TUG_HOME: cluster.dir, KUBECONFIG: cluster.control.kubeconfig }, ['traffic', 'echo', '--interval', '1', '--count', '1']);
+    } finally {
+      await running.stop();
+    }
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /^service default\/echo: traffic over the last/m);
+    const rows = [...out.stdout.matchAll(/^(echo-\S+)\s+([\d.]+)\s+([\d.]+)\s+█*\s*(\d+)%$/gm)];
+    assert.equal(rows.length, 2, out.stdout);
+    for (const r of rows) assert.ok(Number(r[2]) > 0, `requests/s for ${r[1]}: ${out.stdout}`);
   });
 
   it('a rolling update under load: zero failed requests, and the answers switch to the new pods', async (t) => {
