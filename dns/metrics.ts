@@ -1,0 +1,47 @@
+// The DNS server's Prometheus metrics (DESIGN.md §7) on the registry it is handed. Label values
+// are bounded: qtype is a known type name or OTHER, rcode a known name or a number.
+import { Counter, Histogram, Registry } from 'prom-client';
+import { RCODE_NAME } from './codec.js';
+
+const QTYPE_NAME: Record<number, string> = {
+  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 35: 'NAPTR', 43: 'DS', 48: 'DNSKEY', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY',
+};
+
+export type DnsZoneLabel = 'cluster' | 'forward' | 'none';
+
+export class DnsMetrics {
+  private readonly queries: Counter<'qtype' | 'rcode' | 'zone'>;
+  private readonly duration: Histogram<'zone'>;
+  readonly cacheHits: Counter;
+  readonly upstreamFailures: Counter<'upstream'>;
+  readonly staleAnswers: Counter;
+
+  constructor(registry: Registry = new Registry()) {
+    // Reuse what a previous server on the same registry registered (a restart in one process).
+    const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+    this.queries = get('tug_dns_queries_total', () => new Counter({
+      name: 'tug_dns_queries_total', help: 'DNS queries answered, by query type, response code and zone (cluster or forward).',
+      labelNames: ['qtype', 'rcode', 'zone'] as const, registers: [registry],
+    }));
+    this.duration = get('tug_dns_request_duration_seconds', () => new Histogram({
+      name: 'tug_dns_request_duration_seconds', help: 'Time from receiving a DNS query to sending its answer.',
+      labelNames: ['zone'] as const, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5], registers: [registry],
+    }));
+    this.cacheHits = get('tug_dns_cache_hits_total', () => new Counter({
+      name: 'tug_dns_cache_hits_total', help: 'Forwarded questions answered from the cache.', registers: [registry],
+    }));
+    this.upstreamFailures = get('tug_dns_upstream_failures_total', () => new Counter({
+      name: 'tug_dns_upstream_failures_total', help: 'Upstream attempts that failed (timeout, error, SERVFAIL/REFUSED).',
+      labelNames: ['upstream'] as const, registers: [registry],
+    }));
+    this.staleAnswers = get('tug_dns_stale_answers_total', () => new Counter({
+      name: 'tug_dns_stale_answers_total', help: 'Cluster answers given from the last known state while the control node was unreachable.',
+      registers: [registry],
+    }));
+  }
+
+  observe(qtype: number, rcode: number, zone: DnsZoneLabel, seconds: number): void {
+    this.queries.inc({ qtype: QTYPE_NAME[qtype] ?? 'OTHER', rcode: RCODE_NAME[rcode] ?? String(rcode), zone });
+    this.duration.observe({ zone }, seconds);
+  }
+}

@@ -1,0 +1,275 @@
+// The cluster DNS server: UDP and TCP on one address, answering the cluster domain from the zone
+// the node hands it and forwarding everything else. Until the first sync (zone() undefined) names
+// in the domain get SERVFAIL, never a wrong NXDOMAIN (CoreDNS); afterwards the last zone keeps
+// being served even when the control node is away (serve-stale, counted when isStale()).
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Registry } from 'prom-client';
+import { AnswerCache } from './cache.js';
+import { decodeQuery, encodeResponse, errorHeader, RCODE, type Query, type Response, type WireRecord } from './codec.js';
+import { Forwarder, parseHostPort, UpstreamsFailed } from './forward.js';
+import { DnsMetrics, type DnsZoneLabel } from './metrics.js';
+import { inDomain, normalizeName, TYPE, type Zone, type ZoneRecord } from './records.js';
+
+export interface DnsOptions {
+  /** `host:port`; port 0 picks a free port (the same for UDP and TCP). */
+  addr: string;
+  domain?: string;
+  upstreams: string[];
+  /** The current zone; undefined until the informers have synced. */
+  zone(): Zone | undefined;
+  /** True while the zone is the last known state and the control node is unreachable. */
+  isStale?(): boolean;
+  metrics?: Registry;
+  log?: (message: string) => void;
+  /** Largest UDP answer we send, whatever the client advertises (also what our OPT advertises). */
+  udpPayload?: number;
+  upstreamTimeoutMs?: number;
+  tcpIdleMs?: number;
+  cache?: AnswerCache;
+}
+
+export interface RunningDns {
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const ANY = TYPE.ANY;
+
+export async function startDns(opts: DnsOptions): Promise<RunningDns> {
+  const { host, port } = parseHostPort(opts.addr);
+  const log = opts.log ?? ((m: string) => console.error(`tug dns: ${m}`));
+  const domain = normalizeName(opts.domain ?? 'cluster.local');
+  const udpPayload = Math.max(512, opts.udpPayload ?? 1232);
+  const tcpIdleMs = opts.tcpIdleMs ?? 10_000;
+  const metrics = new DnsMetrics(opts.metrics);
+  const forwarder = new Forwarder({
+    upstreams: opts.upstreams,
+    timeoutMs: opts.upstreamTimeoutMs,
+    cache: opts.cache,
+    onCacheHit: () => metrics.cacheHits.inc(),
+    onUpstreamFailure: (upstream) => metrics.upstreamFailures.inc({ upstream }),
+  });
+  let closed = false;
+  const reply = (q: Query, rcode: number, aa: boolean): Response => replyTo(q, rcode, aa, udpPayload);
+
+  const answer = async (msg: Buffer, udp: boolean): Promise<Buffer | undefined> => {
+    const started = process.hrtime.bigint();
+    const d = decodeQuery(msg);
+    if (d.kind === 'drop') return undefined;
+    if (d.kind === 'error') {
+      metrics.observe(0, d.rcode, 'none', seconds(started));
+      return errorHeader(d.id, d.rd, d.rcode);
+    }
+    const q = d.query;
+    const limit = !udp ? 65535 : q.edns ? Math.min(udpPayload, Math.max(512, q.edns.udpPayloadSize)) : 512;
+    let zoneLabel: DnsZoneLabel = 'none';
+    let r: Response;
+    try {
+      const res = await resolve(q);
+      zoneLabel = res.zone;
+      r = res.response;
+    } catch (e) {
+      log(`answering ${q.name}/${q.type}: ${(e as Error).message}`);
+      r = reply(q, RCODE.SERVFAIL, false);
+    }
+    let out: Buffer;
+    try {
+      out = encodeResponse(r, limit);
+    } catch (e) {
+      log(`encoding the answer for ${q.name}/${q.type}: ${(e as Error).message}`);
+      r = reply(q, RCODE.SERVFAIL, false);
+      out = encodeResponse(r, limit);
+    }
+    metrics.observe(q.type, r.rcode, zoneLabel, seconds(started));
+    return out;
+  };
+
+  const resolve = async (q: Query): Promise<{ zone: DnsZoneLabel; response: Response }> => {
+    if (q.edns && q.edns.version > 0) return { zone: 'none', response: reply(q, RCODE.BADVERS, false) };
+    if (q.type === 252 || q.type === 251) return { zone: 'none', response: reply(q, RCODE.NOTIMP, false) }; // AXFR/IXFR
+    const name = normalizeName(q.name);
+    const zone = opts.zone();
+    const ours = inDomain(name, domain);
+    if (ours && !zone) return { zone: 'cluster', response: reply(q, RCODE.SERVFAIL, false) };
+    if (zone && (ours || zone.records.has(name))) {
+      if (q.class !== 1 && q.class !== 255) return { zone: 'cluster', response: reply(q, RCODE.REFUSED, false) };
+      if (opts.isStale?.()) metrics.staleAnswers.inc();
+      return { zone: 'cluster', response: await fromZone(q, name, zone) };
+    }
+    return { zone: 'forward', response: await forward(q) };
+  };
+
+  const fromZone = async (q: Query, name: string, zone: Zone): Promise<Response> => {
+    const recs = zone.records.get(name);
+    const r = reply(q, RCODE.NOERROR, true);
+    const negative = (rcode: number): Response => {
+      r.rcode = rcode;
+      r.authorities = [{ ...zone.soa, ttl: Math.min(zone.soa.ttl, zone.soa.minimum) }];
+      return r;
+    };
+    if (!recs) return negative(zone.names.has(name) ? RCODE.NOERROR : RCODE.NXDOMAIN);
+    const cname = recs.find((x) => x.type === TYPE.CNAME);
+    if (cname && q.type !== TYPE.CNAME) {
+      r.answers = [asked(cname, q.name)];
+      // Chase an ExternalName's target so stub resolvers get addresses in one round trip.
+      if (cname.type === TYPE.CNAME && (q.type === TYPE.A || q.type === TYPE.AAAA) && !inDomain(cname.domain, domain)) {
+        try {
+          const f = await forwarder.resolve(cname.domain, q.type, 1);
+          r.answers.push(...f.answers);
+        } catch {
+          // the CNAME alone still lets the client try itself
+        }
+      }
+      return r;
+    }
+    const matching = recs.filter((x) => x.type === q.type || q.type === ANY);
+    if (matching.length === 0) return negative(RCODE.NOERROR);
+    r.answers = matching.map((x) => asked(x, q.name));
+    r.additionals = additionalFor(matching, zone);
+    return r;
+  };
+
+  const forward = async (q: Query): Promise<Response> => {
+    const r = reply(q, RCODE.NOERROR, false);
+    try {
+      const f = await forwarder.resolve(q.name, q.type, q.class);
+      const lname = q.name.toLowerCase();
+      const keepCase = (x: WireRecord): WireRecord => (x.name.toLowerCase() === lname ? { ...x, name: q.name } : x);
+      r.rcode = f.rcode;
+      r.answers = f.answers.map(keepCase);
+      r.authorities = f.authorities;
+      r.additionals = f.additionals;
+    } catch (e) {
+      if (!(e instanceof UpstreamsFailed)) throw e;
+      r.rcode = RCODE.SERVFAIL;
+    }
+    return r;
+  };
+
+  // --- sockets ---
+  const onUdpMessage = (udp: UdpSocket) => (msg: Buffer, rinfo: { address: string; port: number }): void => {
+    answer(msg, true).then(
+      (out) => {
+        if (out && !closed) udp.send(out, rinfo.port, rinfo.address, (e) => { if (e) log(`udp send to ${rinfo.address}: ${e.message}`); });
+      },
+      (e) => log(`udp query: ${(e as Error).message}`),
+    );
+  };
+  const conns = new Set<Socket>();
+  const onTcpConnection = (sock: Socket): void => {
+    conns.add(sock);
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => conns.delete(sock));
+    sock.setTimeout(tcpIdleMs, () => sock.destroy());
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (buf.length < 2 + len) break;
+        const msg = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        answer(msg, false).then(
+          (out) => {
+            if (!out || sock.destroyed) return;
+            const head = Buffer.alloc(2);
+            head.writeUInt16BE(out.length);
+            sock.write(Buffer.concat([head, out]));
+          },
+          (e) => log(`tcp query: ${(e as Error).message}`),
+        );
+      }
+    });
+  };
+  let bound: { udp: UdpSocket; tcp: Server; port: number };
+  try {
+    bound = await listenPair(host, port, log);
+  } catch (e) {
+    forwarder.close();
+    throw e;
+  }
+  const { udp, tcp, port: boundPort } = bound;
+  udp.on('message', onUdpMessage(udp));
+  tcp.on('connection', onTcpConnection);
+
+  return {
+    host,
+    port: boundPort,
+    async stop() {
+      if (closed) return;
+      closed = true;
+      forwarder.close();
+      for (const s of conns) s.destroy();
+      await Promise.all([
+        new Promise<void>((res) => udp.close(() => res())),
+        new Promise<void>((res) => tcp.close(() => res())),
+      ]);
+    },
+  };
+}
+
+/** Binds UDP and TCP on one port; with port 0 retries until a free port is free for both. */
+async function listenPair(host: string, port: number, log: (m: string) => void): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    udp.on('error', (e) => log(`udp ${host}:${port}: ${e.message}`));
+    try {
+      await new Promise<void>((res, rej) => {
+        udp.once('error', rej);
+        udp.bind(port, host, () => { udp.off('error', rej); res(); });
+      });
+    } catch (e) {
+      udp.close();
+      throw new Error(`dns: cannot listen on ${host}:${port}/UDP: ${(e as Error).message}`, { cause: e });
+    }
+    const p = udp.address().port;
+    const tcp = createServer();
+    tcp.maxConnections = 1024;
+    tcp.on('error', (e) => log(`tcp ${host}:${p}: ${e.message}`));
+    try {
+      await new Promise<void>((res, rej) => {
+        tcp.once('error', rej);
+        tcp.listen(p, host, () => { tcp.off('error', rej); res(); });
+      });
+      return { udp, tcp, port: p };
+    } catch (e) {
+      udp.close();
+      if (port !== 0 || attempt >= 20) throw new Error(`dns: cannot listen on ${host}:${p}/TCP: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}
+
+function seconds(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function replyTo(q: Query, rcode: number, aa: boolean, udpPayload: number): Response {
+  return {
+    id: q.id, rd: q.rd, cd: q.cd, aa, rcode,
+    question: { name: q.name, type: q.type, class: q.class },
+    answers: [], authorities: [], additionals: [],
+    edns: q.edns ? { udpPayloadSize: udpPayload } : undefined,
+  };
+}
+
+/** A zone record under the question's spelling of its owner name. */
+function asked(r: ZoneRecord, qname: string): WireRecord {
+  return { ...r, name: qname } as WireRecord;
+}
+
+/** The A/AAAA records of SRV targets and the apex NS name, from the zone. */
+function additionalFor(answers: ZoneRecord[], zone: Zone): WireRecord[] {
+  const out: WireRecord[] = [];
+  const seen = new Set<string>();
+  for (const a of answers) {
+    const target = a.type === TYPE.SRV ? a.target : a.type === TYPE.NS ? a.ns : undefined;
+    if (!target || seen.has(target)) continue;
+    seen.add(target);
+    for (const x of zone.records.get(target) ?? []) {
+      if (x.type === TYPE.A || x.type === TYPE.AAAA) out.push(x as unknown as WireRecord);
+    }
+  }
+  return out;
+}
