@@ -22,6 +22,25 @@ export const CONTROL_FLAGS: Record<string, FlagSpec> = {
   ...CONTROLLER_FLAGS,
 };
 
+/** Cluster DNS flags, shared by `tug node` and `tug up`. */
+export const DNS_FLAGS: Record<string, FlagSpec> = {
+  'dns-addr': { type: 'string', default: '127.77.0.10:53', help: 'where the cluster DNS listens (UDP and TCP), or off' },
+  'cluster-domain': { type: 'string', default: 'cluster.local', help: 'the domain Services are named in' },
+  'dns-upstream': { type: 'string', multiple: true, help: "server (host:port) for names outside the cluster domain (default: /etc/resolv.conf's)" },
+};
+
+/** The node's DNS settings from the flags; false when turned off. */
+export function dnsSettings(flags: Flags): { addr: string; domain: string; upstreams?: string[] } | false {
+  const addr = String(flags['dns-addr']);
+  if (addr === 'off') return false;
+  if (!/^(\[[^\]]+\]|[^:]+):\d+$/.test(addr)) throw new UsageError(`--dns-addr "${addr}" is not host:port (for example 127.77.0.10:53) or off`);
+  const domain = String(flags['cluster-domain']).toLowerCase().replace(/\.$/, '');
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(domain)) throw new UsageError(`--cluster-domain "${flags['cluster-domain']}" is not a domain name (for example cluster.local)`);
+  const upstreams = (flags['dns-upstream'] as string[] | undefined) ?? [];
+  for (const u of upstreams) if (!/^(\[[^\]]+\]|[^:]+):\d+$/.test(u)) throw new UsageError(`--dns-upstream "${u}" is not host:port (for example 127.0.0.1:53)`);
+  return { addr, domain, upstreams: upstreams.length ? upstreams : undefined };
+}
+
 const NODE_FLAGS: Record<string, FlagSpec> = {
   kubeconfig: { type: 'string', help: 'kubeconfig to join with (default $TUG_HOME/kubeconfig unless --server is given)' },
   server: { type: 'string', help: 'API server URL, with --token (and --ca-cert)' },
@@ -37,6 +56,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
   'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
   proxy: { type: 'string', default: 'on', help: 'run the service proxy (ClusterIPs, NodePorts): on, or off for a second node on a host whose loopback another node already serves' },
+  ...DNS_FLAGS,
 };
 
 export function tugHome(env: NodeJS.ProcessEnv): string {
@@ -158,6 +178,7 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
       heartbeatMs: heartbeat * 1000,
       drainOnExit: !!flags['drain-on-exit'],
       proxy: proxySwitch(String(flags.proxy)),
+      dns: dnsSettings(flags),
     });
     io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
     await signals.stopped;

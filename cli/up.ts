@@ -13,7 +13,7 @@ import type { RunningControl } from '../control/index.js';
 import { startNode, type RunningNode } from '../node/index.js';
 import { flagHelp, parseFlags, type FlagSpec } from './args.js';
 import { controllerSettings } from './controller-flags.js';
-import { checkRuntime, CONTROL_FLAGS, HELP_FLAG, onStopSignal, startControlFromFlags, tugHome } from './daemons.js';
+import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, onStopSignal, startControlFromFlags, tugHome } from './daemons.js';
 import { readManifests } from './manifests.js';
 import { applyCommand, type Out } from './resources-cmd.js';
 import { rolloutStatus } from './rollout-logic.js';
@@ -34,6 +34,7 @@ const UP_FLAGS: Record<string, FlagSpec> = {
   'metrics-addr': { type: 'string', default: '127.0.0.1:10249', help: "address of the node's Prometheus /metrics endpoint (port 0 picks a free one)" },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
   'with-examples': { type: 'boolean', help: `apply the manifests in ${EXAMPLES_DIR} and wait for their Deployments` },
+  ...DNS_FLAGS,
 };
 
 /** How to run this CLI in the printed hints: `tug` when installed as such, else an alias line. */
@@ -201,6 +202,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
         portRange: flags['port-range'] as string,
         // `tug up` owns its pods: Ctrl-C stops them; the next `tug up` starts them again.
         drainOnExit: true,
+        dns: dnsSettings(flags),
       });
       if (await waitForNodeReady(client, io, node.nodeName, stop)) {
         io.out(`tug node: ${node.nodeName} (${node.nodeIP}) is Ready; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);

@@ -70,6 +70,7 @@ export class NodeAgent {
   private proxyRevision?: string;
   private revisionWrite?: Promise<void>;
   private revisionDirty = false;
+  private reachable = true;
   private unsubscribes: (() => void)[] = [];
   private readonly ports: PortAllocator;
   private readonly log: (message: string) => void;
@@ -161,6 +162,11 @@ export class NodeAgent {
     await Promise.all([this.pods?.stop(), this.services?.stop()]);
     await Promise.all([...this.workers.values()].map((w) => w.stop(drain)));
     await Promise.all([this.heartbeat, this.drain.stop(), this.revisionWrite]);
+  }
+
+  /** Whether the last heartbeat reached the control node. */
+  controlReachable(): boolean {
+    return this.reachable;
   }
 
   /**
@@ -392,11 +398,13 @@ export class NodeAgent {
         // control node may have marked this node NotReady, so post the status at once.
         if (Date.now() - lastRenewal > 3 * this.opts.heartbeatMs) lastStatus = 0;
         lastRenewal = Date.now();
+        this.reachable = true;
         if (Date.now() - lastStatus > 10_000) {
           await client.patch(NODE, undefined, this.opts.nodeName, { status: { conditions: [this.readyCondition()] } }, 'merge', 'status');
           lastStatus = Date.now();
         }
       } catch (e) {
+        this.reachable = false;
         if (!signal.aborted) this.log(`heartbeat failed: ${(e as Error).message}`);
       }
       await sleep(this.opts.heartbeatMs, signal);

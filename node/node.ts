@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import type { Connection } from '../api/kubeconfig.js';
 import { defaultSans, ensureTls } from '../lib/tls.js';
+import { startClusterDns, type RunningClusterDns } from './dns.js';
 import { startProxy, type RunningProxy } from '../proxy/index.js';
 import { NodeAgent } from './agent.js';
 import { startNodeApi, type NodeApiServer } from './nodeapi.js';
@@ -32,6 +33,8 @@ export interface NodeOptions {
    * another node, whose proxy already holds every ClusterIP and NodePort there.
    */
   proxy?: boolean;
+  /** Cluster DNS: where it listens (host:port), the domain and the upstreams; false runs none. */
+  dns?: { addr: string; domain: string; upstreams?: string[] } | false;
   log?: (message: string) => void;
 }
 
@@ -84,11 +87,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   let agent: NodeAgent | undefined;
   let metricsServer: MetricsServer | undefined;
   let proxy: RunningProxy | undefined;
+  let dns: RunningClusterDns | undefined;
   const metrics = new NodeMetrics(nodeName, () => agent?.podPhases() ?? new Map());
   const metricsAt = parseHostPort(opts.metricsAddr ?? '0.0.0.0:10249', '--metrics-addr');
   const closeAll = async () => {
     await agent?.stop(opts.drainOnExit);
     await proxy?.stop();
+    await dns?.stop();
     await nodeApi?.close();
     await metricsServer?.close();
     for (const r of runtimes.values()) await r.close();
@@ -131,6 +136,16 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     }
     access = agent.access();
     await agent.start();
+    if (opts.dns) {
+      const reporter = agent;
+      try {
+        dns = await startClusterDns({ client, ...opts.dns, metrics: metrics.registry, controlUnreachable: () => !reporter.controlReachable(), log: (m) => log(`dns: ${m}`) });
+      } catch (e) {
+        // Port 53 needs root (or CAP_NET_BIND_SERVICE), and one host serves one DNS address:
+        // the node runs on without cluster DNS and says why.
+        log(`cluster DNS is off: cannot listen on ${opts.dns.addr}: ${(e as Error).message}`);
+      }
+    }
   } catch (e) {
     await closeAll();
     throw e;

@@ -109,6 +109,8 @@ export interface NodeFlags {
   portRange: string;
   /** The node's default runtime (process unless given). */
   runtime?: 'process' | 'docker';
+  /** Extra `tug node` flags (each node has cluster DNS off unless they turn it on). */
+  extra?: string[];
 }
 
 /** A control node, `tug node` processes joined to it, and a kubectl for it. */
@@ -149,7 +151,7 @@ export class NodeCluster {
     let out = '';
     const child = spawn(
       process.execPath,
-      [TUG, 'node', '--kubeconfig', this.control.kubeconfig, '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', join(this.dir, `node-${flags.name}`), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process'],
+      [TUG, 'node', '--kubeconfig', this.control.kubeconfig, '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', join(this.dir, `node-${flags.name}`), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process', '--dns-addr', 'off', ...(flags.extra ?? [])],
       { env: { ...process.env, TUG_HOME: this.dir }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => (out += d));

@@ -1,0 +1,81 @@
+// Cluster DNS end to end: a `tug node` serving 127.77.0.10:53, asked with the real dig. Service
+// names, SRV, PTR, the schema TXT, NXDOMAIN with SOA, TCP; a Service resolvable right after it is
+// created and gone right after it is deleted; other names through a fake upstream on 127.0.0.1,
+// asked once and then answered from the cache.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fakeUpstream, type FakeUpstream } from '../../dns/testutil.js';
+import { requireCommand, run } from './harness.js';
+import { NodeCluster, webDeployment } from './node-support.js';
+
+const DNS = '127.77.0.10';
+
+async function dig(args: string[]): Promise<string> {
+  const r = await run('dig', [`@${DNS}`, '+time=2', '+tries=1', ...args]);
+  return r.stdout;
+}
+
+const answers = (out: string) => out.split('\n').filter((l) => l && !l.startsWith(';')).map((l) => l.trim());
+
+describe('cluster DNS on the node', { timeout: 120_000 }, () => {
+  const cluster = new NodeCluster();
+  let upstream: FakeUpstream | undefined;
+  let clusterIP = '';
+  let ready = false;
+
+  before(async (t) => {
+    if (!requireCommand(t as never, 'dig')) return;
+    upstream = await fakeUpstream();
+    await cluster.start();
+    await cluster.startNode({ name: 'd1', portRange: '24500-24599', extra: ['--dns-addr', `${DNS}:53`, '--dns-upstream', `127.0.0.1:${upstream.port}`] });
+    const marker = cluster.marker('web');
+    await cluster.apply(webDeployment('web', 1, { marker, flag: cluster.flag(marker), readiness: '/' }));
+    await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } });
+    clusterIP = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout).spec.clusterIP;
+    await cluster.waitFor('web resolvable', async () => ((await dig(['+short', 'web.default.svc.cluster.local'])).trim() === clusterIP ? true : undefined));
+    ready = true;
+  });
+  after(async () => {
+    await cluster.cleanup();
+    await upstream?.close();
+  });
+
+  it('answers A, SRV, PTR and the schema TXT, over UDP and TCP, keeping the question case', async (t) => {
+    if (!ready) return t.skip('no dig');
+    assert.equal((await dig(['+short', 'web.default.svc.cluster.local'])).trim(), clusterIP);
+    assert.equal((await dig(['+short', '+tcp', 'web.default.svc.cluster.local'])).trim(), clusterIP);
+    const mixed = answers(await dig(['+noall', '+answer', 'Web.Default.SVC.cluster.local']));
+    assert.match(mixed[0], new RegExp(`^Web\\.Default\\.SVC\\.cluster\\.local\\.\\s+5\\s+IN\\s+A\\s+${clusterIP.replace(/\./g, '\\.')}$`));
+    assert.equal((await dig(['+short', 'SRV', '_http._tcp.web.default.svc.cluster.local'])).trim(), '0 100 8080 web.default.svc.cluster.local.');
+    assert.equal((await dig(['+short', '-x', clusterIP])).trim(), 'web.default.svc.cluster.local.');
+    assert.equal((await dig(['+short', 'TXT', 'dns-version.cluster.local'])).trim(), '"1.1.0"');
+  });
+
+  it('a made-up name in the domain is NXDOMAIN with the SOA', async (t) => {
+    if (!ready) return t.skip('no dig');
+    const out = await dig(['nope.default.svc.cluster.local']);
+    assert.match(out, /status: NXDOMAIN/);
+    assert.match(out, /;; AUTHORITY SECTION:\ncluster\.local\.\s+\d+\s+IN\s+SOA\s/);
+  });
+
+  it('a new Service resolves at once, a deleted one is gone at once', async (t) => {
+    if (!ready) return t.skip('no dig');
+    const created = Date.now();
+    await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'fresh' }, spec: { selector: { app: 'web' }, ports: [{ port: 9000 }] } });
+    const ip = JSON.parse((await cluster.kubectl(['get', 'svc', 'fresh', '-o', 'json'])).stdout).spec.clusterIP;
+    await cluster.waitFor('fresh resolvable', async () => ((await dig(['+short', 'fresh.default.svc.cluster.local'])).trim() === ip ? true : undefined), 50, 20);
+    const resolvable = Date.now() - created;
+    const deleted = Date.now();
+    assert.equal((await cluster.kubectl(['delete', 'svc', 'fresh'])).code, 0);
+    await cluster.waitFor('fresh gone', async () => (/status: NXDOMAIN/.test(await dig(['fresh.default.svc.cluster.local'])) ? true : undefined), 50, 20);
+    const gone = Date.now() - deleted;
+    t.diagnostic(`resolvable ${resolvable} ms after kubectl apply began, NXDOMAIN ${gone} ms after kubectl delete began (both include kubectl's own run time)`);
+  });
+
+  it('forwards other names to the upstream and answers repeats from the cache', async (t) => {
+    if (!ready || !upstream) return t.skip('no dig');
+    assert.equal((await dig(['+short', 'www.example.test'])).trim(), '192.0.2.1');
+    assert.equal((await dig(['+short', 'www.example.test'])).trim(), '192.0.2.1');
+    assert.equal(upstream.seen.filter((q) => q.startsWith('www.example.test')).length, 1, `the upstream saw one query: ${upstream.seen}`);
+  });
+});
