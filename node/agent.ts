@@ -45,6 +45,8 @@ export interface AgentOptions {
   metricsAddress?: () => string | undefined;
   metrics?: NodeMetrics;
   log?: (message: string) => void;
+  /** The node's cluster DNS for pods (TUG_DNS, resolv.conf), once it runs. */
+  clusterDns?: () => { addr: string; ip?: string; domain: string } | undefined;
   /** The longest a terminating pod waits for every proxy to stop routing to it. */
   drainCapMs?: number;
 }
@@ -213,6 +215,7 @@ export class NodeAgent {
         finalizeDeletion: (p) => this.finalizeDeletion(p),
         publishPorts: (p, annotation) => this.publishPorts(p, annotation),
         drain: this.drain,
+        clusterDns: this.opts.clusterDns,
         event: (p, type, reason, message) => this.event(p, type, reason, message),
         metrics: this.opts.metrics,
         probeOptions: this.opts.metrics ? { onResult: (kind, result) => this.opts.metrics!.probeResults.inc({ probe: kind, result }) } : undefined,

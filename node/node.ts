@@ -88,6 +88,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   let metricsServer: MetricsServer | undefined;
   let proxy: RunningProxy | undefined;
   let dns: RunningClusterDns | undefined;
+  let dnsInfo: { addr: string; ip?: string; domain: string } | undefined;
   const metrics = new NodeMetrics(nodeName, () => agent?.podPhases() ?? new Map());
   const metricsAt = parseHostPort(opts.metricsAddr ?? '0.0.0.0:10249', '--metrics-addr');
   const closeAll = async () => {
@@ -127,6 +128,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       metricsAddress: () => (metricsServer ? `${metricsAt.host === '0.0.0.0' || metricsAt.host === '::' ? nodeIP : metricsAt.host}:${metricsServer.port}` : undefined),
       metrics,
       log,
+      clusterDns: () => dnsInfo,
     });
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
     if (opts.proxy !== false) {
@@ -135,17 +137,20 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       proxy = await startProxy({ client, nodeName, nodeIP, metrics: metrics.registry, log: (m) => log(`proxy: ${m}`), onProgrammed: (revision) => reporter.reportProxyRevision(revision) });
     }
     access = agent.access();
-    await agent.start();
     if (opts.dns) {
       const reporter = agent;
       try {
         dns = await startClusterDns({ client, ...opts.dns, metrics: metrics.registry, controlUnreachable: () => !reporter.controlReachable(), log: (m) => log(`dns: ${m}`) });
+        // resolv.conf names a server without a port: pods get it only when the DNS is on port 53.
+        const [, ip, port] = /^\[?([^\]]*)\]?:(\d+)$/.exec(opts.dns.addr) ?? [];
+        dnsInfo = { addr: opts.dns.addr.replace(/:0$/, `:${dns.port}`), ...(port === '53' ? { ip } : {}), domain: opts.dns.domain };
       } catch (e) {
         // Port 53 needs root (or CAP_NET_BIND_SERVICE), and one host serves one DNS address:
         // the node runs on without cluster DNS and says why.
         log(`cluster DNS is off: cannot listen on ${opts.dns.addr}: ${(e as Error).message}`);
       }
     }
+    await agent.start();
   } catch (e) {
     await closeAll();
     throw e;

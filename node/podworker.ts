@@ -1,6 +1,7 @@
 // One worker per pod (kubelet's pod worker): a loop that waits to be woken (pod changed, a
 // container exited, a probe result changed, a back-off ran out), asks the pure `decide` what to
 // do, does it through the runtime, and writes the pod's status back only when it changed.
+import { resolvConfFor } from './resolvconf.js';
 import type { DrainBarrier } from './drain.js';
 import { PORTS_ANNOTATION, portsAnnotationValue } from '../api/ports.js';
 import type { Container, Pod, PodStatus } from '../api/types.js';
@@ -9,9 +10,10 @@ import { decide, podStatus, recordStarted, statusChanged, type ContainerRecord }
 import { portEnv, PortRangeExhausted, resolvePort, type PortAllocator, type PortAssignment } from './ports.js';
 import { startContainerProbes, type ContainerProbes, type ProbeOptions } from './probes.js';
 import { RuntimeError, type ContainerSpec, type ContainerState, type Runtime } from './runtime/types.js';
-import { mountsFor, prepareVolumes, removePodDir, volumeEnv } from './volumes.js';
+import { mountsFor, podDir, prepareVolumes, removePodDir, volumeEnv } from './volumes.js';
 import type { NodeMetrics } from './metrics.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 
 export interface WorkerDeps {
@@ -25,6 +27,8 @@ export interface WorkerDeps {
   writeStatus(pod: Pod, status: PodStatus): Promise<void>;
   /** Acknowledged draining: waits until no proxy routes to a terminating pod. */
   drain?: Pick<DrainBarrier, 'holders' | 'waitUntilUnrouted'>;
+  /** The node's cluster DNS, when it runs: host:port, and the address and domain for resolv.conf. */
+  clusterDns?: () => { addr: string; ip?: string; domain: string } | undefined;
   /** Records the pod's node ports in its `tugboat.io/ports` annotation (before its containers start). */
   publishPorts(pod: Pod, annotation: string): Promise<void>;
   /** Removes the pod object for good once its containers are gone (grace period 0, uid precondition). */
@@ -266,8 +270,14 @@ export class PodWorker {
     const runtime = this.deps.runtimeFor(pod);
     const restartCount = rec.current ? rec.restartCount + 1 : rec.restartCount;
     try {
-      const base = { HOSTNAME: pod.metadata.name!, ...portEnv(this.ports ?? [], container.name) };
+      const dns = this.deps.clusterDns?.();
+      const base: Record<string, string> = { HOSTNAME: pod.metadata.name!, ...portEnv(this.ports ?? [], container.name), ...(dns ? { TUG_DNS: dns.addr } : {}) };
       const mounts = mountsFor(container, this.volumePaths ?? new Map());
+      // Containers with their own filesystem get the pod's resolv.conf (process pods: TUG_DNS).
+      if (runtime.name !== 'process') {
+        const resolvConf = this.writeResolvConf(dns);
+        if (resolvConf) mounts.push({ hostPath: resolvConf, containerPath: '/etc/resolv.conf', readOnly: true });
+      }
       if (runtime.name === 'process') Object.assign(base, volumeEnv(this.deps.stateDir, this.uid, mounts));
       const env = await containerEnv(pod, container, base, this.deps.sources, this.deps.nodeIP);
       const spec: ContainerSpec = {
@@ -300,6 +310,22 @@ export class PodWorker {
       // Retry with the same back-off a crashing container gets.
       rec.backoffUntil = Date.now() + 10_000;
     }
+  }
+
+  /** Writes the pod's resolv.conf into its state directory; returns its path (undefined: none to give). */
+  private writeResolvConf(dns: { ip?: string; domain: string } | undefined): string | undefined {
+    let host = '';
+    try {
+      host = readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      // no host file: only the cluster DNS and dnsConfig
+    }
+    const text = resolvConfFor(this.pod, dns?.ip ? { ip: dns.ip, domain: dns.domain } : undefined, host);
+    if (!text) return undefined;
+    const file = join(podDir(this.deps.stateDir, this.uid), 'resolv.conf');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+    return file;
   }
 
   private async killContainer(container: Container, rec: ContainerRecord, reason: string): Promise<void> {

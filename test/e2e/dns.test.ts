@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fakeUpstream, type FakeUpstream } from '../../dns/testutil.js';
+import { ensureBusyboxImage, ensureDocker } from './docker-support.js';
 import { requireCommand, run } from './harness.js';
 import { NodeCluster, webDeployment } from './node-support.js';
 
@@ -70,6 +71,37 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
     await cluster.waitFor('fresh gone', async () => (/status: NXDOMAIN/.test(await dig(['fresh.default.svc.cluster.local'])) ? true : undefined), 50, 20);
     const gone = Date.now() - deleted;
     t.diagnostic(`resolvable ${resolvable} ms after kubectl apply began, NXDOMAIN ${gone} ms after kubectl delete began (both include kubectl's own run time)`);
+  });
+
+  it('pods find the cluster DNS: TUG_DNS for process pods, a resolv.conf for docker pods (a short name resolves)', async (t) => {
+    if (!ready) return t.skip('no dig');
+    await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'env' }, spec: { nodeName: 'd1', restartPolicy: 'Never', containers: [{ name: 'c', image: 'x', command: ['sh', '-c', 'echo "dns=$TUG_DNS"'] }] } });
+    const envLog = await cluster.waitFor('env pod log', async () => {
+      const r = await cluster.kubectl(['logs', 'env']);
+      return /dns=/.test(r.stdout) ? r.stdout : undefined;
+    });
+    assert.match(envLog, new RegExp(`^dns=${DNS.replace(/\./g, '\\.')}:53$`, 'm'));
+
+    const docker = await ensureDocker(t);
+    if (!docker) return;
+    const image = await ensureBusyboxImage(docker);
+    await cluster.apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'looker' },
+      spec: { nodeName: 'd1', runtimeClassName: 'docker', restartPolicy: 'Never', containers: [{ name: 'c', image, command: ['sh', '-c', 'cat /etc/resolv.conf; nslookup web'] }] },
+    });
+    const out = await cluster.waitFor('nslookup done', async () => {
+      const p = await cluster.podJson('looker');
+      if (!['Succeeded', 'Failed'].includes(p.status.phase)) return undefined;
+      return { phase: p.status.phase as string, log: (await cluster.kubectl(['logs', 'looker'])).stdout };
+    }, 300);
+    assert.match(out.log, /^nameserver 127\.77\.0\.10$/m);
+    assert.match(out.log, /^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/m);
+    assert.match(out.log, /^options ndots:5$/m);
+    // BusyBox's nslookup asks every search domain and exits 1 when any of them is NXDOMAIN, even
+    // though the first one answered; what counts is that the short name found the Service.
+    assert.match(out.log, new RegExp(`Name:\\s+web\\.default\\.svc\\.cluster\\.local\nAddress: ${clusterIP.replace(/\./g, '\\.')}`), out.log);
   });
 
   it('forwards other names to the upstream and answers repeats from the cache', async (t) => {
