@@ -10,7 +10,7 @@ import { startDns, type DnsOptions } from './server.js';
 import { ask, fakeUpstream, makeQuery, parse, tcpExchange, udpExchange, type FakeUpstream } from './testutil.js';
 
 const services: Service[] = [
-  { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.96.0.7', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } },
+  { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.77.0.7', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } },
   { metadata: { name: 'db', namespace: 'default' }, spec: { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] } },
   { metadata: { name: 'many', namespace: 'default' }, spec: { clusterIP: 'None' } },
   { metadata: { name: 'ext', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'example.org' } },
@@ -48,7 +48,7 @@ test('A for a ClusterIP service over UDP and TCP, keeping the question case', as
     const r = await ask(dns.port, 'Web.Default.SVC.cluster.local', TYPE.A, { tcp });
     assert.equal(r.header.rcode, 0);
     assert.equal(r.header.aa, 1);
-    assert.deepEqual(r.answers.map((a) => [a.name, a.address, a.ttl]), [['Web.Default.SVC.cluster.local', '10.96.0.7', 5]]);
+    assert.deepEqual(r.answers.map((a) => [a.name, a.address, a.ttl]), [['Web.Default.SVC.cluster.local', '127.77.0.7', 5]]);
   }
   assert.equal(await counter(registry, 'tug_dns_queries_total', { qtype: 'A', rcode: 'NOERROR', zone: 'cluster' }), 2);
 });
@@ -71,13 +71,13 @@ test('SRV with additional A, headless per-endpoint ports, PTR, TXT, SOA and NS a
   const { dns } = await setup(t);
   const srv = await ask(dns.port, '_http._tcp.web.default.svc.cluster.local', TYPE.SRV);
   assert.deepEqual(srv.answers.map((a) => [a.priority, a.weight, a.port, a.target]), [[0, 100, 80, 'web.default.svc.cluster.local']]);
-  assert.deepEqual(srv.additionals.filter((a) => a.type === TYPE.A).map((a) => a.address), ['10.96.0.7']);
+  assert.deepEqual(srv.additionals.filter((a) => a.type === TYPE.A).map((a) => a.address), ['127.77.0.7']);
   const hs = await ask(dns.port, '_pg._tcp.db.default.svc.cluster.local', TYPE.SRV);
   assert.deepEqual(hs.answers.map((a) => `${a.port} ${a.target}`).sort(), ['30001 db-0.db.default.svc.cluster.local', '30002 db-1.db.default.svc.cluster.local']);
   assert.equal(hs.additionals.filter((a) => a.type === TYPE.A).length, 2);
   const a = await ask(dns.port, 'db.default.svc.cluster.local', TYPE.A);
   assert.deepEqual(a.answers.map((x) => x.address), ['127.0.0.1'], 'one A per distinct address');
-  const ptr = await ask(dns.port, '7.0.96.10.in-addr.arpa', TYPE.PTR);
+  const ptr = await ask(dns.port, '7.0.77.127.in-addr.arpa', TYPE.PTR);
   assert.deepEqual(ptr.answers.map((x) => x.domain), ['web.default.svc.cluster.local']);
   const txt = await ask(dns.port, 'dns-version.cluster.local', TYPE.TXT);
   assert.deepEqual(txt.answers.map((x) => x.data), [['1.1.0']]);

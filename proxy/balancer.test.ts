@@ -6,7 +6,7 @@ import type { Endpoint } from './types.js';
 const ep = (port: number, pod?: string): Endpoint => ({ ip: '127.0.0.1', port, ...(pod ? { pod } : {}) });
 const three = [ep(1, 'a'), ep(2, 'b'), ep(3, 'c')];
 
-function counts(b: Balancer, n: number, client = '10.0.0.1'): Record<number, number> {
+function counts(b: Balancer, n: number, client = '127.0.3.1'): Record<number, number> {
   const out: Record<number, number> = {};
   for (let i = 0; i < n; i++) {
     const e = b.pick(client)!;

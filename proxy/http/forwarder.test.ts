@@ -222,10 +222,10 @@ test('X-Forwarded-For is added or appended; hop-by-hop fields are dropped', asyn
   assert.equal(plain['x-forwarded-for'], '127.0.0.1');
   const r = await c.get(
     '/headers',
-    'X-Forwarded-For: 10.0.0.1\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=300\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nX-Kept: yes\r\n',
+    'X-Forwarded-For: 127.0.3.1\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=300\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nX-Kept: yes\r\n',
   );
   const seen = JSON.parse(r.text);
-  assert.equal(seen['x-forwarded-for'], '10.0.0.1, 127.0.0.1');
+  assert.equal(seen['x-forwarded-for'], '127.0.3.1, 127.0.0.1');
   assert.equal(seen['x-secret'], undefined);
   assert.equal(seen['keep-alive'], undefined);
   assert.equal(seen['proxy-connection'], undefined);
