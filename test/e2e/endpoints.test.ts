@@ -214,7 +214,7 @@ describe('Endpoints of a Service, end to end', { concurrency: false }, () => {
     assert.equal(both.code, 0, both.stderr);
 
     const ip = (name: string, clusterIP: string) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app: 'none' }, clusterIP, ports: [{ port: 8080 }] } });
-    await expectInvalid(ip('outside', '10.96.0.20'), 'spec.clusterIP', /provided IP is not in the valid range\. The range of valid IPs is 127\.77\.0\.0\/16/);
+    await expectInvalid(ip('outside', '127.99.0.20'), 'spec.clusterIP', /provided IP is not in the valid range\. The range of valid IPs is 127\.77\.0\.0\/16/);
     await expectInvalid(ip('network', '127.77.0.0'), 'spec.clusterIP', /not in the valid range/);
     await expectInvalid(ip('apiserver', '127.77.0.1'), 'spec.clusterIP', /provided IP is already allocated/);
     await expectInvalid(ip('garbage', '127.77.0.300'), 'spec.clusterIP', /valid IPv4 address/);
