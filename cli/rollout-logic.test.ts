@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Deployment, ReplicaSet } from '../api/types.js';
-import { CHANGE_CAUSE, formatHistory, history, planUndo, REVISION, rfc3339Seconds, rolloutStatus, sameTemplate, withoutHash } from './rollout-logic.js';
+import { CHANGE_CAUSE, formatHistory, history, planUndo, REVISION, rolloutStatus, sameTemplate, withoutHash } from './rollout-logic.js';
 
 const template = (image: string, extra: Record<string, string> = {}) => ({
   metadata: { labels: { app: 'web', ...extra } as Record<string, string> },
@@ -88,8 +88,4 @@ test('templates compare without the hash label, key order or empty fields', () =
   assert.ok(!sameTemplate(a, template('web:2')));
   assert.deepEqual(withoutHash(a), template('web:1'));
   assert.equal(a.metadata.labels['pod-template-hash'], 'abc', 'the input is not changed');
-});
-
-test('restartedAt is RFC 3339 in whole seconds', () => {
-  assert.equal(rfc3339Seconds(new Date('2025-03-04T05:06:07.891Z')), '2025-03-04T05:06:07Z');
 });

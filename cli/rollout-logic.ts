@@ -145,7 +145,3 @@ export function planUndo(d: Deployment, all: ReplicaSet[], toRevision = 0): Undo
   };
 }
 
-/** RFC 3339 in whole seconds, as Go's time.RFC3339 prints it (the restartedAt annotation). */
-export function rfc3339Seconds(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}

@@ -1,5 +1,6 @@
 // `tug rollout status|history|undo|restart|pause|resume deploy/NAME` and `tug scale`, with the
 // requests kubectl sends (KUBECTL.md §2.7), so a Deployment behaves the same under either tool.
+import { rfc3339 } from '../api/time.js';
 import type { ApiClient } from '../api/client.js';
 import { resourceOfKind } from '../api/resources.js';
 import { labelSelectorToString } from '../api/selectors.js';
@@ -7,7 +8,7 @@ import type { Deployment, KubeObject, ReplicaSet } from '../api/types.js';
 import { UsageError } from './args.js';
 import { DescribeWriter, podTemplateSection } from './describe-writer.js';
 import type { Out } from './resources-cmd.js';
-import { formatHistory, history, planUndo, RESTARTED_AT, rfc3339Seconds, rolloutStatus, withoutHash } from './rollout-logic.js';
+import { formatHistory, history, planUndo, RESTARTED_AT, rolloutStatus, withoutHash } from './rollout-logic.js';
 import { displayName, type Target } from './target.js';
 import { waitForObject } from './watch.js';
 
@@ -117,7 +118,7 @@ async function undo(client: ApiClient, io: Out, args: RolloutArgs, d: Deployment
 async function restart(client: ApiClient, io: Out, args: RolloutArgs, d: Deployment): Promise<number> {
   const label = displayName(DEPLOYMENT, args.name);
   if (d.spec.paused) throw new Error(`can't restart paused deployment ${args.name} (run \`tug rollout resume deploy/${args.name}\` first)`);
-  const patch = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: rfc3339Seconds(new Date()) } } } } };
+  const patch = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: rfc3339() } } } } };
   await client.request<KubeObject>('PATCH', client.pathFor(DEPLOYMENT, args.namespace, args.name), {
     body: patch,
     contentType: 'application/strategic-merge-patch+json',

@@ -1,6 +1,7 @@
 // The node agent (kubelet's job): registers the Node, renews its Lease, watches the pods bound
 // to it and keeps one PodWorker per pod. Containers left from before a restart are adopted, and
 // containers whose pod is gone are stopped.
+import { rfc3339 } from '../api/time.js';
 import { METRICS_ADDRESS_ANNOTATION } from '../api/annotations.js';
 import { DrainBarrier, PROXY_REVISION_ANNOTATION } from './drain.js';
 import { PORTS_ANNOTATION } from '../api/ports.js';
@@ -49,10 +50,6 @@ export interface AgentOptions {
   clusterDns?: () => { addr: string; ip?: string; domain: string } | undefined;
   /** The longest a terminating pod waits for every proxy to stop routing to it. */
   drainCapMs?: number;
-}
-
-function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function microTime(): string {
@@ -294,7 +291,7 @@ export class NodeAgent {
   }
 
   private event(pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const ts = now();
+    const ts = rfc3339();
     const ev: KubeEvent = {
       apiVersion: 'v1',
       kind: 'Event',
@@ -362,7 +359,7 @@ export class NodeAgent {
   }
 
   private readyCondition() {
-    const ts = now();
+    const ts = rfc3339();
     return { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'tug node is posting ready status', lastHeartbeatTime: ts, lastTransitionTime: ts };
   }
 

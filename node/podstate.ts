@@ -2,6 +2,7 @@
 // spec and what the runtime reported, `decide` what to start, kill or wait for, and `podStatus`
 // builds the Kubernetes-shaped status. No I/O; `now` (epoch ms) is passed in, so the same inputs
 // always give the same answer.
+import { rfc3339 } from '../api/time.js';
 import { constants } from 'node:os';
 import type { Condition, Container, ContainerState as ApiContainerState, ContainerStatus, Pod, PodStatus } from '../api/types.js';
 import type { ContainerState } from './runtime/types.js';
@@ -62,10 +63,6 @@ function goDuration(ms: number): string {
 export function crashLoopMessage(pod: Pod, container: string, delayMs: number): string {
   const m = pod.metadata;
   return `back-off ${goDuration(delayMs)} restarting failed container=${container} pod=${m.name}_${m.namespace}(${m.uid})`;
-}
-
-export function rfc3339(ms: number | Date): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function signalNumber(signal: string | undefined): number | undefined {

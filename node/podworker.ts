@@ -1,6 +1,7 @@
 // One worker per pod (kubelet's pod worker): a loop that waits to be woken (pod changed, a
 // container exited, a probe result changed, a back-off ran out), asks the pure `decide` what to
 // do, does it through the runtime, and writes the pod's status back only when it changed.
+import { rfc3339 } from '../api/time.js';
 import { resolvConfFor } from './resolvconf.js';
 import type { DrainBarrier } from './drain.js';
 import { PORTS_ANNOTATION, portsAnnotationValue } from '../api/ports.js';
@@ -231,7 +232,7 @@ export class PodWorker {
   private async syncOnce(): Promise<void> {
     const pod = this.pod;
     const now = Date.now();
-    this.startTime ??= new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    this.startTime ??= rfc3339(now);
     const ready = await this.prepare();
     const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
     for (const c of all) {

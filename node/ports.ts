@@ -2,15 +2,11 @@
 // hostPort, or one allocated from the node's range. Assignments are per pod uid and survive an
 // agent restart (the agent saves them in its checkpoint), so adopted pods keep their ports.
 import { createServer } from 'node:net';
+import type { PodPort } from '../api/ports.js';
 import type { Container } from '../api/types.js';
 
-export interface PortAssignment {
-  container: string;
-  name?: string;
-  containerPort: number;
-  hostPort: number;
-  protocol: string;
-}
+/** A containerPort and the node port it is served on (what the pod's tugboat.io/ports annotation lists). */
+export type PortAssignment = PodPort;
 
 export class PortRangeExhausted extends Error {}
 

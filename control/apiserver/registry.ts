@@ -2,6 +2,7 @@
 // update (compare-and-swap, generation, status), delete (cascade to dependents and namespace
 // contents), list with selectors, and watch. Both the REST layer and in-process controllers
 // use it, so every write goes through the same rules.
+import { rfc3339 } from '../../api/time.js';
 import { randomUUID, randomInt } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { applyDefaults } from '../../api/defaults.js';
@@ -33,10 +34,6 @@ export const ORPHAN_FINALIZER = 'orphan';
 /** Resources whose `spec` changes bump metadata.generation (and whose status is a subresource). */
 function hasStatusSubresource(r: ResourceInfo): boolean {
   return (r.subresources ?? []).includes('status');
-}
-
-function timestamp(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function revisionOf(obj: KubeObject | undefined): number | undefined {
@@ -146,7 +143,7 @@ export class Registry {
     }
     if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix();
     meta.uid = randomUUID();
-    meta.creationTimestamp = timestamp(this.now());
+    meta.creationTimestamp = rfc3339(this.now());
     meta.generation = 1;
     delete meta.resourceVersion;
     delete meta.deletionTimestamp;
@@ -400,7 +397,7 @@ export class Registry {
     let current = obj;
     for (let attempt = 0; ; attempt++) {
       const next = structuredClone(current);
-      next.metadata.deletionTimestamp ??= timestamp(this.now());
+      next.metadata.deletionTimestamp ??= rfc3339(this.now());
       next.metadata.deletionGracePeriodSeconds = 0;
       if (finalizer && !(next.metadata.finalizers ?? []).includes(finalizer)) next.metadata.finalizers = [...(next.metadata.finalizers ?? []), finalizer];
       if (sameContent(current, next)) return current;
@@ -428,7 +425,7 @@ export class Registry {
     // A later delete may shorten the grace period, never lengthen it.
     if (pod.metadata.deletionTimestamp && current !== undefined && current <= grace) return pod;
     const next = structuredClone(pod);
-    next.metadata.deletionTimestamp = timestamp(new Date(this.now().getTime() + grace * 1000));
+    next.metadata.deletionTimestamp = rfc3339(new Date(this.now().getTime() + grace * 1000));
     next.metadata.deletionGracePeriodSeconds = grace;
     const key = keyFor(resourceOfKind('Pod'), pod.metadata.namespace, pod.metadata.name!);
     return this.store.update(key, next, Number(pod.metadata.resourceVersion));
@@ -445,7 +442,7 @@ export class Registry {
     let marked = ns;
     if (!ns.metadata.deletionTimestamp) {
       const next = structuredClone(ns);
-      next.metadata.deletionTimestamp = timestamp(this.now());
+      next.metadata.deletionTimestamp = rfc3339(this.now());
       next.status = { ...((ns.status as object) ?? {}), phase: 'Terminating' };
       marked = await this.store.update(keyFor(NAMESPACE, undefined, name), next, Number(ns.metadata.resourceVersion));
     }

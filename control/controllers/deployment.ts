@@ -2,7 +2,8 @@
 // Deployment, the ReplicaSets it controls and `now`, which ReplicaSet to create, how to scale
 // each one, which old ones to prune, and the status and conditions to publish.
 import type { Condition, Deployment, DeploymentStatus, ReplicaSet } from '../../api/types.js';
-import { controllerRefTo, timestamp } from './podutil.js';
+import { controllerRefTo } from './podutil.js';
+import { rfc3339 } from '../../api/time.js';
 
 export const REVISION = 'deployment.kubernetes.io/revision';
 export const DESIRED_REPLICAS = 'deployment.kubernetes.io/desired-replicas';
@@ -289,8 +290,8 @@ function statusOf(d: Deployment, rss: ReplicaSet[], newRS: ReplicaSet | undefine
 function availableCondition(status: DeploymentStatus, replicas: number, maxUnavailable: number, now: number): Condition {
   const ok = (status.availableReplicas ?? 0) >= replicas - maxUnavailable;
   return ok
-    ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.', lastUpdateTime: timestamp(now) }
-    : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.', lastUpdateTime: timestamp(now) };
+    ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.', lastUpdateTime: rfc3339(now) }
+    : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.', lastUpdateTime: rfc3339(now) };
 }
 
 /** Progressing, with Kubernetes' reasons, and when to look again for a progress deadline. */
@@ -305,7 +306,7 @@ function progressingCondition(
   const current = d.status?.conditions?.find((c) => c.type === 'Progressing');
   const replicas = d.spec.replicas ?? 1;
   const rsName = newRS?.metadata.name ?? '';
-  const at = timestamp(now);
+  const at = rfc3339(now);
   const make = (s: string, reason: string, message: string, update = true): Condition => ({
     type: 'Progressing',
     status: s,
@@ -355,7 +356,7 @@ function mergeConditions(old: Condition[] | undefined, fresh: Condition[], now: 
     result.push({
       ...c,
       lastUpdateTime: sameAsBefore && c.type === 'Available' ? prev.lastUpdateTime : c.lastUpdateTime,
-      lastTransitionTime: prev && prev.status === c.status ? (prev.lastTransitionTime ?? timestamp(now)) : timestamp(now),
+      lastTransitionTime: prev && prev.status === c.status ? (prev.lastTransitionTime ?? rfc3339(now)) : rfc3339(now),
     });
   }
   for (const o of old ?? []) if (!fresh.some((c) => c.type === o.type)) result.push(o);

@@ -2,6 +2,7 @@
 // one Event per (object, reason, message); a repeat within a while bumps its count and
 // lastTimestamp instead of adding a new object, so a pod that cannot be scheduled does not flood
 // `kubectl get events`.
+import { rfc3339 } from '../../api/time.js';
 import type { ApiClient } from '../../api/client.js';
 import { resourceOfKind } from '../../api/resources.js';
 import type { Event as KubeEvent, KubeObject } from '../../api/types.js';
@@ -14,10 +15,6 @@ export type EventType = 'Normal' | 'Warning';
 
 export interface EventSink {
   record(obj: KubeObject, type: EventType, reason: string, message: string): void;
-}
-
-function timestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 export class EventRecorder implements EventSink {
@@ -47,7 +44,7 @@ export class EventRecorder implements EventSink {
     const namespace = obj.metadata.namespace || 'default';
     const key = `${obj.metadata.uid}\u0000${reason}\u0000${message}`;
     const now = this.now();
-    const ts = timestamp(now);
+    const ts = rfc3339(now);
     const seen = this.recent.get(key);
     if (seen && now - seen.at < REPEAT_WINDOW_MS) {
       seen.count++;

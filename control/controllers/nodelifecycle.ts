@@ -4,6 +4,7 @@
 // deleted so their controllers replace them elsewhere. A Lease that changes again makes the node
 // Ready. Freshness is judged by this control node's clock (when a change was *seen*), never by
 // the Lease's renewTime, which comes from the node's clock.
+import { rfc3339 } from '../../api/time.js';
 import { isApiError } from '../../api/errors.js';
 import type { Informer } from '../../api/informer.js';
 import { resourceOfKind, type ResourceInfo } from '../../api/resources.js';
@@ -52,10 +53,6 @@ export type NodeAction =
   | { type: 'event'; object: KubeObject; eventType: EventType; reason: string; message: string }
   | { type: 'requeueAfter'; ms: number };
 
-function timestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function readyOf(node: Node): Condition | undefined {
   return node.status?.conditions?.find((c) => c.type === 'Ready');
 }
@@ -99,7 +96,7 @@ export function reconcileNode(node: Node | undefined, lease: LeaseObservation, p
     const missing = ['NoSchedule', 'NoExecute'].filter((effect) => !taints.some((t) => t.key === UNREACHABLE_TAINT && t.effect === effect));
     let noExecute = taints.find((t) => t.key === UNREACHABLE_TAINT && t.effect === 'NoExecute');
     if (missing.length) {
-      const added = missing.map((effect): Taint => ({ key: UNREACHABLE_TAINT, effect, ...(effect === 'NoExecute' ? { timeAdded: timestamp(now) } : {}) }));
+      const added = missing.map((effect): Taint => ({ key: UNREACHABLE_TAINT, effect, ...(effect === 'NoExecute' ? { timeAdded: rfc3339(now) } : {}) }));
       noExecute ??= added.find((t) => t.effect === 'NoExecute');
       actions.push({ type: 'setTaints', taints: [...taints, ...added] });
     }
@@ -266,7 +263,7 @@ export class NodeLifecycleController implements Controller {
         this.events.record(action.object, action.eventType, action.reason, action.message);
         return;
       case 'setReady': {
-        const ts = timestamp(now);
+        const ts = rfc3339(now);
         const condition: Condition = { type: 'Ready', status: action.status, reason: action.reason, message: action.message, lastHeartbeatTime: ts, lastTransitionTime: ts };
         if (action.status === 'Unknown') this.ctx.log(`node ${name} stopped renewing its lease: marking it NotReady`);
         else this.ctx.log(`node ${name} renews its lease again: marking it Ready`);
@@ -290,7 +287,7 @@ export class NodeLifecycleController implements Controller {
         });
         return;
       case 'markPodNotReady': {
-        const ts = timestamp(now);
+        const ts = rfc3339(now);
         const pod = action.pod;
         await this.change<Pod>(POD, pod.metadata.namespace, pod.metadata.name!, 'status', (p) => {
           if (p.metadata.uid !== pod.metadata.uid) return undefined;

@@ -45,6 +45,3 @@ export function msUntilAvailable(pod: Pod, minReadySeconds: number, now: number)
   return at > now ? at - now : undefined;
 }
 
-export function timestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}

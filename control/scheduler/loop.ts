@@ -2,6 +2,7 @@
 // is placed on each, and queue unbound pods; one loop decides pod by pod with the pure core, assumes
 // each pod onto its node at once (so the next decision sees it before the watch does) and binds
 // it by setting spec.nodeName with compare-and-swap, several binds in flight at a time.
+import { rfc3339 } from '../../api/time.js';
 import { isApiError } from '../../api/errors.js';
 import type { Informer } from '../../api/informer.js';
 import { resourceOfKind } from '../../api/resources.js';
@@ -287,7 +288,7 @@ export class Scheduler implements Controller {
       reason: 'Unschedulable',
       message,
       lastProbeTime: null,
-      lastTransitionTime: current?.status === 'False' && current.lastTransitionTime ? current.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      lastTransitionTime: current?.status === 'False' && current.lastTransitionTime ? current.lastTransitionTime : rfc3339(),
     };
     const next = [...conditions.filter((c) => c.type !== 'PodScheduled'), condition];
     try {
