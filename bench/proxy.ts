@@ -2,7 +2,13 @@
 // directly (baseline) and through tugboat's HTTP mode, tugboat's TCP mode, nginx (round robin,
 // upstream keepalive) and HAProxy (tcp and http modes). The proxy under test runs pinned to
 // core 0, wrk and the upstreams to core 1. Reports requests/s, p99 latency and the proxy's CPU
-// per request (utime+stime from /proc/<pid>/stat across the run ÷ requests).
+// per request (utime+stime from /proc/<pid>/stat across the run ÷ requests), each the median
+// of `--rounds` rounds (the targets take turns, so a noisy moment does not hit one target only).
+//
+// Added latency at half load: each proxy is also driven at half of its own peak rate by
+// bench/loadgen.c (open loop: latency counts from when a request was due; wrk has no rate
+// option and its Lua delay() is closed loop), and so is the direct upstream at that same rate;
+// the difference of the two p99s is what the proxy adds. Needs a C compiler (gcc).
 //
 // Upstreams: one nginx process (1 worker, pinned with wrk) with three `return 200` servers:
 // the cheapest stable HTTP server available here, so the proxy is what the runs compare.
@@ -13,7 +19,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Balancer } from '../proxy/balancer.js';
@@ -32,6 +38,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '3' },
+    'half-load-duration': { type: 'string', default: '5' },
   },
 });
 
@@ -132,11 +140,49 @@ function wrk(port: number, seconds: number, connections: number): WrkResult {
   return { rps, p99ms: toMs(p99), requests, errors };
 }
 
+/** Builds bench/loadgen.c (an open-loop, fixed-rate load generator) into dir. */
+function buildLoadgen(dir: string): string {
+  const source = join(dirname(SELF), '..', '..', 'bench', 'loadgen.c');
+  const binary = join(dir, 'loadgen');
+  const r = spawnSync('cc', ['-O2', '-o', binary, source], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building ${source} failed (apt-get install -y gcc): ${r.stderr || r.error?.message}`);
+  return binary;
+}
+
+/** The load generator at a fixed rate against the port, on core 1. */
+function paced(loadgen: string, port: number, rate: number, seconds: number, connections: number): WrkResult {
+  const r = spawnSync('taskset', ['-c', '1', loadgen, HOST, String(port), String(rate), String(seconds), String(connections)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`loadgen failed: ${r.stderr}`);
+  const field = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(r.stdout)?.[1]);
+  const late = field('late');
+  const errors = field('errors');
+  return {
+    rps: field('rate'),
+    p99ms: field('p99_us') / 1000,
+    requests: field('requests'),
+    errors: [errors ? `${errors} without response` : '', late ? `${late} sent late` : ''].filter(Boolean).join(', '),
+  };
+}
+
 interface Row {
   name: string;
   result: WrkResult;
   cpuUsPerReq: number | undefined;
+  /** At half of this target's peak rate: the p99 through it, and straight to one upstream. */
+  halfLoad?: { rate: number; p99ms: number; directP99ms: number };
 }
+
+/** A target of the benchmark: something listening in front of the upstreams (or one of them). */
+interface Target {
+  name: string;
+  /** Starts the proxy and returns its port and process (none for the direct run). */
+  launch(): Promise<{ port: number; child?: ChildProcess }>;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 function nginxConfig(dir: string, name: string, body: string): string {
   const file = join(dir, `${name}.conf`);
@@ -168,12 +214,14 @@ async function bench(): Promise<void> {
   const seconds = Number(values.duration);
   const warmup = Number(values.warmup);
   const connections = Number(values.connections);
+  const rounds = Number(values.rounds);
+  const halfSeconds = Number(values['half-load-duration']);
   for (const tool of ['wrk', 'nginx', 'haproxy', 'taskset']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (apt-get install -y wrk nginx-light haproxy)`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'tug-bench-proxy-'));
   const children: ChildProcess[] = [];
-  const rows: Row[] = [];
+  const loadgen = buildLoadgen(dir);
   try {
     const ups = [await freePort(), await freePort(), await freePort()];
     const upConf = nginxConfig(
@@ -185,31 +233,80 @@ async function bench(): Promise<void> {
     children.push(upstreams);
     for (const p of ups) await waitListening(p, upstreams, 'upstream nginx');
 
-    const measure = async (name: string, port: number, child: ChildProcess | undefined): Promise<void> => {
-      if (child) await waitListening(port, child, name);
-      wrk(port, warmup, connections);
-      const before = child ? cpuSeconds(child.pid!) : 0;
-      const result = wrk(port, seconds, connections);
-      const after = child ? cpuSeconds(child.pid!) : 0;
-      const cpuUsPerReq = child ? ((after - before) / result.requests) * 1e6 : undefined;
-      rows.push({ name, result, cpuUsPerReq });
-      console.error(`${name}: ${Math.round(result.rps)} req/s, p99 ${result.p99ms} ms${cpuUsPerReq === undefined ? '' : `, ${cpuUsPerReq.toFixed(1)} µs CPU/req`}${result.errors ? `, ${result.errors}` : ''}`);
-      if (child) {
-        await stop(child);
-        children.splice(children.indexOf(child), 1);
+    const targets = proxyTargets(dir, ups);
+    const direct: Target = { name: 'direct (one upstream)', launch: async () => ({ port: ups[0] }) };
+
+    /** Starts a target, warms it up, runs `run` against it and stops it again. */
+    const session = async <T>(target: Target, run: (port: number, child?: ChildProcess) => T): Promise<T> => {
+      const { port, child } = await target.launch();
+      if (child) children.push(child);
+      try {
+        if (child) await waitListening(port, child, target.name);
+        wrk(port, warmup, connections);
+        return run(port, child);
+      } finally {
+        if (child) {
+          await stop(child);
+          children.splice(children.indexOf(child), 1);
+        }
       }
     };
 
-    await measure('direct (one upstream)', ups[0], undefined);
-
-    for (const mode of ['http', 'tcp']) {
-      const port = await freePort();
-      const child = start(`tugboat ${mode}`, 0, process.execPath, [SELF, '--serve', mode, '--port', String(port), '--upstreams', ups.join(',')], join(dir, `tugboat-${mode}.log`));
-      children.push(child);
-      await measure(`tugboat ${mode.toUpperCase()} mode`, port, child);
+    const samples = new Map<string, Array<{ result: WrkResult; cpuUsPerReq: number | undefined }>>();
+    for (let round = 1; round <= rounds; round++) {
+      for (const target of [direct, ...targets]) {
+        const sample = await session(target, (port, child) => {
+          const before = child ? cpuSeconds(child.pid!) : 0;
+          const result = wrk(port, seconds, connections);
+          const after = child ? cpuSeconds(child.pid!) : 0;
+          return { result, cpuUsPerReq: child ? ((after - before) / result.requests) * 1e6 : undefined };
+        });
+        samples.set(target.name, [...(samples.get(target.name) ?? []), sample]);
+        const cpu = sample.cpuUsPerReq === undefined ? '' : `, ${sample.cpuUsPerReq.toFixed(1)} µs CPU/req`;
+        console.error(`round ${round}/${rounds} ${target.name}: ${Math.round(sample.result.rps)} req/s, p99 ${sample.result.p99ms} ms${cpu}${sample.result.errors ? `, ${sample.result.errors}` : ''}`);
+      }
     }
 
-    {
+    const rows: Row[] = [...samples].map(([name, runs]) => ({
+      name,
+      result: {
+        rps: median(runs.map((r) => r.result.rps)),
+        p99ms: median(runs.map((r) => r.result.p99ms)),
+        requests: median(runs.map((r) => r.result.requests)),
+        errors: runs.map((r) => r.result.errors).filter(Boolean).join('; '),
+      },
+      cpuUsPerReq: runs[0].cpuUsPerReq === undefined ? undefined : median(runs.map((r) => r.cpuUsPerReq!)),
+    }));
+
+    for (const target of targets) {
+      const row = rows.find((r) => r.name === target.name)!;
+      const rate = Math.round(row.result.rps / 2);
+      const through = await session(target, (port) => paced(loadgen, port, rate, halfSeconds, connections));
+      const straight = await session(direct, (port) => paced(loadgen, port, rate, halfSeconds, connections));
+      row.halfLoad = { rate, p99ms: through.p99ms, directP99ms: straight.p99ms };
+      const notes = [through.errors, straight.errors && `direct: ${straight.errors}`].filter(Boolean).join('; ');
+      console.error(`half load ${target.name}: ${rate} req/s asked, ${Math.round(through.rps)} done, p99 ${through.p99ms} ms (direct at that rate ${straight.p99ms} ms)${notes ? `, ${notes}` : ''}`);
+    }
+    printTable(rows, seconds, connections, rounds);
+  } finally {
+    for (const child of children) await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** tugboat's two modes, nginx and HAProxy's two modes, all in front of the same upstreams. */
+function proxyTargets(dir: string, ups: number[]): Target[] {
+  const tugboat = (mode: 'http' | 'tcp'): Target => ({
+    name: `tugboat ${mode.toUpperCase()} mode`,
+    launch: async () => {
+      const port = await freePort();
+      const child = start(`tugboat ${mode}`, 0, process.execPath, [SELF, '--serve', mode, '--port', String(port), '--upstreams', ups.join(',')], join(dir, `tugboat-${mode}.log`));
+      return { port, child };
+    },
+  });
+  const nginx: Target = {
+    name: 'nginx (http, keepalive)',
+    launch: async () => {
       const port = await freePort();
       const conf = nginxConfig(
         dir,
@@ -229,12 +326,12 @@ ${ups.map((p) => `    server ${HOST}:${p};`).join('\n')}
     }
   }`,
       );
-      const child = start('nginx', 0, 'nginx', ['-e', join(dir, 'proxy-early.log'), '-p', dir, '-c', conf], join(dir, 'nginx.log'));
-      children.push(child);
-      await measure('nginx (http, keepalive)', port, child);
-    }
-
-    for (const mode of ['tcp', 'http']) {
+      return { port, child: start('nginx', 0, 'nginx', ['-e', join(dir, 'proxy-early.log'), '-p', dir, '-c', conf], join(dir, 'nginx.log')) };
+    },
+  };
+  const haproxy = (mode: 'tcp' | 'http'): Target => ({
+    name: `HAProxy ${mode}`,
+    launch: async () => {
       const port = await freePort();
       const conf = join(dir, `haproxy-${mode}.cfg`);
       const servers = ups.map((p, i) => `  server s${i} ${HOST}:${p}`).join('\n');
@@ -256,24 +353,19 @@ backend be
 ${mode === 'http' ? '  http-reuse always\n' : ''}${servers}
 `,
       );
-      const child = start(`haproxy ${mode}`, 0, 'haproxy', ['-db', '-f', conf], join(dir, `haproxy-${mode}.log`));
-      children.push(child);
-      await measure(`HAProxy ${mode}`, port, child);
-    }
-  } finally {
-    for (const child of children) await stop(child);
-    rmSync(dir, { recursive: true, force: true });
-  }
-  printTable(rows, seconds, connections);
+      return { port, child: start(`haproxy ${mode}`, 0, 'haproxy', ['-db', '-f', conf], join(dir, `haproxy-${mode}.log`)) };
+    },
+  });
+  return [tugboat('http'), tugboat('tcp'), nginx, haproxy('tcp'), haproxy('http')];
 }
 
-function printTable(rows: Row[], seconds: number, connections: number): void {
+function printTable(rows: Row[], seconds: number, connections: number, rounds: number): void {
   const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix));
   const nginx = find('nginx');
   const haTcp = find('HAProxy tcp');
   const haHttp = find('HAProxy http');
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? '-' : `${(a / b).toFixed(2)}×`);
-  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'errors'];
+  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms', 'errors'];
   const lines = rows.map((r) => {
     const peer = r.name.includes('TCP') || r.name === 'HAProxy tcp' ? haTcp : r.name.startsWith('direct') ? undefined : haHttp;
     return [
@@ -284,16 +376,19 @@ function printTable(rows: Row[], seconds: number, connections: number): void {
       ratio(r.result.rps, nginx?.result.rps),
       ratio(r.result.rps, peer?.result.rps),
       ratio(r.cpuUsPerReq, nginx?.cpuUsPerReq),
+      r.halfLoad ? String(r.halfLoad.rate) : '-',
+      r.halfLoad ? r.halfLoad.p99ms.toFixed(2) : '-',
+      r.halfLoad ? (r.halfLoad.p99ms - r.halfLoad.directP99ms).toFixed(2) : '-',
       r.result.errors || '-',
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  console.log(`\nwrk -c${connections} -t1 -d${seconds}s, proxy on core 0, wrk + upstream nginx on core 1 (node ${process.version})\n`);
+  console.log(`\nwrk -c${connections} -t1 -d${seconds}s, median of ${rounds} rounds; proxy on core 0, wrk + upstream nginx on core 1 (node ${process.version})\n`);
   console.log(fmt(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const l of lines) console.log(fmt(l));
-  console.log('\nAdded p99 at half of peak load: not measured (this wrk has no -R rate option; wrk2 is not available).');
+  console.log('\nhalf load: each proxy paced at half of its own peak; added p99 = its p99 minus the direct p99 at the same rate.');
 }
 
 if (values.serve) {

@@ -274,11 +274,7 @@ export class PodWorker {
       const dns = this.deps.clusterDns?.();
       const base: Record<string, string> = { HOSTNAME: pod.metadata.name!, ...portEnv(this.ports ?? [], container.name), ...(dns ? { TUG_DNS: dns.addr } : {}) };
       const mounts = mountsFor(container, this.volumePaths ?? new Map());
-      // Containers with their own filesystem get the pod's resolv.conf (process pods: TUG_DNS).
-      if (runtime.name !== 'process') {
-        const resolvConf = this.writeResolvConf(dns);
-        if (resolvConf) mounts.push({ hostPath: resolvConf, containerPath: '/etc/resolv.conf', readOnly: true });
-      }
+      const resolvConf = this.writeResolvConf(dns);
       if (runtime.name === 'process') Object.assign(base, volumeEnv(this.deps.stateDir, this.uid, mounts));
       const env = await containerEnv(pod, container, base, this.deps.sources, this.deps.nodeIP);
       const spec: ContainerSpec = {
@@ -290,6 +286,7 @@ export class PodWorker {
         env,
         workingDir: container.workingDir,
         mounts,
+        resolvConf,
         ports: (this.ports ?? []).filter((p) => p.container === container.name),
         logFile: logFileFor(this.deps.stateDir, pod, container.name, restartCount),
         imagePullPolicy: container.imagePullPolicy,
@@ -313,8 +310,8 @@ export class PodWorker {
     }
   }
 
-  /** Writes the pod's resolv.conf into its state directory; returns its path (undefined: none to give). */
-  private writeResolvConf(dns: { ip?: string; domain: string } | undefined): string | undefined {
+  /** Writes the pod's resolv.conf into its state directory; returns where (undefined: none to give). */
+  private writeResolvConf(dns: { ip?: string; domain: string } | undefined): ContainerSpec['resolvConf'] {
     let host = '';
     try {
       host = readFileSync('/etc/resolv.conf', 'utf8');
@@ -326,7 +323,7 @@ export class PodWorker {
     const file = join(podDir(this.deps.stateDir, this.uid), 'resolv.conf');
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);
-    return file;
+    return { hostPath: file, sameAsNode: text === resolvConfFor({ metadata: {}, spec: { dnsPolicy: 'Default', containers: [] } }, undefined, host) };
   }
 
   private async killContainer(container: Container, rec: ContainerRecord, reason: string): Promise<void> {

@@ -67,7 +67,9 @@ export class DockerRuntime implements Runtime {
         NetworkMode: 'host',
         // docker-init forwards SIGTERM and reaps, so a shell entrypoint still stops promptly.
         Init: true,
-        Binds: spec.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readOnly ? ':ro' : ''}`),
+        Binds: [...spec.mounts, ...(spec.resolvConf ? [{ hostPath: spec.resolvConf.hostPath, containerPath: '/etc/resolv.conf', readOnly: true }] : [])].map(
+          (m) => `${m.hostPath}:${m.containerPath}${m.readOnly ? ':ro' : ''}`,
+        ),
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
         ...(spec.resources?.memoryBytes ? { Memory: spec.resources.memoryBytes } : {}),
         ...(spec.resources?.cpuMillis ? { NanoCpus: Math.round(spec.resources.cpuMillis * 1e6) } : {}),

@@ -386,3 +386,37 @@ test('exec: exit code, output and the container env and working dir; stdin; miss
   await rt.stop(id, 5);
   await assert.rejects(rt.exec(id, ['true'], io()), /not running/);
 });
+
+test('as root, a pod of its own resolv.conf sees it at /etc/resolv.conf (and exec too); the node keeps its own', TIMEOUT, async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('private mount namespaces need root');
+  const { rt, dir, spec } = await setup(t);
+  const exits = recordExits(rt);
+  const nodeFile = await readFile('/etc/resolv.conf', 'utf8');
+  const podFile = path.join(dir, 'resolv.conf');
+  await writeFile(podFile, 'nameserver 127.77.0.10\nsearch dev.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n');
+
+  const own = spec(['sh', '-c', 'cat /etc/resolv.conf; sleep 1000'], { resolvConf: { hostPath: podFile, sameAsNode: false } });
+  const { id } = await rt.start(own);
+  await until(async () => (await logOf(own.logFile)).includes('ndots:5'), 'the pod to print its resolv.conf');
+  assert.equal(await logOf(own.logFile), await readFile(podFile, 'utf8'));
+  assert.equal(await readFile('/etc/resolv.conf', 'utf8'), nodeFile, "the node's own resolv.conf is untouched");
+
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (d) => (out += d));
+  assert.equal(await rt.exec(id, ['cat', '/etc/resolv.conf'], { stdout, stderr: new PassThrough() }), 0);
+  assert.equal(out, await readFile(podFile, 'utf8'), 'exec runs inside the pod mount namespace');
+  await rt.stop(id, 1);
+
+  // Same as the node's: no namespace at all, the node's file shows through.
+  const same = spec(['cat', '/etc/resolv.conf'], { resolvConf: { hostPath: podFile, sameAsNode: true } });
+  const plain = await rt.start(same);
+  await exits.wait(plain.id);
+  assert.equal(await logOf(same.logFile), nodeFile);
+
+  // A file that cannot be bound fails the container with the reason in its log.
+  const broken = spec(['true'], { resolvConf: { hostPath: path.join(dir, 'missing'), sameAsNode: false } });
+  const b = await rt.start(broken);
+  assert.equal((await exits.wait(b.id)).exitCode, 125);
+  assert.match(await logOf(broken.logFile), /cannot bind .*missing over \/etc\/resolv\.conf/);
+});

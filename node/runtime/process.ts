@@ -33,6 +33,16 @@ const SHIM = [
   'exit "$st"',
 ].join('\n');
 
+/**
+ * Run before the shim, in a private mount namespace (`unshare --mount`), when the pod has its own
+ * resolv.conf: `$1` is that file, bound over /etc/resolv.conf for the container's processes only.
+ * A failed mount fails the container (exit 125, the reason in its log).
+ */
+const RESOLV_CONF_SHIM = [
+  'mount --bind "$1" /etc/resolv.conf || { echo "tugboat: cannot bind $1 over /etc/resolv.conf" >&2; exit 125; }',
+  'shift',
+].join('\n');
+
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** How often adopted containers are checked for exit, and log files for size. */
 const ADOPTED_POLL_MS = 500;
@@ -51,6 +61,8 @@ interface ContainerRecord {
   command: string[];
   env: Record<string, string>;
   workingDir: string;
+  /** The container runs in its own mount namespace (for its resolv.conf): exec enters it. */
+  mountNamespace?: boolean;
 }
 
 interface Watched {
@@ -78,8 +90,12 @@ export class ProcessRuntime implements Runtime {
   private readonly loops: Promise<void>[] = [];
   private polling = false;
 
-  constructor(opts: { stateDir: string; logMaxBytes?: number; logMaxFiles?: number }) {
+  /** Whether pods get their own resolv.conf through a private mount namespace (needs root). */
+  private readonly privateMounts: boolean;
+
+  constructor(opts: { stateDir: string; logMaxBytes?: number; logMaxFiles?: number; privateMounts?: boolean }) {
     this.stateDir = opts.stateDir;
+    this.privateMounts = opts.privateMounts ?? process.getuid?.() === 0;
     this.logMaxBytes = opts.logMaxBytes ?? 10 * 1024 * 1024;
     this.logMaxFiles = opts.logMaxFiles ?? 2;
     this.adopted = this.adoptRecorded();
@@ -106,17 +122,24 @@ export class ProcessRuntime implements Runtime {
     await mkdir(this.stateDir, { recursive: true });
     await mkdir(path.dirname(spec.logFile), { recursive: true });
 
+    const ownResolvConf = this.privateMounts && spec.resolvConf && !spec.resolvConf.sameAsNode ? spec.resolvConf.hostPath : undefined;
+    const shim = ['/bin/sh', '-c', SHIM, 'tugboat-shim', found.path, ...spec.command.slice(1), ...spec.args];
+    if (ownResolvConf) {
+      // unshare execs the shell in place: the pid recorded is still the group's leader.
+      shim.splice(0, 3, 'unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', `${RESOLV_CONF_SHIM}\n${SHIM}`);
+      shim.splice(shim.indexOf('tugboat-shim') + 1, 0, ownResolvConf);
+    }
     const log = await open(spec.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', SHIM, 'tugboat-shim', found.path, ...spec.command.slice(1), ...spec.args], {
+      child = spawn(shim[0], shim.slice(1), {
         cwd: workingDir,
         env,
         detached: true, // setsid: own session and process group, outliving the agent
         stdio: ['pipe', log.fd, log.fd],
       });
     } catch (err) {
-      throw new RuntimeError('RunContainerError', `${name}: cannot start /bin/sh for command "${spec.command[0]}": ${(err as Error).message}`, { cause: err });
+      throw new RuntimeError('RunContainerError', `${name}: cannot start ${shim[0]} for command "${spec.command[0]}": ${(err as Error).message}`, { cause: err });
     } finally {
       await log.close(); // the shim holds its own copy
     }
@@ -141,6 +164,7 @@ export class ProcessRuntime implements Runtime {
       command: [...spec.command, ...spec.args],
       env,
       workingDir,
+      ...(ownResolvConf ? { mountNamespace: true } : {}),
     };
     try {
       await writeAtomic(this.recordPath(record.id), JSON.stringify(record));
@@ -220,9 +244,11 @@ export class ProcessRuntime implements Runtime {
       io.stderr.write(`exec: "${command[0]}": ${found.error}\n`);
       return found.code === 'EACCES' ? 126 : 127;
     }
+    // A container with its own mount namespace is entered, so it sees its own resolv.conf.
+    const argv = record.mountNamespace ? ['nsenter', `--target=${record.pid}`, '--mount', '--', found.path, ...command.slice(1)] : [found.path, ...command.slice(1)];
     return new Promise<number>((resolve, reject) => {
-      const child = spawn(found.path, command.slice(1), {
-        argv0: command[0],
+      const child = spawn(argv[0], argv.slice(1), {
+        argv0: record.mountNamespace ? undefined : command[0],
         cwd: record.workingDir,
         env: record.env,
         detached: true, // its own group, so an abort ends whatever it started too

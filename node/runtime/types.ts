@@ -29,6 +29,11 @@ export interface ContainerSpec {
   env: Record<string, string>;
   workingDir?: string;
   mounts: Mount[];
+  /**
+   * The pod's resolv.conf, a file on the node, and whether it says what the node's own says
+   * (a container sharing the node's filesystem then needs nothing).
+   */
+  resolvConf?: { hostPath: string; sameAsNode: boolean };
   /** Node ports the container listens on (hostport network mode): for information and docker. */
   ports: { name?: string; containerPort: number; hostPort: number; protocol: string }[];
   /** File the container's stdout and stderr go to (the process runtime writes it; docker keeps its own). */
