@@ -61,3 +61,18 @@ test('the first request scrapes twice a window apart; the next ones reuse the la
   assert.deepEqual(s.slept, [1000, 1000]);
   assert.equal(trafficReport(before, now).services[0].endpoints[0].requestsPerSecond, 49);
 });
+
+test('requests arriving together share one scrape', async () => {
+  let clock = 0;
+  let scrapes = 0;
+  const scrape = async (): Promise<ProxyScrape> => {
+    scrapes++;
+    await new Promise((r) => setImmediate(r));
+    return { samples: [requests('echo', 'a', scrapes * 10)], missing: [] };
+  };
+  const sampler = new TrafficSampler({ scrape, clock: () => clock, sleep: async (ms) => void (clock += ms) });
+  const [a, b] = await Promise.all([sampler.sample(), sampler.sample()]);
+  assert.equal(scrapes, 2, 'one scrape, the wait, one more: for both requests');
+  assert.equal(a.now, b.now);
+  assert.equal(trafficReport(a.before, a.now).services[0].endpoints[0].requestsPerSecond > 0, true);
+});

@@ -65,6 +65,8 @@ const KEPT_READINGS = 8;
 
 export class TrafficSampler {
   private readings: Reading[] = [];
+  /** The scrape under way: requests arriving meanwhile (several open pages) share it. */
+  private scraping?: Promise<Reading>;
   private readonly clock: () => number;
   private readonly minWindowMs: number;
   private readonly maxAgeMs: number;
@@ -75,11 +77,16 @@ export class TrafficSampler {
     this.maxAgeMs = opts.maxAgeMs ?? 30_000;
   }
 
-  private async read(): Promise<Reading> {
-    const { samples, missing } = await this.opts.scrape();
-    const reading = { at: this.clock(), totals: totalsByService(samples), missing };
-    this.readings = [...this.readings.filter((r) => reading.at - r.at <= this.maxAgeMs), reading].slice(-KEPT_READINGS);
-    return reading;
+  private read(): Promise<Reading> {
+    this.scraping ??= this.opts
+      .scrape()
+      .then(({ samples, missing }) => {
+        const reading = { at: this.clock(), totals: totalsByService(samples), missing };
+        this.readings = [...this.readings.filter((r) => reading.at - r.at <= this.maxAgeMs), reading].slice(-KEPT_READINGS);
+        return reading;
+      })
+      .finally(() => (this.scraping = undefined));
+    return this.scraping;
   }
 
   /** A fresh reading and the baseline it is compared with (at most one short wait: `minWindowMs`). */

@@ -1,6 +1,8 @@
 // The console page's script: signs in with the cluster token (from the URL fragment or the login
 // form, kept in sessionStorage), polls the API every two seconds, renders the views, and scales
 // Deployments through their `scale` subresource. It runs in the browser and touches nothing else.
+// Polling, not watches: the API is HTTP/1.1 and a browser opens at most six connections to one
+// host, so six open watch streams would leave none for the rates, the scaling or a second tab.
 import { deploymentsView, eventsView, nodesView, podsView, servicesView, tokenFromFragment } from './view.js';
 import type { Deployment, Endpoints, Event, Node, Pod, Service } from '../../../api/types.js';
 import type { TrafficReport } from '../traffic.js';
