@@ -34,15 +34,18 @@ async function api<T>(token: string, path: string, init: RequestInit = {}): Prom
 
 const list = async <T>(token: string, path: string) => (await api<{ items: T[] }>(token, path)).items ?? [];
 
+/** What each section shows now, to leave unchanged sections (and their inputs) alone. */
+const rendered = new Map<string, string>();
+
 /** Replaces a section's content when it changed, keeping what the user is typing in it. */
 function update(id: string, html: string): void {
   const el = $(id);
-  if (el.dataset.html === html) return;
+  if (rendered.get(id) === html) return;
   const typed = new Map<string, string>();
   for (const input of el.querySelectorAll<HTMLInputElement>('form[data-scale] input[data-dirty]')) typed.set(input.form!.dataset.scale!, input.value);
   const focused = document.activeElement instanceof HTMLInputElement && el.contains(document.activeElement) ? document.activeElement.form?.dataset.scale : undefined;
   el.innerHTML = html;
-  el.dataset.html = html;
+  rendered.set(id, html);
   for (const form of el.querySelectorAll<HTMLFormElement>('form[data-scale]')) {
     const input = form.querySelector('input')!;
     const value = typed.get(form.dataset.scale!);
@@ -97,7 +100,7 @@ async function refresh(token: string): Promise<void> {
   update('deployments', deploymentsView(deployments));
   update('events', eventsView(events, now));
   // The rates take a scrape of every node; until the first arrive, show the endpoints without them.
-  if ($('services').dataset.html === undefined) update('services', servicesView(services, endpoints, undefined));
+  if (!rendered.has('services')) update('services', servicesView(services, endpoints, undefined));
   const rates = await traffic;
   if (rates instanceof Unauthorized) throw rates;
   update('services', servicesView(services, endpoints, rates instanceof Error ? undefined : rates));
