@@ -79,7 +79,7 @@ export function createApiApp(opts: ApiServerOptions): Hono {
     if (!opts.metrics) throw errors.notFoundPath();
     return c.body(await opts.metrics.metrics(), 200, { 'Content-Type': opts.metrics.contentType });
   });
-  app.route('/ui', consolePages()); // before the token check: the page signs in itself
+  app.route('/', consolePages()); // /ui: before the token check, the page signs in itself
 
   app.use('*', async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();

@@ -25,6 +25,9 @@ describe('console pages', () => {
     const html = await res.text();
     assert.match(html, /<script type="module" src="\/ui\/static\/main\.js"><\/script>/);
     assert.match(html, /id="token-input"/);
+    const slash = await get('/ui/');
+    assert.equal(slash.status, 301);
+    assert.equal(slash.headers.get('location'), '/ui');
   });
 
   it('serves the compiled scripts and the stylesheet, and nothing else from the folder', async () => {

@@ -27,6 +27,7 @@ const PAGE_HEADERS = {
   'Cache-Control': 'no-cache',
 };
 
+/** Mounted at the root: `/ui`, `/ui/` and `/ui/static/*`. */
 export function consolePages(): Hono {
   const app = new Hono();
   const scripts = new Map<string, string>();
@@ -39,9 +40,11 @@ export function consolePages(): Hono {
     }
     return text;
   };
-  app.get('/', (c) => c.html(CONSOLE_HTML, 200, PAGE_HEADERS));
-  app.get('/static/console.css', (c) => c.body(CONSOLE_CSS, 200, { ...PAGE_HEADERS, 'Content-Type': 'text/css; charset=utf-8' }));
-  app.get('/static/:file', (c) => {
+  app.get('/ui', (c) => c.html(CONSOLE_HTML, 200, PAGE_HEADERS));
+  // A redirect keeps the #token fragment (browsers carry it over), so /ui/#token=... works too.
+  app.get('/ui/', (c) => c.redirect('/ui', 301));
+  app.get('/ui/static/console.css', (c) => c.body(CONSOLE_CSS, 200, { ...PAGE_HEADERS, 'Content-Type': 'text/css; charset=utf-8' }));
+  app.get('/ui/static/:file', (c) => {
     const name = c.req.param('file');
     if (!SCRIPTS.includes(name)) throw errors.notFoundPath();
     return c.body(script(name), 200, { ...PAGE_HEADERS, 'Content-Type': 'text/javascript; charset=utf-8' });
