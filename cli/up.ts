@@ -146,7 +146,7 @@ async function serviceUrls(client: ApiClient): Promise<string[]> {
   return lines;
 }
 
-function nextSteps(kubeconfig: string, withExamples: boolean, curls: string[]): string {
+function nextSteps(kubeconfig: string, server: string, withExamples: boolean, curls: string[]): string {
   const tug = tugCommand();
   const lines = ['', 'The cluster is up. In another shell:', `  export KUBECONFIG=${kubeconfig}`];
   if (tug.alias) lines.push(`  ${tug.alias}`);
@@ -164,6 +164,9 @@ function nextSteps(kubeconfig: string, withExamples: boolean, curls: string[]): 
       '  kubectl logs deploy/echo',
     );
   }
+  // The console URL without its #token=: this output lands in scrollback and logs, and the token
+  // is the cluster's admin credential. The kubeconfig (mode 0600) is where it stays.
+  lines.push(`  ${server}/ui   # the web console; sign in with the token in ${kubeconfig} (users[0].user.token)`);
   lines.push('Ctrl-C stops the cluster and its pods; `tug up` again brings the same cluster back.');
   return lines.join('\n');
 }
@@ -214,7 +217,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
       const deployments = await applyExamples(client, io, stop);
       curls = [...(await serviceUrls(client)), ...(await podUrls(client, deployments))];
     }
-    if (!stop.aborted) io.out(nextSteps(kubeconfig, withExamples, curls));
+    if (!stop.aborted) io.out(nextSteps(kubeconfig, control.url, withExamples, curls));
     await signals.stopped;
     return 0;
   } finally {

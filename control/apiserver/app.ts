@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { ApiError, errors, toApiError } from '../../api/errors.js';
 import { qualifiedName, resourceByPlural, type ResourceInfo } from '../../api/resources.js';
+import { consoleApi, consolePages } from '../console/index.js';
 import { BODY_LIMIT_BYTES } from './body.js';
 import {
   AGGREGATED_DISCOVERY_TYPE,
@@ -78,6 +79,7 @@ export function createApiApp(opts: ApiServerOptions): Hono {
     if (!opts.metrics) throw errors.notFoundPath();
     return c.body(await opts.metrics.metrics(), 200, { 'Content-Type': opts.metrics.contentType });
   });
+  app.route('/', consolePages()); // /ui: before the token check, the page signs in itself
 
   app.use('*', async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
@@ -98,6 +100,7 @@ export function createApiApp(opts: ApiServerOptions): Hono {
   );
 
   app.get('/version', (c) => c.json(versionInfo()));
+  app.route('/ui/api', consoleApi({ registry: opts.registry }));
 
   const discovery = (core: boolean) => (c: Context) => {
     if (wantsAggregated(c.req.header('accept'))) {

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { METRICS_ADDRESS_ANNOTATION } from '../../api/annotations.js';
-import { parseMetrics } from '../../cli/traffic.js';
+import { parseMetrics } from '../../api/traffic.js';
 import { tug, type RunResult } from './harness.js';
 import { NodeCluster, pidsWith, webDeployment } from './node-support.js';
 
