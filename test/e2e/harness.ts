@@ -11,13 +11,14 @@ export const TUG = resolve(fileURLToPath(new URL('../../cli/main.js', import.met
 
 /**
  * Checks that an external program the test needs is present. Missing: the test is skipped,
- * unless TUG_TEST_REQUIRE=all (as in CI), where a missing component is a failure.
+ * unless TUG_TEST_REQUIRE=all (as in CI), where a missing component is a failure. A suite's
+ * `before` hook has no skip(): there `false` tells the suite's tests to skip themselves.
  */
-export function requireCommand(t: TestContext, command: string): boolean {
+export function requireCommand(t: { skip?(message?: string): void }, command: string): boolean {
   const found = spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
   if (found) return true;
   if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`${command} is required (TUG_TEST_REQUIRE=all) but not installed`);
-  t.skip(`${command} is not installed`);
+  t.skip?.(`${command} is not installed`);
   return false;
 }
 
