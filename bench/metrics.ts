@@ -5,7 +5,8 @@
 // 2. The HTTP proxy's throughput with its metrics observer on and off: one upstream nginx with
 //    three `return 200` servers, the proxy process pinned to core 0, wrk -c50 -t1 and nginx to
 //    core 1, runs alternated off/on/off/on so drift hits both. CPU µs per request from
-//    /proc/<pid>/stat, as bench/proxy.ts does.
+//    /proc/<pid>/stat, as bench/proxy.ts does; and, steadier on a shared machine, the CPU time
+//    the metrics observer adds per request, measured in process.
 //
 //   npm run bench:metrics [-- --duration 10 --rounds 2]
 //   node dist/bench/metrics.js --serve on|off --port P --upstreams P1,P2,P3   (the proxy process)
@@ -85,6 +86,20 @@ async function scrapeCost(services: number, endpoints: number): Promise<{ median
   times.sort((a, b) => a - b);
   const series = body.split('\n').filter((l) => l && !l.startsWith('#')).length;
   return { medianMs: times[25], p90Ms: times[45], bytes: Buffer.byteLength(body), series };
+}
+
+/** CPU time of one observer.request() (what the proxy adds per HTTP request), in ns: median of 5 × 1M calls. */
+function observerCost(): number {
+  const eps = [0, 1, 2].map((i) => ({ ip: HOST, port: 25150 + i, pod: `upstream-${i}` }));
+  const observer = new ProxyMetrics(new Registry(), () => []).observerFor(entry('bench', 'upstream', eps));
+  const runs: number[] = [];
+  for (let r = 0; r < 6; r++) {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < 1e6; i++) observer.request!(eps[i % 3], 200, 0.001);
+    const used = process.cpuUsage(t0);
+    if (r > 0) runs.push(((used.user + used.system) * 1000) / 1e6);
+  }
+  return runs.sort((a, b) => a - b)[2];
 }
 
 /** The proxy process: the HTTP forwarder over three static endpoints, with or without metrics. */
@@ -205,6 +220,9 @@ async function bench(): Promise<void> {
   console.log('|---|---|---|---|');
   console.log(`| ${scrape.series} | ${scrape.bytes} | ${scrape.medianMs.toFixed(2)} | ${scrape.p90Ms.toFixed(2)} |`);
 
+  const perRequestNs = observerCost();
+  console.log(`\nMetrics work per proxied HTTP request (observer.request, in process): ${perRequestNs.toFixed(0)} ns CPU`);
+
   const seconds = Number(values.duration);
   const connections = Number(values.connections);
   const t = await throughput(seconds, Number(values.warmup), Number(values.rounds), connections);
@@ -217,6 +235,7 @@ async function bench(): Promise<void> {
     console.log(`| ${mode} | ${Math.round(mean(r.rps))} | ${r.rps.map((x) => Math.round(x)).join(', ')} | ${mean(r.cpuUs).toFixed(1)} |`);
   }
   console.log(`\nthroughput with metrics on: ${((on / off - 1) * 100).toFixed(1)}% vs off; CPU per request: ${((mean(t.on.cpuUs) / mean(t.off.cpuUs) - 1) * 100).toFixed(1)}%`);
+  console.log(`the in-process figure, ${perRequestNs.toFixed(0)} ns of ${mean(t.off.cpuUs).toFixed(1)} µs CPU per request, is ${((perRequestNs / 1000 / mean(t.off.cpuUs)) * 100).toFixed(1)}% (wrk runs on a shared machine are noisier than that)`);
 }
 
 if (values.serve) {
