@@ -2,7 +2,7 @@
 // from its own folder (the token and the CA), and `tug up --prometheus`, which runs Debian's
 // `prometheus` binary on them until `tug up` stops.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,11 +52,14 @@ export function prometheusInstalled(binary = 'prometheus'): boolean {
 export async function startPrometheus(dir: string, listen: string, opts: { binary?: string; readyTimeoutMs?: number } = {}): Promise<RunningPrometheus> {
   const binary = opts.binary ?? 'prometheus';
   if (!prometheusInstalled(binary)) throw new Error(`--prometheus needs the ${binary} binary, which is not installed: apt install prometheus, or leave out --prometheus`);
+  const config = join(dir, 'prometheus.yml');
+  const pidFile = join(dir, 'prometheus.pid');
+  await stopLeftover(pidFile, config);
   const log = join(dir, 'prometheus.log');
   const out = openSync(log, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(binary, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=${listen}`], { stdio: ['ignore', out, out] });
+    child = spawn(binary, [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=${listen}`], { stdio: ['ignore', out, out] });
   } finally {
     closeSync(out);
   }
@@ -68,6 +71,7 @@ export async function startPrometheus(dir: string, listen: string, opts: { binar
       resolve();
     });
   });
+  if (child.pid !== undefined) writeFileSync(pidFile, `${child.pid}\n`);
   const stop = async (graceMs = 10_000) => {
     if (!spawnError && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -75,6 +79,7 @@ export async function startPrometheus(dir: string, listen: string, opts: { binar
       await exited;
       clearTimeout(timer);
     }
+    rmSync(pidFile, { force: true });
   };
   const url = `http://${listen}`;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
@@ -89,6 +94,38 @@ export async function startPrometheus(dir: string, listen: string, opts: { binar
       throw new Error(`prometheus did not become ready at ${url} in time; see ${log}${tail(log)}`);
     }
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * A Prometheus that a SIGKILLed `tug up` left running on this config holds the storage lock and
+ * the port: stop it (only if the recorded process is still that Prometheus).
+ */
+async function stopLeftover(pidFile: string, config: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(`--config.file=${config}`)) return;
+  } catch {
+    return;
+  }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // exited meanwhile
   }
 }
 

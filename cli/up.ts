@@ -36,7 +36,7 @@ const UP_FLAGS: Record<string, FlagSpec> = {
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
   'with-examples': { type: 'boolean', help: `apply the manifests in ${EXAMPLES_DIR} and wait for their Deployments` },
   prometheus: { type: 'boolean', help: 'also run Prometheus (the installed prometheus binary) scraping this cluster, data in $TUG_HOME/prometheus' },
-  'prometheus-addr': { type: 'string', default: PROMETHEUS_DEFAULT_LISTEN, help: "where that Prometheus serves its web UI and API" },
+  'prometheus-addr': { type: 'string', default: PROMETHEUS_DEFAULT_LISTEN, help: 'where that Prometheus serves its web UI and API' },
   ...DNS_FLAGS,
 };
 

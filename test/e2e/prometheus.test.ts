@@ -67,11 +67,7 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
     scope.after(() => upstream?.close());
     home = tempDir(scope, 'tug-prom-');
     scope.after(() => killPodsOf(home));
-    up = await startUp(scope, home, POD_PORTS, [
-      '--listen', API, '--node-api', NODE_API, '--metrics-addr', NODE_METRICS, '--service-cidr', SERVICE_CIDR,
-      '--dns-addr', `${DNS_HOST}:${DNS_PORT}`, '--dns-upstream', `127.0.0.1:${upstream.port}`,
-      '--prometheus', '--prometheus-addr', UP_PROMETHEUS,
-    ]);
+    up = await startUp(scope, home, POD_PORTS, upFlags());
     // tug up stops its pods itself; this is for a failure on the way there.
     scope.after(() => up?.stop('SIGTERM'));
     nodeName = /tug node: (\S+) \(127\.0\.0\.1\) is Ready/.exec(up.output())![1];
@@ -106,6 +102,14 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
       }
     }
   });
+
+  function upFlags(): string[] {
+    return [
+      '--listen', API, '--node-api', NODE_API, '--metrics-addr', NODE_METRICS, '--service-cidr', SERVICE_CIDR,
+      '--dns-addr', `${DNS_HOST}:${DNS_PORT}`, '--dns-upstream', `127.0.0.1:${upstream!.port}`,
+      '--prometheus', '--prometheus-addr', UP_PROMETHEUS,
+    ];
+  }
 
   /** Waits until Prometheus has scraped a value of `expr` equal to `want`. */
   async function promSees(expr: string, want: number): Promise<void> {
@@ -318,10 +322,23 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
     }
   });
 
-  it('tug up stops its Prometheus with the cluster', async (t) => {
+  it('tug up replaces the Prometheus a SIGKILLed tug up left, and stops its own with the cluster', async (t) => {
     if (!ready) return t.skip('prometheus, promtool or dig is not installed');
-    assert.equal(await up!.stop('SIGINT'), 0, up!.output());
+    const config = join(home, 'prometheus', 'prometheus.yml');
+    const first = pidsWith(config);
+    assert.equal(first.length, 1, `one Prometheus on ${config}: ${first}`);
+    await up!.stop('SIGKILL');
+    assert.deepEqual(pidsWith(config), first, 'a SIGKILLed tug up cannot stop it');
+
+    up = await startUp(scope, home, POD_PORTS, upFlags());
+    const second = pidsWith(config);
+    assert.equal(second.length, 1, `still one: ${second}`);
+    assert.notEqual(second[0], first[0]);
+    assert.equal((await fetch(`http://${UP_PROMETHEUS}/-/ready`)).status, 200);
+
+    assert.equal(await up.stop('SIGINT'), 0, up.output());
     await assert.rejects(fetch(`http://${UP_PROMETHEUS}/-/ready`), 'nothing serves on the Prometheus address');
-    assert.deepEqual(pidsWith(join(home, 'prometheus', 'prometheus.yml')), []);
+    assert.deepEqual(pidsWith(config), []);
+    assert.ok(!existsSync(join(home, 'prometheus', 'prometheus.pid')));
   });
 });
