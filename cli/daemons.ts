@@ -7,6 +7,7 @@ import { startControl, type ControlOptions, type RunningControl } from '../contr
 import { startNode } from '../node/index.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { CONTROLLER_FLAGS, controllerSettings } from './controller-flags.js';
+import { writePrometheusFiles } from './prometheus.js';
 import type { Out } from './resources-cmd.js';
 
 export const HELP_FLAG: Record<string, FlagSpec> = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
@@ -111,6 +112,11 @@ export async function startControlFromFlags(flags: Flags, io: Out, home: string,
   });
   io.out(`tug control: serving the Kubernetes API at ${control.url}`);
   io.out(`tug control: kubeconfig written to ${kubeconfig}`);
+  try {
+    io.out(`tug control: Prometheus scrape config written to ${writePrometheusFiles(join(home, 'prometheus'), control)}`);
+  } catch (e) {
+    io.err(`tug control: could not write the Prometheus scrape config: ${(e as Error).message}`);
+  }
   return control;
 }
 

@@ -11,10 +11,11 @@ import { labelSelectorToString } from '../api/selectors.js';
 import type { Deployment, Node, Pod, Service } from '../api/types.js';
 import type { RunningControl } from '../control/index.js';
 import { startNode, type RunningNode } from '../node/index.js';
-import { flagHelp, parseFlags, type FlagSpec } from './args.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
 import { controllerSettings } from './controller-flags.js';
 import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, onStopSignal, startControlFromFlags, tugHome } from './daemons.js';
 import { readManifests } from './manifests.js';
+import { prometheusInstalled, PROMETHEUS_DEFAULT_LISTEN, startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { applyCommand, type Out } from './resources-cmd.js';
 import { rolloutStatus } from './rollout-logic.js';
 import { waitForList, waitForObject } from './watch.js';
@@ -34,6 +35,8 @@ const UP_FLAGS: Record<string, FlagSpec> = {
   'metrics-addr': { type: 'string', default: '127.0.0.1:10249', help: "address of the node's Prometheus /metrics endpoint (port 0 picks a free one)" },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
   'with-examples': { type: 'boolean', help: `apply the manifests in ${EXAMPLES_DIR} and wait for their Deployments` },
+  prometheus: { type: 'boolean', help: 'also run Prometheus (the installed prometheus binary) scraping this cluster, data in $TUG_HOME/prometheus' },
+  'prometheus-addr': { type: 'string', default: PROMETHEUS_DEFAULT_LISTEN, help: 'where that Prometheus serves its web UI and API' },
   ...DNS_FLAGS,
 };
 
@@ -146,7 +149,7 @@ async function serviceUrls(client: ApiClient): Promise<string[]> {
   return lines;
 }
 
-function nextSteps(kubeconfig: string, server: string, withExamples: boolean, curls: string[]): string {
+function nextSteps(kubeconfig: string, server: string, withExamples: boolean, curls: string[], prometheus: RunningPrometheus | undefined): string {
   const tug = tugCommand();
   const lines = ['', 'The cluster is up. In another shell:', `  export KUBECONFIG=${kubeconfig}`];
   if (tug.alias) lines.push(`  ${tug.alias}`);
@@ -167,7 +170,8 @@ function nextSteps(kubeconfig: string, server: string, withExamples: boolean, cu
   // The console URL without its #token=: this output lands in scrollback and logs, and the token
   // is the cluster's admin credential. The kubeconfig (mode 0600) is where it stays.
   lines.push(`  ${server}/ui   # the web console; sign in with the token in ${kubeconfig} (users[0].user.token)`);
-  lines.push('Ctrl-C stops the cluster and its pods; `tug up` again brings the same cluster back.');
+  if (prometheus) lines.push(`Prometheus: ${prometheus.url}/targets   # scraping control and the node (log: ${prometheus.log})`);
+  lines.push(`Ctrl-C stops the cluster${prometheus ? ', Prometheus' : ''} and its pods; \`tug up\` again brings the same cluster back.`);
   return lines.join('\n');
 }
 
@@ -179,6 +183,8 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
   }
   const runtime = checkRuntime(flags);
   const controllers = controllerSettings(flags);
+  // Checked before anything starts, so a missing binary costs nothing.
+  if (flags.prometheus && !prometheusInstalled()) throw new UsageError('--prometheus needs the prometheus binary, which is not installed: apt install prometheus, or leave out --prometheus');
   const home = tugHome(env);
   const kubeconfig = (flags.kubeconfig as string | undefined) ?? join(home, 'kubeconfig');
   const signals = onStopSignal(io, 'tug up');
@@ -186,6 +192,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
   let control: RunningControl | undefined;
   let node: RunningNode | undefined;
   let client: ApiClient | undefined;
+  let prometheus: RunningPrometheus | undefined;
   try {
     io.out(`tug up: starting the control plane (state in ${home})`);
     control = await startControlFromFlags(flags, io, home, kubeconfig, controllers);
@@ -211,17 +218,22 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
         io.out(`tug node: ${node.nodeName} (${node.nodeIP}) is Ready; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
       }
     }
+    if (flags.prometheus && !stop.aborted) {
+      io.out(`tug up: starting Prometheus on ${flags['prometheus-addr']} (data in ${join(home, 'prometheus', 'data')})`);
+      prometheus = await startPrometheus(join(home, 'prometheus'), flags['prometheus-addr'] as string);
+    }
     const withExamples = !!flags['with-examples'];
     let curls: string[] = [];
     if (withExamples && !stop.aborted) {
       const deployments = await applyExamples(client, io, stop);
       curls = [...(await serviceUrls(client)), ...(await podUrls(client, deployments))];
     }
-    if (!stop.aborted) io.out(nextSteps(kubeconfig, control.url, withExamples, curls));
+    if (!stop.aborted) io.out(nextSteps(kubeconfig, control.url, withExamples, curls, prometheus));
     await signals.stopped;
     return 0;
   } finally {
     client?.close();
+    await prometheus?.stop();
     await node?.stop();
     await control?.stop();
     if (stop.aborted) io.out('tug up: stopped');

@@ -1,7 +1,21 @@
 // The node daemon's Prometheus metrics (DESIGN.md §7), on their own registry and listener
 // (`--metrics-addr`, default :10249), so tests and Prometheus read exactly this node's figures.
 import { createServer, type Server } from 'node:http';
+import { totalmem } from 'node:os';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CpuUsage, memoryUsedBytes } from './hoststats.js';
+
+/** Where the host figures come from; tests hand in their own. */
+export interface HostSampler {
+  cpuUsageRatio(): number;
+  memoryUsedBytes(): number;
+  memoryTotalBytes(): number;
+}
+
+function osSampler(): HostSampler {
+  const cpu = new CpuUsage();
+  return { cpuUsageRatio: () => cpu.sample(), memoryUsedBytes: () => memoryUsedBytes(), memoryTotalBytes: () => totalmem() };
+}
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -9,7 +23,7 @@ export class NodeMetrics {
   readonly probeResults: Counter<'probe' | 'result'>;
   readonly podStart: Histogram<string>;
 
-  constructor(nodeName: string, podPhases: () => Map<string, number>) {
+  constructor(nodeName: string, podPhases: () => Map<string, number>, host: HostSampler = osSampler()) {
     this.registry.setDefaultLabels({ node: nodeName });
     collectDefaultMetrics({ register: this.registry });
     this.restarts = new Counter({
@@ -38,6 +52,31 @@ export class NodeMetrics {
       collect() {
         this.reset();
         for (const [phase, count] of podPhases()) this.set({ phase }, count);
+      },
+    });
+    // Read on scrape: the CPU ratio covers the time since the previous scrape.
+    new Gauge({
+      name: 'tug_node_cpu_usage_ratio',
+      help: 'Share of the host CPU time (all cores) spent busy since the previous scrape, 0..1',
+      registers: [this.registry],
+      collect() {
+        this.set(host.cpuUsageRatio());
+      },
+    });
+    new Gauge({
+      name: 'tug_node_memory_used_bytes',
+      help: 'Host memory in use: total minus available',
+      registers: [this.registry],
+      collect() {
+        this.set(host.memoryUsedBytes());
+      },
+    });
+    new Gauge({
+      name: 'tug_node_memory_total_bytes',
+      help: 'Host memory in total, to put tug_node_memory_used_bytes in proportion',
+      registers: [this.registry],
+      collect() {
+        this.set(host.memoryTotalBytes());
       },
     });
   }

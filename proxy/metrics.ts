@@ -24,6 +24,20 @@ function portLabels(entry: ServicePortEntry): PortLabels {
 
 const FAILURE_REASONS = ['connect', 'reset', 'timeout'] as const;
 
+/**
+ * Requests counted in plain numbers and added to the Counter when it is collected (a scrape):
+ * prom-client hashes the label object on every inc, even through labels(), which cost a few µs
+ * per proxied request.
+ */
+interface RequestCell {
+  labels: Record<'namespace' | 'service' | 'port' | 'endpoint' | 'code', string>;
+  pending: number;
+  /** Its series was removed (the endpoint left): the observer makes a new cell. */
+  removed: boolean;
+}
+
+const cellKey = (portKey: string, endpoint: string, code: string) => `${portKey}\0${endpoint}\0${code}`;
+
 export class ProxyMetrics {
   private readonly connections: Counter<'namespace' | 'service' | 'port' | 'endpoint'>;
   private readonly requests: Counter<'namespace' | 'service' | 'port' | 'endpoint' | 'code'>;
@@ -33,6 +47,7 @@ export class ProxyMetrics {
   readonly programmingLatency: Histogram<string>;
   /** Per Service port: the label sets with an endpoint label that exist, to remove them later. */
   private readonly series = new Map<string, { labels: PortLabels; endpoints: Map<string, Set<string>> }>();
+  private readonly requestCells = new Map<string, RequestCell>();
 
   constructor(registry: Registry, endpointCounts: () => Iterable<EndpointCounts>) {
     const registers = [registry];
@@ -42,11 +57,19 @@ export class ProxyMetrics {
       labelNames: ['namespace', 'service', 'port', 'endpoint'],
       registers,
     });
+    const cells = this.requestCells;
     this.requests = new Counter({
       name: 'tug_proxy_requests_total',
       help: 'HTTP requests forwarded, by endpoint and response code',
       labelNames: ['namespace', 'service', 'port', 'endpoint', 'code'],
       registers,
+      collect() {
+        for (const cell of cells.values()) {
+          if (cell.pending === 0) continue;
+          this.inc(cell.labels, cell.pending);
+          cell.pending = 0;
+        }
+      },
     });
     this.duration = new Histogram({
       name: 'tug_proxy_request_duration_seconds',
@@ -95,6 +118,7 @@ export class ProxyMetrics {
     const labels = portLabels(entry);
     const tracked = this.track(entry.key, labels);
     const connectionsByEndpoint = new Map<string, Counter.Internal>();
+    const cellsByEndpoint = new Map<string, Map<number, RequestCell>>();
     const durationChild = this.duration.labels(labels);
     return {
       connection: (e) => {
@@ -109,8 +133,17 @@ export class ProxyMetrics {
       },
       request: (e, code, seconds) => {
         const name = e ? endpointLabel(e) : 'none';
-        this.requests.inc({ ...labels, endpoint: name, code: String(code) });
-        this.remember(tracked, name, String(code));
+        let byCode = cellsByEndpoint.get(name);
+        if (!byCode) cellsByEndpoint.set(name, (byCode = new Map()));
+        let cell = byCode.get(code);
+        if (!cell || cell.removed) {
+          const codeLabel = String(code);
+          cell = { labels: { ...labels, endpoint: name, code: codeLabel }, pending: 0, removed: false };
+          byCode.set(code, cell);
+          this.requestCells.set(cellKey(entry.key, name, codeLabel), cell);
+          this.remember(tracked, name, codeLabel);
+        }
+        cell.pending++;
         durationChild.observe(seconds);
       },
       upstreamFailure: (_e, reason) => this.failures.inc({ ...labels, reason }),
@@ -130,8 +163,14 @@ export class ProxyMetrics {
         if (endpoints?.has(name)) continue;
         s.endpoints.delete(name);
         for (const code of codes) {
-          if (code === '') this.connections.remove({ ...s.labels, endpoint: name });
-          else this.requests.remove({ ...s.labels, endpoint: name, code });
+          if (code === '') {
+            this.connections.remove({ ...s.labels, endpoint: name });
+            continue;
+          }
+          this.requests.remove({ ...s.labels, endpoint: name, code });
+          const cell = this.requestCells.get(cellKey(key, name, code));
+          if (cell) cell.removed = true;
+          this.requestCells.delete(cellKey(key, name, code));
         }
       }
       if (!endpoints) {

@@ -4,9 +4,11 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { timingSafeEqual } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { ApiError, errors, toApiError } from '../../api/errors.js';
-import { qualifiedName, resourceByPlural, type ResourceInfo } from '../../api/resources.js';
+import { qualifiedName, resourceByPlural, resourceOfKind, type ResourceInfo } from '../../api/resources.js';
+import type { Node } from '../../api/types.js';
 import { consoleApi, consolePages } from '../console/index.js';
 import { BODY_LIMIT_BYTES } from './body.js';
 import {
@@ -23,6 +25,7 @@ import { ApiMetrics } from './metrics.js';
 import { OPENAPI_V2_PROTOBUF, openApiDocument, openApiIndex, openApiV2Json, openApiV2Protobuf } from './openapi.js';
 import type { Registry } from './registry.js';
 import { handleResource, type ResourceRequest } from './routes.js';
+import { parseSdQuery, prometheusTargets } from './sd.js';
 
 export interface ApiServerOptions {
   registry: Registry;
@@ -33,10 +36,14 @@ export interface ApiServerOptions {
   metrics?: MetricsRegistry;
   /** host:port clients should use, for discovery's serverAddressByClientCIDRs. */
   serverAddress?: () => string;
+  /** The machine control runs on, the `node` label of its own Prometheus target (default the host name). */
+  hostName?: string;
   now?: () => Date;
 }
 
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez', '/metrics']);
+// /metrics is not here: like kube-apiserver's, it needs the token.
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez']);
+const NODE = resourceOfKind('Node');
 
 function tokenMatches(given: string, tokens: Iterable<string>): boolean {
   const a = Buffer.from(given);
@@ -75,10 +82,6 @@ export function createApiApp(opts: ApiServerOptions): Hono {
   app.get('/healthz', (c) => c.text('ok'));
   app.get('/readyz', (c) => c.text('ok'));
   app.get('/livez', (c) => c.text('ok'));
-  app.get('/metrics', async (c) => {
-    if (!opts.metrics) throw errors.notFoundPath();
-    return c.body(await opts.metrics.metrics(), 200, { 'Content-Type': opts.metrics.contentType });
-  });
   app.route('/', consolePages()); // /ui: before the token check, the page signs in itself
 
   app.use('*', async (c, next) => {
@@ -101,6 +104,18 @@ export function createApiApp(opts: ApiServerOptions): Hono {
 
   app.get('/version', (c) => c.json(versionInfo()));
   app.route('/ui/api', consoleApi({ registry: opts.registry }));
+
+  app.get('/metrics', async (c) => {
+    if (!opts.metrics) throw errors.notFoundPath();
+    return c.body(await opts.metrics.metrics(), 200, { 'Content-Type': opts.metrics.contentType });
+  });
+  app.get('/sd/prometheus', async (c) => {
+    const role = parseSdQuery(new URL(c.req.url).search.slice(1));
+    const nodes = role === 'control' ? [] : ((await opts.registry.list(NODE, undefined)).items as Node[]);
+    const address = opts.serverAddress?.() ?? new URL(c.req.url).host;
+    const control = opts.metrics ? { address, name: opts.hostName ?? hostname().toLowerCase() } : undefined;
+    return c.json(prometheusTargets(nodes, control, role));
+  });
 
   const discovery = (core: boolean) => (c: Context) => {
     if (wantsAggregated(c.req.header('accept'))) {

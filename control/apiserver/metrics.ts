@@ -1,5 +1,11 @@
-// API server metrics: requests by verb, resource and code, and their duration.
+// API server metrics: requests by verb, resource and code, and their duration. Label values come
+// from fixed lists (unknown paths count as "other"), so no client can grow the series.
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { RESOURCES } from '../../api/resources.js';
+
+const KNOWN_PLURALS = new Set(RESOURCES.map((r) => r.plural));
+const NON_RESOURCE_PATHS = new Set(['/', '/api', '/api/v1', '/apis', '/version', '/openapi/v2', '/openapi/v3', '/healthz', '/readyz', '/livez', '/metrics', '/sd/prometheus', '/ui']);
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /** The Kubernetes verb for a request: list/watch/get/create/update/patch/delete. */
 export function verbOf(method: string, hasName: boolean, watch: string | undefined): string {
@@ -16,17 +22,25 @@ export function verbOf(method: string, hasName: boolean, watch: string | undefin
     case 'DELETE':
       return hasName ? 'delete' : 'deletecollection';
     default:
-      return method.toLowerCase();
+      return KNOWN_METHODS.has(method) ? method.toLowerCase() : 'other';
   }
 }
 
-/** `pods` from `/api/v1/namespaces/ns/pods/x`, or the non-resource path itself (`/version`). */
+/**
+ * `pods` from `/api/v1/namespaces/ns/pods/x`, or a known non-resource path itself (`/version`;
+ * `/apis/{group}`, `/openapi/v3/...` and `/ui/...` as their first part); anything else `other`.
+ */
 export function resourceOfPath(path: string): { resource: string; hasName: boolean } {
   const m = /^\/(?:api\/v1|apis\/[^/]+\/[^/]+)\/(.*)$/.exec(path);
-  if (!m) return { resource: path.split('/').slice(0, 3).join('/') || '/', hasName: false };
+  if (!m) {
+    const top = /^\/(apis|openapi\/v3|ui)\/./.exec(path)?.[1];
+    const resource = top ? `/${top}` : NON_RESOURCE_PATHS.has(path) ? path : 'other';
+    return { resource, hasName: false };
+  }
   let parts = m[1].split('/').filter(Boolean);
   if (parts[0] === 'namespaces' && parts.length >= 3 && !['status', 'finalize'].includes(parts[2])) parts = parts.slice(2);
-  return { resource: parts[0] ?? '', hasName: parts.length > 1 };
+  const plural = parts[0] ?? '';
+  return { resource: KNOWN_PLURALS.has(plural) ? plural : 'other', hasName: parts.length > 1 };
 }
 
 export class ApiMetrics {
