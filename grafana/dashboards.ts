@@ -123,13 +123,19 @@ function board(uid: string, title: string, description: string, variables: Query
   return b.build();
 }
 
-function quantiles(metric: string, selector: string, by: string, legend: string): Query[] {
+/**
+ * p50 and p99 of a histogram. Rare events (pod starts, bindings, endpoint changes) take a
+ * window of minutes instead of the rate interval, so that the line does not vanish between them.
+ */
+function quantiles(metric: string, selector: string, by: string, legend: string, window = RI): Query[] {
   const grouping = by ? `le, ${by}` : 'le';
   const prefix = legend ? `${legend} ` : '';
   return [0.5, 0.99].map((p) =>
-    q(`histogram_quantile(${p}, sum by (${grouping}) (rate(${metric}_bucket${selector}[${RI}])))`, `${prefix}p${p * 100}`),
+    q(`histogram_quantile(${p}, sum by (${grouping}) (rate(${metric}_bucket${selector}[${window}])))`, `${prefix}p${p * 100}`),
   );
 }
+
+const RARE = '10m';
 
 /** Nodes, pods, the API server, the scheduler and the controllers. */
 export function clusterOverview(): Dashboard {
@@ -144,14 +150,14 @@ export function clusterOverview(): Dashboard {
       stat('Pods running', 'short', 'Pods in phase Running on all nodes.', [
         q('sum(tug_node_pods{phase="Running"}) or on() vector(0)', 'running'),
       ]),
-      stat('Container restarts (1h)', 'short', 'Container restarts on all nodes over the last hour.', [
-        q('sum(increase(tug_container_restarts_total[1h])) or on() vector(0)', 'restarts'),
+      stat('Container restarts', 'short', 'Container restarts on all nodes since each node daemon started.', [
+        q('sum(tug_container_restarts_total) or on() vector(0)', 'restarts'),
       ]),
       timeseries('Pods by phase', 'short', 'Pods as the nodes see them, by phase.', [
         q('sum by (phase) (tug_node_pods)', '{{phase}}'),
       ], { stack: true }),
-      timeseries('Container restarts', 'short', 'Restarts per pod in each interval (crashes and failed liveness probes).', [
-        q(`sum by (namespace, pod) (increase(tug_container_restarts_total[${RI}])) or on() vector(0)`, '{{namespace}}/{{pod}}'),
+      timeseries('Container restarts per pod', 'short', 'Restarts per pod since its node daemon started (crashes and failed liveness probes); each step up is a restart. The count itself, because a pod\'s first restart creates its series and rate() or increase() would not see it.', [
+        q('sum by (namespace, pod) (tug_container_restarts_total) or on() vector(0)', '{{namespace}}/{{pod}}'),
       ]),
     ]],
     ['API server', [
@@ -170,7 +176,7 @@ export function clusterOverview(): Dashboard {
       ]),
     ]],
     ['Scheduler and controllers', [
-      timeseries('Scheduling latency', 's', 'From a pod first seen unbound to its binding.', quantiles('tug_scheduler_schedule_duration_seconds', '', '', '')),
+      timeseries('Scheduling latency', 's', 'From a pod first seen unbound to its binding, over the last 10 minutes.', quantiles('tug_scheduler_schedule_duration_seconds', '', '', '', RARE)),
       timeseries('Scheduling attempts/s by result', 'ops', 'Pods bound, or put back for later, per second.', [
         q(`sum by (result) (rate(tug_scheduler_schedule_duration_seconds_count[${RI}]))`, '{{result}}'),
       ]),
@@ -228,7 +234,7 @@ export function servicesAndLoadBalancing(): Dashboard {
       timeseries('Endpoints by state', 'short', 'Endpoints per service as the proxies see them: ready, ejected by passive health checks, not ready (highest count over ports and nodes).', [
         q(`max by (namespace, service, state) (tug_proxy_endpoints{${SVC}})`, '{{service}} {{state}}'),
       ], { stack: true }),
-      timeseries('Programming latency', 's', 'From an endpoint becoming ready in Endpoints to a proxy serving it, over all nodes.', quantiles('tug_proxy_programming_latency_seconds', '', '', '')),
+      timeseries('Programming latency', 's', 'From an endpoint becoming ready in Endpoints to a proxy serving it, over all nodes and the last 10 minutes.', quantiles('tug_proxy_programming_latency_seconds', '', '', '', RARE)),
     ]],
   ]);
 }
@@ -289,8 +295,8 @@ export function node(): Dashboard {
       ], { width: 8, stack: true }),
     ]],
     ['Containers and probes', [
-      timeseries('Container restarts', 'short', 'Restarts per container in each interval (crashes and failed liveness probes); 0 when there were none.', [
-        q(`sum by (node, namespace, pod, container) (increase(tug_container_restarts_total{${NODE}}[${RI}])) or on() vector(0)`, '{{node}} {{namespace}}/{{pod}}/{{container}}'),
+      timeseries('Container restarts', 'short', 'Restarts per container since the node daemon started (crashes and failed liveness probes); 0 when there were none.', [
+        q(`sum by (node, namespace, pod, container) (tug_container_restarts_total{${NODE}}) or on() vector(0)`, '{{node}} {{namespace}}/{{pod}}/{{container}}'),
       ], { width: 8 }),
       timeseries('Probe failures/s', 'ops', 'Failed liveness, readiness and startup probe runs; 0 when there were none.', [
         q(`sum by (node, probe) (rate(tug_probe_results_total{${NODE}, result="failure"}[${RI}])) or on() vector(0)`, '{{node}} {{probe}}'),
@@ -298,7 +304,7 @@ export function node(): Dashboard {
       timeseries('Probe runs/s', 'ops', 'Probe runs by kind and result; 0 when no pod has probes.', [
         q(`sum by (node, probe, result) (rate(tug_probe_results_total{${NODE}}[${RI}])) or on() vector(0)`, '{{node}} {{probe}} {{result}}'),
       ], { width: 8 }),
-      timeseries('Pod start duration', 's', 'From the node seeing a pod to all its containers running.', quantiles('tug_pod_start_duration_seconds', `{${NODE}}`, '', ''), { width: 24 }),
+      timeseries('Pod start duration', 's', 'From the node seeing a pod to all its containers running, over the last 10 minutes.', quantiles('tug_pod_start_duration_seconds', `{${NODE}}`, '', '', RARE), { width: 24 }),
     ]],
     ['Node.js process', [
       timeseries('Process CPU', 'percentunit', 'CPU time of the daemon\'s process (1 = one core).', [
