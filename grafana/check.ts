@@ -5,7 +5,8 @@
 
 /** A metric a scrape can return: its type and the labels the code gives it. */
 export interface MetricInfo {
-  type: 'counter' | 'gauge' | 'histogram' | 'summary';
+  /** untyped: registered without a `new Counter|Gauge|Histogram|Summary({` the scan could see. */
+  type: 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
   labels: string[];
 }
 
@@ -35,7 +36,7 @@ interface JsonDashboard {
   templating?: { list?: { name: string; query?: unknown; datasource?: { uid?: string } }[] };
 }
 
-/** Metrics from TypeScript source: every `new Counter|Gauge|Histogram|Summary({ name: 'tug_…', labelNames: […] })`. */
+/** Metrics from TypeScript source: every `name: 'tug_…'`, typed and labelled by the `new Counter|Gauge|Histogram|Summary({ …, labelNames: […] })` around it. */
 export function catalogFromSource(files: Iterable<string>): Catalog {
   const catalog: Catalog = new Map();
   const nameRe = /name:\s*'(tug_[a-z0-9_]+)'/g;
@@ -43,8 +44,7 @@ export function catalogFromSource(files: Iterable<string>): Catalog {
     for (const m of text.matchAll(nameRe)) {
       const before = text.slice(Math.max(0, m.index - 200), m.index);
       const kinds = [...before.matchAll(/new (Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\s*\(\s*\{/g)];
-      const kind = kinds.at(-1)?.[1]?.toLowerCase() as MetricInfo['type'] | undefined;
-      if (!kind) continue;
+      const kind = (kinds.at(-1)?.[1]?.toLowerCase() ?? 'untyped') as MetricInfo['type'];
       const after = text.slice(m.index + m[0].length);
       const end = after.search(/\bname:\s*'|\n\s*\}\)/);
       const body = end === -1 ? after : after.slice(0, end);
@@ -61,8 +61,8 @@ function resolve(catalog: Catalog, name: string): { info: MetricInfo; bucket: bo
   if (direct) return { info: direct, bucket: false };
   const m = /^(.*)_(bucket|sum|count)$/.exec(name);
   const base = m ? catalog.get(m[1]) : undefined;
-  if (!base || (base.type !== 'histogram' && base.type !== 'summary')) return undefined;
-  if (m![2] === 'bucket' && base.type !== 'histogram') return undefined;
+  if (!base || base.type === 'counter' || base.type === 'gauge') return undefined;
+  if (m![2] === 'bucket' && base.type === 'summary') return undefined;
   return { info: base, bucket: m![2] === 'bucket' };
 }
 
