@@ -4,7 +4,19 @@
 // counters that only appear after an event (failures, 5xx, restarts) fall back to 0 with
 // `or on() vector(0)`, so "none yet" reads as 0 instead of "No data".
 import type { Builder, Dataquery } from '@grafana/grafana-foundation-sdk/cog';
-import { LegendDisplayMode, LegendPlacement, SortOrder, StackingMode, TooltipDisplayMode, VizLegendOptionsBuilder, VizTooltipOptionsBuilder, StackingConfigBuilder, ReduceDataOptionsBuilder, BigValueGraphMode, BigValueColorMode } from '@grafana/grafana-foundation-sdk/common';
+import {
+  BigValueColorMode,
+  BigValueGraphMode,
+  LegendDisplayMode,
+  LegendPlacement,
+  ReduceDataOptionsBuilder,
+  SortOrder,
+  StackingConfigBuilder,
+  StackingMode,
+  TooltipDisplayMode,
+  VizLegendOptionsBuilder,
+  VizTooltipOptionsBuilder,
+} from '@grafana/grafana-foundation-sdk/common';
 import { DashboardBuilder, DashboardCursorSync, QueryVariableBuilder, RowBuilder, VariableRefresh, VariableSort, type Dashboard, type Panel } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
