@@ -165,8 +165,8 @@ export function clusterOverview(): Dashboard {
       stat('Container restarts', 'short', 'Container restarts on all nodes since each node daemon started.', [
         q('sum(tug_container_restarts_total) or on() vector(0)', 'restarts'),
       ]),
-      timeseries('Pods by phase', 'short', 'Pods as the nodes see them, by phase.', [
-        q('sum by (phase) (tug_node_pods)', '{{phase}}'),
+      timeseries('Pods by phase', 'short', 'Pods as the nodes see them, by phase; 0 when there are none.', [
+        q('sum by (phase) (tug_node_pods) or on() vector(0)', '{{phase}}'),
       ], { stack: true }),
       timeseries('Container restarts per pod', 'short', 'Restarts per pod since its node daemon started (crashes and failed liveness probes); each step up is a restart. The count itself, because a pod\'s first restart creates its series and rate() or increase() would not see it.', [
         q('sum by (namespace, pod) (tug_container_restarts_total) or on() vector(0)', '{{namespace}}/{{pod}}'),
@@ -189,8 +189,8 @@ export function clusterOverview(): Dashboard {
     ]],
     ['Scheduler and controllers', [
       timeseries('Scheduling latency', 's', 'From a pod first seen unbound to its binding, over the last 10 minutes.', quantiles('tug_scheduler_schedule_duration_seconds', '', '', '', RARE)),
-      timeseries('Scheduling attempts/s by result', 'ops', 'Pods bound, or put back for later, per second.', [
-        q(`sum by (result) (rate(tug_scheduler_schedule_duration_seconds_count[${RI}]))`, '{{result}}'),
+      timeseries('Scheduling attempts/s by result', 'ops', 'Pods bound, or put back for later, per second; 0 when none was scheduled since control started.', [
+        q(`sum by (result) (rate(tug_scheduler_schedule_duration_seconds_count[${RI}])) or on() vector(0)`, '{{result}}'),
       ]),
       timeseries('Controller reconciles/s', 'ops', 'Reconcile passes per controller and result.', [
         q(`sum by (controller, result) (rate(tug_controller_reconcile_total[${RI}]))`, '{{controller}} {{result}}'),
@@ -302,8 +302,8 @@ export function node(): Dashboard {
       timeseries('Memory used', 'bytes', 'Host memory in use.', [
         q(`tug_node_memory_used_bytes{${NODE}}`, '{{node}}'),
       ], { width: 8 }),
-      timeseries('Pods by phase', 'short', 'Pods on each node by phase.', [
-        q(`sum by (node, phase) (tug_node_pods{${NODE}})`, '{{node}} {{phase}}'),
+      timeseries('Pods by phase', 'short', 'Pods on each node by phase; 0 when there are none.', [
+        q(`sum by (node, phase) (tug_node_pods{${NODE}}) or on() vector(0)`, '{{node}} {{phase}}'),
       ], { width: 8, stack: true }),
     ]],
     ['Containers and probes', [
