@@ -12,6 +12,7 @@ import { type ResourceInfo, resourceOfKind } from '../api/resources.js';
 import type { KubeObject } from '../api/types.js';
 import { DEFAULT_ALLOCATOR_CONFIG, parseCidr, reservedClusterIP } from './apiserver/allocators.js';
 import { createApiApp } from './apiserver/app.js';
+import { registerClusterMetrics } from './apiserver/cluster-metrics.js';
 import { Registry } from './apiserver/registry.js';
 import { createMemoryStore, openSqliteStore, type Store } from './store/index.js';
 import { defaultSans, ensureTls } from '../lib/tls.js';
@@ -132,6 +133,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   const registry = new Registry(store, { allocator: { ...DEFAULT_ALLOCATOR_CONFIG, ...(opts.serviceCidr ? { serviceCidr: opts.serviceCidr } : {}) } });
   const metrics = opts.metrics ?? new MetricsRegistry();
   if (!opts.metrics) collectDefaultMetrics({ register: metrics });
+  registerClusterMetrics(metrics, registry);
 
   try {
     await registry.start();

@@ -153,8 +153,11 @@ const RARE = '10m';
 export function clusterOverview(): Dashboard {
   return board('tug-cluster', 'tugboat / Cluster overview', 'Nodes, pods, API server, scheduler and controllers.', [], [
     ['Nodes and pods', [
-      stat('Nodes up', 'short', 'Node daemons Prometheus scrapes successfully (targets with role="node" from /sd/prometheus).', [
-        q('sum(up{role="node"})', 'nodes'),
+      stat('Nodes Ready', 'short', 'Nodes whose Ready condition is True, as control has it (heartbeats within --node-monitor-grace).', [
+        q('sum(tug_cluster_nodes{ready="true"})', 'ready'),
+      ]),
+      stat('Nodes not Ready', 'short', 'Nodes whose Ready condition is False or Unknown (no heartbeat).', [
+        q('sum(tug_cluster_nodes{ready!="true"})', 'not ready'),
       ]),
       stat('Scrape targets down', 'short', 'Targets (control and nodes) whose last scrape failed.', [
         q('count(up == 0) or on() vector(0)', 'down'),
@@ -168,6 +171,9 @@ export function clusterOverview(): Dashboard {
       timeseries('Pods by phase', 'short', 'Pods as the nodes see them, by phase; 0 when there are none.', [
         q('sum by (phase) (tug_node_pods) or on() vector(0)', '{{phase}}'),
       ], { stack: true }),
+      timeseries('Deployment replicas', 'short', 'Desired (spec) against available replicas per Deployment.', [
+        q('sum by (namespace, deployment, state) (tug_deployment_replicas{state=~"desired|available"}) or on() vector(0)', '{{namespace}}/{{deployment}} {{state}}'),
+      ]),
       timeseries('Container restarts per pod', 'short', 'Restarts per pod since its node daemon started (crashes and failed liveness probes); each step up is a restart. The count itself, because a pod\'s first restart creates its series and rate() or increase() would not see it.', [
         q('sum by (namespace, pod) (tug_container_restarts_total) or on() vector(0)', '{{namespace}}/{{pod}}'),
       ]),
