@@ -5,32 +5,17 @@
 // a bad token away with a clear message. A screenshot goes to test-output/console.png.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent } from 'node:http';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readKubeconfig } from '../../api/kubeconfig.js';
 import { Browser, CHROMIUM } from './chromium-support.js';
+import { get } from './http-support.js';
 import { NodeCluster, webDeployment } from './node-support.js';
 
 const SERVICE_PORT = 8080;
 const OUTPUT_DIR = resolve(fileURLToPath(new URL('../../../test-output/', import.meta.url)));
-
-function httpGet(url: string, agent: Agent): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /**
  * Steady load on a loopback URL from two keep-alive connections, paced (a short pause after each
@@ -45,7 +30,7 @@ function load(url: string, maxRequests: number, maxMs: number) {
   const worker = async () => {
     while (!stopping && sent < maxRequests && Date.now() < until) {
       sent++;
-      await httpGet(url, agent).then((r) => r.status === 200 || failed++, () => failed++);
+      await get(url, { agent, timeoutMs: 5000 }).then((r) => r.status === 200 || failed++, () => failed++);
       await new Promise((r) => setTimeout(r, 10));
     }
   };
@@ -58,22 +43,6 @@ function load(url: string, maxRequests: number, maxMs: number) {
       return { sent, failed };
     },
   };
-}
-
-/** One HTTPS GET to control, trusting the cluster CA; `token` undefined sends none. */
-function controlGet(url: string, ca: string, token?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 10_000, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** Missing Chromium skips these tests; under TUG_TEST_REQUIRE=all (CI) it fails them. */
@@ -117,7 +86,7 @@ describe('the web console in headless Chromium', { timeout: 300_000 }, () => {
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       try {
         const seen = new Set<string>();
-        for (let i = 0; i < 4; i++) seen.add((await httpGet(`http://${clusterIP}:${SERVICE_PORT}/`, agent)).body);
+        for (let i = 0; i < 4; i++) seen.add((await get(`http://${clusterIP}:${SERVICE_PORT}/`, { agent, timeoutMs: 5000 })).body);
         return seen.size === 2 ? true : undefined;
       } catch {
         return undefined;
@@ -147,18 +116,18 @@ describe('the web console in headless Chromium', { timeout: 300_000 }, () => {
   it('serves /ui without a token; /ui/api/traffic needs it and rejects a malformed query', async (t) => {
     if (skip) return t.skip('chromium is not installed');
     const url = cluster.control.url;
-    const page = await controlGet(`${url}/ui`, ca);
+    const page = await get(`${url}/ui`, { ca });
     assert.equal(page.status, 200);
     assert.match(page.body, /tugboat console/);
-    assert.equal((await controlGet(`${url}/ui/api/traffic`, ca)).status, 401);
-    assert.equal((await controlGet(`${url}/ui/api/traffic?service=echo`, ca, 'not-the-token')).status, 401);
+    assert.equal((await get(`${url}/ui/api/traffic`, { ca })).status, 401);
+    assert.equal((await get(`${url}/ui/api/traffic?service=echo`, { ca, token: 'not-the-token' })).status, 401);
     for (const query of ['service=Not_A_Name', 'namespace=%zz', 'namespace=a&namespace=b', 'what=ever']) {
-      const r = await controlGet(`${url}/ui/api/traffic?${query}`, ca, token);
+      const r = await get(`${url}/ui/api/traffic?${query}`, { ca, token: token });
       assert.equal(r.status, 400, `${query}: ${r.body}`);
       assert.equal(JSON.parse(r.body).reason, 'BadRequest');
     }
     // Still serving after the bad input.
-    assert.equal((await controlGet(`${url}/ui/api/traffic?service=echo`, ca, token)).status, 200);
+    assert.equal((await get(`${url}/ui/api/traffic?service=echo`, { ca, token: token })).status, 200);
   });
 
   it('shows the node, the service with its endpoints and their request rates under load', async (t) => {

@@ -6,7 +6,6 @@
 // while names keep resolving from the last state.
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient } from '../../api/client.js';
 import { Informer } from '../../api/informer.js';
@@ -17,6 +16,7 @@ import { fakeUpstream, type FakeUpstream } from '../../dns/testutil.js';
 import { ensureBusyboxImage, ensureDocker } from './docker-support.js';
 import { requireCommand, run } from './harness.js';
 import { NodeCluster, webDeployment, webPod } from './node-support.js';
+import { scrape, sumOf } from './prometheus-support.js';
 
 const DNS = '127.77.0.10';
 
@@ -25,19 +25,8 @@ async function dig(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** One sample of a Prometheus counter with one series, from a plain-HTTP /metrics. */
-function counter(address: string, name: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`http://${address}/metrics`, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      // The node's registry labels every series with node="…".
-      res.on('end', () => resolve(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(body)?.[1] ?? NaN)));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** A counter's value on a node's /metrics, summed over its series. */
+const counter = async (address: string, name: string) => sumOf(await scrape(address), name);
 
 const isReady = (p: Pod) => !!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 

@@ -1,10 +1,9 @@
 // What the Prometheus end-to-end test uses to look at a cluster: the Prometheus HTTP API, a
 // node's /metrics text summed by labels, control's HTTPS API with or without the token, and raw
 // HTTP for requests no well-behaved client sends.
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { parseMetrics } from '../../api/traffic.js';
+import { get, type Reply } from './http-support.js';
 
 /** GET on Prometheus's HTTP API; rejects unless it answers status "success". */
 export async function promApi(base: string, path: string, params: Record<string, string | string[]> = {}): Promise<any> {
@@ -43,48 +42,11 @@ export function sumOf(text: string, name: string, labels: Record<string, string>
     .reduce((n, s) => n + s.value, 0);
 }
 
-export interface Reply {
-  status: number;
-  body: string;
-  json?: any;
-}
-
-function collect(res: import('node:http').IncomingMessage, resolve: (r: Reply) => void, reject: (e: Error) => void): void {
-  let body = '';
-  res.setEncoding('utf8');
-  res.on('data', (d) => (body += d));
-  res.on('error', reject);
-  res.on('end', () => {
-    let json: any;
-    try {
-      json = JSON.parse(body);
-    } catch {
-      json = undefined;
-    }
-    resolve({ status: res.statusCode ?? 0, body, json });
-  });
-}
-
 /** GET on control's HTTPS API, trusting its CA; `token` undefined sends no Authorization header. */
-export function apiGet(address: string, ca: string, path: string, token?: string): Promise<Reply> {
-  const [host, port] = address.split(':');
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host, port: Number(port), path, ca, agent: false, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } }, (res) => collect(res, resolve, reject));
-    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+export const apiGet = (address: string, ca: string, path: string, token?: string): Promise<Reply> => get(`https://${address}${path}`, { ca, token });
 
 /** GET over plain HTTP on a fresh connection (so a proxy balances each request on its own). */
-export function httpGet(host: string, port: number, path = '/'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host, port, path, agent: false }, (res) => collect(res, resolve, reject));
-    req.setTimeout(10_000, () => req.destroy(new Error(`GET http://${host}:${port}${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+export const httpGet = (host: string, port: number, path = '/'): Promise<Reply> => get(`http://${host}:${port}${path}`);
 
 /** Writes raw bytes to host:port and returns whatever comes back before the peer closes (or 2 s pass). */
 export function rawExchange(host: string, port: number, bytes: string): Promise<string> {

@@ -3,13 +3,14 @@
 // Exact round robin per connection (TCP) and per request on one keep-alive connection (HTTP);
 // scaling, a killed endpoint and a rolling update under constant load with zero failed requests.
 import assert from 'node:assert/strict';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { METRICS_ADDRESS_ANNOTATION } from '../../api/annotations.js';
 import { parseMetrics } from '../../api/traffic.js';
 import { tug, type RunResult } from './harness.js';
+import { get } from './http-support.js';
 import { NodeCluster, pidsWith, webDeployment } from './node-support.js';
 
 const TCP_PORT = 7000;
@@ -29,26 +30,12 @@ function overTcp(host: string, port: number): Promise<string> {
   });
 }
 
-function httpGet(url: string, agent: Agent): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** The node's /metrics text, from the address it publishes on its Node. */
 async function metricsOf(cluster: NodeCluster): Promise<string> {
   const node = JSON.parse((await cluster.kubectl(['get', 'node', 's1', '-o', 'json'])).stdout);
   const address = node.metadata.annotations[METRICS_ADDRESS_ANNOTATION];
-  return (await httpGet(`http://${address}/metrics`, new Agent({ keepAlive: false }))).body;
+  return (await get(`http://${address}/metrics`)).body;
 }
 
 const podOf = (body: string) => /hi from (\S+)/.exec(body)?.[1] ?? `?${body.slice(0, 40)}`;
@@ -70,7 +57,7 @@ function load(url: string, concurrency = 4, maxRequests = 50_000) {
     while (!stopping && sent < maxRequests) {
       sent++;
       try {
-        const r = await httpGet(url, agent);
+        const r = await get(url, { agent, timeoutMs: 5000 });
         if (r.status !== 200) failures.push(`HTTP ${r.status}: ${r.body.slice(0, 80)}`);
         else seen.push({ at: Date.now(), pod: podOf(r.body) });
       } catch (e) {
@@ -130,7 +117,7 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       try {
         const got = new Set<string>();
-        for (let i = 0; i < n * 2; i++) got.add(podOf((await httpGet(`http://${clusterIP}:${HTTP_PORT}/`, agent)).body));
+        for (let i = 0; i < n * 2; i++) got.add(podOf((await get(`http://${clusterIP}:${HTTP_PORT}/`, { agent, timeoutMs: 5000 })).body));
         return got.size === n && names.every((x: string) => got.has(x)) ? names : undefined;
       } finally {
         agent.destroy();
@@ -150,7 +137,7 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const bodies: string[] = [];
     try {
-      for (let i = 0; i < 300; i++) bodies.push(podOf((await httpGet(`http://${clusterIP}:${HTTP_PORT}/`, agent)).body));
+      for (let i = 0; i < 300; i++) bodies.push(podOf((await get(`http://${clusterIP}:${HTTP_PORT}/`, { agent, timeoutMs: 5000 })).body));
     } finally {
       agent.destroy();
     }
@@ -161,7 +148,7 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
 
   it('answers on 127.0.0.1:nodePort too', async () => {
     const agent = new Agent({ keepAlive: false });
-    const r = await httpGet(`http://127.0.0.1:${nodePort}/`, agent);
+    const r = await get(`http://127.0.0.1:${nodePort}/`, { agent, timeoutMs: 5000 });
     assert.equal(r.status, 200);
     assert.match(r.body, /^hi from echo-/);
   });
@@ -266,7 +253,7 @@ describe('services through the node proxy', { timeout: 300_000 }, () => {
     await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'nobody' }, spec: { selector: { app: 'nobody' }, ports: [{ name: 'tcp', port: 7001 }, { name: 'http', port: 8081, appProtocol: 'http' }] } });
     const ip = JSON.parse((await cluster.kubectl(['get', 'svc', 'nobody', '-o', 'json'])).stdout).spec.clusterIP;
     const agent = new Agent({ keepAlive: false });
-    const r = await cluster.waitFor('503', async () => (await httpGet(`http://${ip}:8081/`, agent).catch(() => undefined)) ?? undefined);
+    const r = await cluster.waitFor('503', async () => (await get(`http://${ip}:8081/`, { agent, timeoutMs: 5000 }).catch(() => undefined)) ?? undefined);
     assert.equal(r.status, 503);
     assert.match(r.body, /default\/nobody/);
     await assert.rejects(overTcp(ip, 7001), (e: NodeJS.ErrnoException) => e.code === 'ECONNRESET');
