@@ -1,0 +1,297 @@
+// Cluster DNS benchmark (issue 7): dnsperf against tugboat's DNS server (the fast path and the
+// dns2 path, one process each), unbound and dnsmasq, all serving the same 1,000 ClusterIP
+// services as local data with no upstream (nothing leaves 127.0.0.1). The query list is an A
+// query for every `<svc>.<ns>.svc.cluster.local` plus 10% names that do not exist (NXDOMAIN).
+// The server runs pinned to core 0, dnsperf to core 1.
+//
+// Per server: the peak (dnsperf with `-q` queries outstanding, no rate limit) gives queries/s;
+// a second peak run with `-v` gives p99 latency (dnsperf 2.10 prints each answer's latency in
+// verbose mode and has no histogram option); a third run rate-limited to half that peak (`-Q`)
+// gives p99 at half load. Verbose runs cost dnsperf some CPU, so queries/s come from the quiet run.
+//
+//   npm run bench:dns [-- --duration 5 --outstanding 200 --services 1000]
+//   node dist/bench/dns.js --serve fast|dns2 --port P --services N   (the tugboat server process)
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Endpoints, Service } from '../api/types.js';
+import { buildZone, startDns, TYPE } from '../dns/index.js';
+import { cpuSeconds, freeUdpTcpPort, HOST, ratio, requireTools, start, stop, table } from './harness.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const DOMAIN = 'cluster.local';
+
+const { values } = parseArgs({
+  options: {
+    serve: { type: 'string' },
+    port: { type: 'string' },
+    services: { type: 'string', default: '1000' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    outstanding: { type: 'string', default: '200' },
+    only: { type: 'string' },
+  },
+});
+
+interface ClusterService {
+  name: string;
+  namespace: string;
+  clusterIP: string;
+}
+
+/** N ClusterIP services over 10 namespaces, ClusterIPs in 127.77.0.0/16. */
+function clusterServices(n: number): ClusterService[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `svc-${i}`,
+    namespace: `ns-${i % 10}`,
+    clusterIP: `127.77.${1 + (i >> 8)}.${i & 255}`,
+  }));
+}
+
+const fqdn = (s: ClusterService): string => `${s.name}.${s.namespace}.svc.${DOMAIN}`;
+
+/** The tugboat server process: the zone from Service/Endpoints objects through buildZone, served by startDns. */
+async function serve(path: string, port: number, n: number): Promise<void> {
+  const services: Service[] = clusterServices(n).map((s) => ({
+    metadata: { name: s.name, namespace: s.namespace },
+    spec: { clusterIP: s.clusterIP, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+  }));
+  const endpoints: Endpoints[] = [];
+  const zone = buildZone(services, endpoints, { domain: DOMAIN, serial: 1 });
+  const dns = await startDns({
+    addr: `${HOST}:${port}`,
+    domain: DOMAIN,
+    upstreams: [], // names outside the domain get SERVFAIL; nothing is forwarded
+    zone: () => zone,
+    fastPath: path === 'fast',
+    log: (m) => console.error(m),
+  });
+  console.log('ready');
+  process.on('SIGTERM', () => {
+    void dns.stop().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}
+
+/** Sends an A query for `name` until an answer comes back; fails early when `child` exits. */
+async function waitAnswering(port: number, child: ChildProcess, name: string, label: string): Promise<void> {
+  const labels = name.split('.');
+  const q = Buffer.concat([
+    Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
+    ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])),
+    Buffer.from([0, 0, TYPE.A, 0, 1]),
+  ]);
+  const sock = createSocket('udp4');
+  sock.on('error', () => undefined);
+  try {
+    for (let i = 0; i < 200; i++) {
+      if (child.exitCode !== null) throw new Error(`${label} exited with ${child.exitCode}`);
+      const ok = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { sock.off('message', got); resolve(false); }, 50);
+        const got = (m: Buffer): void => {
+          clearTimeout(timer);
+          sock.off('message', got);
+          resolve(m.length >= 12 && (m[3] & 0xf) === 0);
+        };
+        sock.on('message', got);
+        sock.send(q, port, HOST);
+      });
+      if (ok) return;
+    }
+    throw new Error(`${label} did not answer ${name} on ${port}`);
+  } finally {
+    sock.close();
+  }
+}
+
+interface PerfResult {
+  qps: number;
+  completed: number;
+  lost: number;
+  p99ms: number;
+  rcodes: string;
+}
+
+/**
+ * One dnsperf run on core 1. With `verbose`, every answer's latency goes to a file and p99 is
+ * computed from it.
+ */
+function dnsperf(dir: string, data: string, port: number, seconds: number, outstanding: number, opts: { verbose?: boolean; qps?: number } = {}): PerfResult {
+  const args = ['-c', '1', 'dnsperf', '-s', HOST, '-p', String(port), '-d', data, '-l', String(seconds), '-q', String(outstanding), '-t', '2'];
+  if (opts.qps) args.push('-Q', String(Math.round(opts.qps)));
+  if (opts.verbose) args.push('-v');
+  const outFile = join(dir, 'dnsperf.out');
+  const fd = openSync(outFile, 'w');
+  let r;
+  try {
+    r = spawnSync('taskset', args, { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+  } finally {
+    closeSync(fd);
+  }
+  const out = readFileSync(outFile, 'utf8');
+  if (r.status !== 0) throw new Error(`dnsperf failed (${r.status}): ${r.stderr}\n${out.slice(-2000)}`);
+  const qps = Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1]);
+  const completed = Number(/Queries completed:\s+(\d+)/.exec(out)?.[1]);
+  const lost = Number(/Queries lost:\s+(\d+)/.exec(out)?.[1]);
+  const rcodes = /Response codes:\s+(.*)$/m.exec(out)?.[1]?.trim() ?? '';
+  let p99ms = NaN;
+  if (opts.verbose) {
+    // `> NOERROR svc-1.ns-1.svc.cluster.local A 0.000123` per answer; timeouts are `> T ...`.
+    const latencies: number[] = [];
+    let timeouts = 0;
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('> ')) continue;
+      if (line.startsWith('> T ')) { timeouts++; continue; }
+      const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (!Number.isNaN(v)) latencies.push(v);
+    }
+    latencies.sort((a, b) => a - b);
+    // A lost query counts as slower than any answer.
+    const all = latencies.length + timeouts;
+    const i = Math.ceil(all * 0.99) - 1;
+    p99ms = i < latencies.length && i >= 0 ? latencies[i] * 1000 : Infinity;
+  }
+  return { qps, completed, lost, p99ms, rcodes };
+}
+
+interface Row {
+  name: string;
+  peak: PerfResult;
+  atPeak: PerfResult;
+  half: PerfResult;
+  cpuUsPerQuery: number;
+}
+
+function unboundConfig(dir: string, port: number, services: ClusterService[]): string {
+  const file = join(dir, 'unbound.conf');
+  const lines = [
+    'server:',
+    `  interface: ${HOST}`,
+    `  port: ${port}`,
+    '  do-daemonize: no',
+    '  username: ""',
+    '  chroot: ""',
+    `  directory: "${dir}"`,
+    `  pidfile: "${dir}/unbound.pid"`,
+    '  num-threads: 1',
+    '  use-syslog: no',
+    `  logfile: "${dir}/unbound.log"`,
+    '  verbosity: 0',
+    '  do-ip6: no',
+    '  access-control: 127.0.0.0/8 allow',
+    '  module-config: "iterator"',
+    // Everything outside the cluster zone is refused: unbound never recurses or forwards.
+    '  local-zone: "." refuse',
+    `  local-zone: "${DOMAIN}." static`,
+    `  local-data: "${DOMAIN}. 5 IN SOA ns.dns.${DOMAIN}. hostmaster.${DOMAIN}. 1 7200 1800 86400 5"`,
+    ...services.map((s) => `  local-data: "${fqdn(s)}. 5 IN A ${s.clusterIP}"`),
+    'remote-control:',
+    '  control-enable: no',
+  ];
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+function dnsmasqArgs(dir: string, port: number, services: ClusterService[]): string[] {
+  const hosts = join(dir, 'dnsmasq.hosts');
+  writeFileSync(hosts, services.map((s) => `${s.clusterIP} ${fqdn(s)}`).join('\n') + '\n');
+  return [
+    '--keep-in-foreground', '--conf-file=/dev/null', '--user=root', `--pid-file=${dir}/dnsmasq.pid`,
+    `--port=${port}`, `--listen-address=${HOST}`, '--bind-interfaces',
+    // No upstream at all: no resolv.conf, no /etc/hosts, and the cluster domain answered locally
+    // (unknown names NXDOMAIN, never forwarded).
+    '--no-resolv', '--no-hosts', '--no-poll', `--local=/${DOMAIN}/`,
+    `--addn-hosts=${hosts}`, '--local-ttl=5', '--cache-size=10000', `--log-facility=${dir}/dnsmasq.log`,
+  ];
+}
+
+async function bench(): Promise<void> {
+  const seconds = Number(values.duration);
+  const warmup = Number(values.warmup);
+  const outstanding = Number(values.outstanding);
+  const n = Number(values.services);
+  requireTools(['dnsperf', 'unbound', 'dnsmasq', 'taskset'], 'dnsperf unbound dnsmasq-base util-linux');
+  const only = values.only?.split(',');
+  const services = clusterServices(n);
+  const dir = mkdtempSync(join(tmpdir(), 'tug-bench-dns-'));
+  const data = join(dir, 'queries.txt');
+  {
+    // 1,000 names and 100 that do not exist, interleaved.
+    const lines: string[] = [];
+    services.forEach((s, i) => {
+      lines.push(`${fqdn(s)} A`);
+      if (i % 10 === 9) lines.push(`missing-${i}.${s.namespace}.svc.${DOMAIN} A`);
+    });
+    writeFileSync(data, `${lines.join('\n')}\n`);
+  }
+  const probe = fqdn(services[0]);
+  const children: ChildProcess[] = [];
+  const rows: Row[] = [];
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  try {
+    const measure = async (name: string, port: number, child: ChildProcess): Promise<void> => {
+      children.push(child);
+      try {
+        await waitAnswering(port, child, probe, name);
+        dnsperf(dir, data, port, warmup, outstanding);
+        const before = cpuSeconds(child.pid!);
+        const peak = dnsperf(dir, data, port, seconds, outstanding);
+        const cpuUsPerQuery = ((cpuSeconds(child.pid!) - before) / peak.completed) * 1e6;
+        const atPeak = dnsperf(dir, data, port, seconds, outstanding, { verbose: true });
+        const half = dnsperf(dir, data, port, seconds, outstanding, { verbose: true, qps: peak.qps / 2 });
+        rows.push({ name, peak, atPeak, half, cpuUsPerQuery });
+        console.error(`${name}: ${Math.round(peak.qps)} q/s (${peak.rcodes}), p99 ${atPeak.p99ms.toFixed(3)} ms at peak, ${half.p99ms.toFixed(3)} ms at ${Math.round(peak.qps / 2)} q/s, ${cpuUsPerQuery.toFixed(1)} µs CPU/query`);
+      } finally {
+        await stop(child);
+        children.splice(children.indexOf(child), 1);
+      }
+    };
+    const want = (key: string): boolean => !only || only.includes(key);
+
+    if (want('unbound')) {
+      const port = await freeUdpTcpPort();
+      await measure('unbound', port, start('unbound', 0, 'unbound', ['-d', '-c', unboundConfig(dir, port, services)], join(dir, 'unbound.out')));
+    }
+    if (want('dnsmasq')) {
+      const port = await freeUdpTcpPort();
+      await measure('dnsmasq', port, start('dnsmasq', 0, 'dnsmasq', dnsmasqArgs(dir, port, services), join(dir, 'dnsmasq.out')));
+    }
+    for (const path of ['fast', 'dns2']) {
+      if (!want(path)) continue;
+      const port = await freeUdpTcpPort();
+      const child = start(`tugboat ${path}`, 0, process.execPath, [SELF, '--serve', path, '--port', String(port), '--services', String(n)], join(dir, `tugboat-${path}.log`));
+      await measure(path === 'fast' ? 'tugboat (fast path)' : 'tugboat (dns2 path)', port, child);
+    }
+  } finally {
+    for (const child of children) await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  printTable(rows, { seconds, outstanding, n, load });
+}
+
+function printTable(rows: Row[], run: { seconds: number; outstanding: number; n: number; load: string }): void {
+  const unbound = rows.find((r) => r.name === 'unbound');
+  const header = ['server', 'queries/s', 'p99 ms (peak)', 'p99 ms (half load)', 'CPU µs/query', 'q/s vs unbound', 'lost', 'response codes'];
+  const lines = rows.map((r) => [
+    r.name,
+    String(Math.round(r.peak.qps)),
+    r.atPeak.p99ms.toFixed(3),
+    `${r.half.p99ms.toFixed(3)} @ ${Math.round(r.half.qps)}`,
+    r.cpuUsPerQuery.toFixed(1),
+    ratio(r.peak.qps, unbound?.peak.qps),
+    String(r.peak.lost + r.atPeak.lost + r.half.lost),
+    r.peak.rcodes,
+  ]);
+  console.log(`\ndnsperf 2.10 -q${run.outstanding} -l${run.seconds}, ${run.n} ClusterIP names + 10% NXDOMAIN, server on core 0, dnsperf on core 1 (node ${process.version}, load average before: ${run.load})\n`);
+  console.log(table(header, lines));
+}
+
+if (values.serve) {
+  await serve(values.serve, Number(values.port), Number(values.services));
+} else {
+  await bench();
+}
