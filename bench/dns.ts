@@ -1,16 +1,21 @@
 // Cluster DNS benchmark (issue 7): dnsperf against tugboat's DNS server (the fast path and the
 // dns2 path, one process each), unbound and dnsmasq, all serving the same 1,000 ClusterIP
-// services as local data with no upstream (nothing leaves 127.0.0.1). The query list is an A
-// query for every `<svc>.<ns>.svc.cluster.local` plus 10% names that do not exist (NXDOMAIN).
-// The server runs pinned to core 0, dnsperf to core 1.
+// services as local data with no upstream (nothing leaves 127.0.0.1), plus the floor of a Node
+// dgram responder that answers every query with one fixed record. The query list is an A query
+// for every `<svc>.<ns>.svc.cluster.local` plus 10% names that do not exist (NXDOMAIN). The
+// server runs pinned to core 0, dnsperf to core 1.
 //
-// Per server: the peak (dnsperf with `-q` queries outstanding, no rate limit) gives queries/s;
-// a second peak run with `-v` gives p99 latency (dnsperf 2.10 prints each answer's latency in
-// verbose mode and has no histogram option); a third run rate-limited to half that peak (`-Q`)
-// gives p99 at half load. Verbose runs cost dnsperf some CPU, so queries/s come from the quiet run.
+// Queries/s: dnsperf with `-q` queries outstanding and no rate limit, in rounds that go through
+// every server in turn (other work on a shared machine then hurts each about the same); the
+// best round counts. p99: dnsperf 2.10 has no histogram option but prints every answer's latency
+// with `-v`, so one verbose run at full speed gives p99 at peak, and verbose runs rate-limited to
+// half the best peak (`-Q`), one per round, give p99 at half load (the median is reported).
+// Verbose output costs dnsperf CPU, so queries/s come from the quiet runs only.
 //
-//   npm run bench:dns [-- --duration 5 --outstanding 200 --services 1000]
-//   node dist/bench/dns.js --serve fast|dns2 --port P --services N   (the tugboat server process)
+//   npm run bench:dns [-- --duration 5 --rounds 3 --outstanding 200 --services 1000 --only unbound,fast]
+//   npm run bench:dns -- --baseline /other/build/dist/bench/dns.js   (adds another build's server,
+//     e.g. an earlier commit with this file copied in, as `tugboat (baseline)`)
+//   node dist/bench/dns.js --serve fast|dns2|floor --port P --services N   (the Node server process)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,9 +36,11 @@ const { values } = parseArgs({
     port: { type: 'string' },
     services: { type: 'string', default: '1000' },
     duration: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     outstanding: { type: 'string', default: '200' },
     only: { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 
@@ -75,6 +82,28 @@ async function serve(path: string, port: number, n: number): Promise<void> {
     void dns.stop().then(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   });
+}
+
+/**
+ * The floor: a bare dgram socket answering every query with one fixed A record (the query's own
+ * bytes plus an answer pointing at its name), no lookup, no metrics.
+ */
+async function serveFloor(port: number): Promise<void> {
+  const sock = createSocket('udp4');
+  const answer = Buffer.from([0xc0, 0x0c, 0, TYPE.A, 0, 1, 0, 0, 0, 5, 0, 4, 127, 77, 0, 1]);
+  sock.on('error', (e) => console.error(e.message));
+  sock.on('message', (msg, rinfo) => {
+    if (msg.length < 12 || msg[11] !== 0) return;
+    const out = Buffer.allocUnsafe(msg.length + answer.length);
+    msg.copy(out);
+    answer.copy(out, msg.length);
+    out[2] = 0x84 | (msg[2] & 1);
+    out[3] = 0x80;
+    out[7] = 1;
+    sock.send(out, rinfo.port, rinfo.address);
+  });
+  sock.bind(port, HOST, () => console.log('ready'));
+  process.on('SIGTERM', () => sock.close(() => process.exit(0)));
 }
 
 /** Sends an A query for `name` until an answer comes back; fails early when `child` exits. */
@@ -160,11 +189,14 @@ function dnsperf(dir: string, data: string, port: number, seconds: number, outst
 
 interface Row {
   name: string;
-  peak: PerfResult;
-  atPeak: PerfResult;
-  half: PerfResult;
-  cpuUsPerQuery: number;
+  peaks: PerfResult[];
+  cpuUsPerQuery: number[];
+  atPeak?: PerfResult;
+  half: PerfResult[];
 }
+
+const best = (r: Row): PerfResult => r.peaks.reduce((a, b) => (b.qps > a.qps ? b : a));
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
 
 function unboundConfig(dir: string, port: number, services: ClusterService[]): string {
   const file = join(dir, 'unbound.conf');
@@ -213,6 +245,7 @@ async function bench(): Promise<void> {
   const seconds = Number(values.duration);
   const warmup = Number(values.warmup);
   const outstanding = Number(values.outstanding);
+  const rounds = Math.max(1, Number(values.rounds));
   const n = Number(values.services);
   requireTools(['dnsperf', 'unbound', 'dnsmasq', 'taskset'], 'dnsperf unbound dnsmasq-base util-linux');
   const only = values.only?.split(',');
@@ -230,67 +263,101 @@ async function bench(): Promise<void> {
   }
   const probe = fqdn(services[0]);
   const children: ChildProcess[] = [];
-  const rows: Row[] = [];
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  interface Target {
+    key: string;
+    name: string;
+    launch(port: number): ChildProcess;
+  }
+  const targets: Target[] = [
+    { key: 'unbound', name: 'unbound', launch: (port: number) => start('unbound', 0, 'unbound', ['-d', '-c', unboundConfig(dir, port, services)], join(dir, 'unbound.out')) },
+    { key: 'dnsmasq', name: 'dnsmasq', launch: (port: number) => start('dnsmasq', 0, 'dnsmasq', dnsmasqArgs(dir, port, services), join(dir, 'dnsmasq.out')) },
+    ...(['fast', 'dns2', 'floor'] as const).map((path) => ({
+      key: path,
+      name: { fast: 'tugboat (fast path)', dns2: 'tugboat (dns2 path)', floor: 'node dgram floor (fixed answer)' }[path],
+      launch: (port: number) => start(`tugboat ${path}`, 0, process.execPath, [SELF, '--serve', path, '--port', String(port), '--services', String(n)], join(dir, `tugboat-${path}.log`)),
+    })),
+    ...(values.baseline ? [{
+      key: 'baseline',
+      name: 'tugboat (baseline)',
+      launch: (port: number) => start('baseline', 0, process.execPath, [values.baseline!, '--serve', 'fast', '--port', String(port), '--services', String(n)], join(dir, 'baseline.log')),
+    }] : []),
+  ].filter((x) => !only || only.includes(x.key));
+  const rows = new Map<string, Row>(targets.map((x) => [x.key, { name: x.name, peaks: [], cpuUsPerQuery: [], half: [] }]));
+  /** Starts a target, runs `work` against it, and always stops it. */
+  const withServer = async (target: Target, work: (port: number, child: ChildProcess) => void): Promise<void> => {
+    const port = await freeUdpTcpPort();
+    const child = target.launch(port);
+    children.push(child);
+    try {
+      await waitAnswering(port, child, probe, target.name);
+      dnsperf(dir, data, port, warmup, outstanding);
+      work(port, child);
+    } finally {
+      await stop(child);
+      children.splice(children.indexOf(child), 1);
+    }
+  };
   try {
-    const measure = async (name: string, port: number, child: ChildProcess): Promise<void> => {
-      children.push(child);
-      try {
-        await waitAnswering(port, child, probe, name);
-        dnsperf(dir, data, port, warmup, outstanding);
-        const before = cpuSeconds(child.pid!);
-        const peak = dnsperf(dir, data, port, seconds, outstanding);
-        const cpuUsPerQuery = ((cpuSeconds(child.pid!) - before) / peak.completed) * 1e6;
-        const atPeak = dnsperf(dir, data, port, seconds, outstanding, { verbose: true });
-        const half = dnsperf(dir, data, port, seconds, outstanding, { verbose: true, qps: peak.qps / 2 });
-        rows.push({ name, peak, atPeak, half, cpuUsPerQuery });
-        console.error(`${name}: ${Math.round(peak.qps)} q/s (${peak.rcodes}), p99 ${atPeak.p99ms.toFixed(3)} ms at peak, ${half.p99ms.toFixed(3)} ms at ${Math.round(peak.qps / 2)} q/s, ${cpuUsPerQuery.toFixed(1)} µs CPU/query`);
-      } finally {
-        await stop(child);
-        children.splice(children.indexOf(child), 1);
+    for (let round = 1; round <= rounds; round++) {
+      for (const target of targets) {
+        const row = rows.get(target.key)!;
+        await withServer(target, (port, child) => {
+          const before = cpuSeconds(child.pid!);
+          const peak = dnsperf(dir, data, port, seconds, outstanding);
+          row.cpuUsPerQuery.push(((cpuSeconds(child.pid!) - before) / peak.completed) * 1e6);
+          row.peaks.push(peak);
+          console.error(`round ${round}, ${target.name}: ${Math.round(peak.qps)} q/s (${peak.rcodes}), ${row.cpuUsPerQuery.at(-1)!.toFixed(1)} µs CPU/query`);
+        });
       }
-    };
-    const want = (key: string): boolean => !only || only.includes(key);
-
-    if (want('unbound')) {
-      const port = await freeUdpTcpPort();
-      await measure('unbound', port, start('unbound', 0, 'unbound', ['-d', '-c', unboundConfig(dir, port, services)], join(dir, 'unbound.out')));
     }
-    if (want('dnsmasq')) {
-      const port = await freeUdpTcpPort();
-      await measure('dnsmasq', port, start('dnsmasq', 0, 'dnsmasq', dnsmasqArgs(dir, port, services), join(dir, 'dnsmasq.out')));
-    }
-    for (const path of ['fast', 'dns2']) {
-      if (!want(path)) continue;
-      const port = await freeUdpTcpPort();
-      const child = start(`tugboat ${path}`, 0, process.execPath, [SELF, '--serve', path, '--port', String(port), '--services', String(n)], join(dir, `tugboat-${path}.log`));
-      await measure(path === 'fast' ? 'tugboat (fast path)' : 'tugboat (dns2 path)', port, child);
+    for (let round = 1; round <= rounds; round++) {
+      for (const target of targets) {
+        const row = rows.get(target.key)!;
+        await withServer(target, (port) => {
+          if (round === 1) {
+            row.atPeak = dnsperf(dir, data, port, seconds, outstanding, { verbose: true });
+            console.error(`${target.name}: p99 ${row.atPeak.p99ms.toFixed(3)} ms at peak`);
+          }
+          const half = dnsperf(dir, data, port, seconds, outstanding, { verbose: true, qps: best(row).qps / 2 });
+          row.half.push(half);
+          console.error(`round ${round}, ${target.name}: p99 ${half.p99ms.toFixed(3)} ms at ${Math.round(half.qps)} q/s`);
+        });
+      }
     }
   } finally {
     for (const child of children) await stop(child);
     rmSync(dir, { recursive: true, force: true });
   }
-  printTable(rows, { seconds, outstanding, n, load });
+  printTable([...rows.values()], { seconds, outstanding, n, load, rounds });
 }
 
-function printTable(rows: Row[], run: { seconds: number; outstanding: number; n: number; load: string }): void {
+function printTable(rows: Row[], run: { seconds: number; outstanding: number; n: number; load: string; rounds: number }): void {
   const unbound = rows.find((r) => r.name === 'unbound');
-  const header = ['server', 'queries/s', 'p99 ms (peak)', 'p99 ms (half load)', 'CPU µs/query', 'q/s vs unbound', 'lost', 'response codes'];
-  const lines = rows.map((r) => [
-    r.name,
-    String(Math.round(r.peak.qps)),
-    r.atPeak.p99ms.toFixed(3),
-    `${r.half.p99ms.toFixed(3)} @ ${Math.round(r.half.qps)}`,
-    r.cpuUsPerQuery.toFixed(1),
-    ratio(r.peak.qps, unbound?.peak.qps),
-    String(r.peak.lost + r.atPeak.lost + r.half.lost),
-    r.peak.rcodes,
-  ]);
-  console.log(`\ndnsperf 2.10 -q${run.outstanding} -l${run.seconds}, ${run.n} ClusterIP names + 10% NXDOMAIN, server on core 0, dnsperf on core 1 (node ${process.version}, load average before: ${run.load})\n`);
+  const header = ['server', 'queries/s (best)', 'rounds q/s', 'CPU µs/query', 'q/s vs unbound', 'p99 ms at peak', 'p99 ms at half load', 'lost', 'response codes (best round)'];
+  const lines = rows.map((r) => {
+    const b = best(r);
+    const lost = [...r.peaks, ...r.half, ...(r.atPeak ? [r.atPeak] : [])].reduce((a, x) => a + x.lost, 0);
+    return [
+      r.name,
+      String(Math.round(b.qps)),
+      r.peaks.map((p) => Math.round(p.qps / 1000)).join('k/') + 'k',
+      median(r.cpuUsPerQuery).toFixed(1),
+      ratio(b.qps, unbound && best(unbound).qps),
+      r.atPeak ? r.atPeak.p99ms.toFixed(3) : '-',
+      `${median(r.half.map((h) => h.p99ms)).toFixed(3)} @ ${Math.round(median(r.half.map((h) => h.qps)))} q/s`,
+      String(lost),
+      b.rcodes,
+    ];
+  });
+  console.log(`\ndnsperf 2.10 -q${run.outstanding} -l${run.seconds}, ${run.rounds} round(s), ${run.n} ClusterIP names + 10% NXDOMAIN, server on core 0, dnsperf on core 1 (node ${process.version}, load average before: ${run.load})\n`);
   console.log(table(header, lines));
+  console.log('\nCPU µs/query: the server\'s utime+stime over a quiet peak run ÷ answers (median of rounds). p99 at half load: median of rounds.');
 }
 
-if (values.serve) {
+if (values.serve === 'floor') {
+  await serveFloor(Number(values.port));
+} else if (values.serve) {
   await serve(values.serve, Number(values.port), Number(values.services));
 } else {
   await bench();
