@@ -7,10 +7,12 @@
 //
 // Queries/s: dnsperf with `-q` queries outstanding and no rate limit, in rounds that go through
 // every server in turn (other work on a shared machine then hurts each about the same); the
-// best round counts. p99: dnsperf 2.10 has no histogram option but prints every answer's latency
-// with `-v`, so one verbose run at full speed gives p99 at peak, and verbose runs rate-limited to
-// half the best peak (`-Q`), one per round, give p99 at half load (the median is reported).
-// Verbose output costs dnsperf CPU, so queries/s come from the quiet runs only.
+// best round counts, and each round notes how busy core 0 was with other work. p99: dnsperf 2.10
+// has no histogram option but prints every answer's latency with `-v`, so one verbose run at full
+// speed gives p99 at peak, and verbose runs rate-limited to half the best peak (`-Q`), one per
+// round, give p99 at half load (best and median reported). Verbose output costs dnsperf CPU, so
+// queries/s come from the quiet runs only. The server's CPU time per answer is reported too: on
+// a shared machine it moves far less than queries/s.
 //
 //   npm run bench:dns [-- --duration 5 --rounds 3 --outstanding 200 --services 1000 --only unbound,fast]
 //   npm run bench:dns -- --baseline /other/build/dist/bench/dns.js   (adds another build's server,
@@ -25,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Endpoints, Service } from '../api/types.js';
 import { buildZone, startDns, TYPE } from '../dns/index.js';
-import { cpuSeconds, freeUdpTcpPort, HOST, ratio, requireTools, start, stop, table } from './harness.js';
+import { coreTicks, cpuSeconds, freeUdpTcpPort, HOST, ratio, requireTools, start, stop, table } from './harness.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const DOMAIN = 'cluster.local';
@@ -191,6 +193,8 @@ interface Row {
   name: string;
   peaks: PerfResult[];
   cpuUsPerQuery: number[];
+  /** Per round: the share of core 0 that other processes used (other work on a shared machine). */
+  othersOnCore: number[];
   atPeak?: PerfResult;
   half: PerfResult[];
 }
@@ -283,7 +287,7 @@ async function bench(): Promise<void> {
       launch: (port: number) => start('baseline', 0, process.execPath, [values.baseline!, '--serve', 'fast', '--port', String(port), '--services', String(n)], join(dir, 'baseline.log')),
     }] : []),
   ].filter((x) => !only || only.includes(x.key));
-  const rows = new Map<string, Row>(targets.map((x) => [x.key, { name: x.name, peaks: [], cpuUsPerQuery: [], half: [] }]));
+  const rows = new Map<string, Row>(targets.map((x) => [x.key, { name: x.name, peaks: [], cpuUsPerQuery: [], othersOnCore: [], half: [] }]));
   /** Starts a target, runs `work` against it, and always stops it. */
   const withServer = async (target: Target, work: (port: number, child: ChildProcess) => void): Promise<void> => {
     const port = await freeUdpTcpPort();
@@ -304,10 +308,15 @@ async function bench(): Promise<void> {
         const row = rows.get(target.key)!;
         await withServer(target, (port, child) => {
           const before = cpuSeconds(child.pid!);
+          const core = coreTicks(0);
           const peak = dnsperf(dir, data, port, seconds, outstanding);
-          row.cpuUsPerQuery.push(((cpuSeconds(child.pid!) - before) / peak.completed) * 1e6);
+          const server = cpuSeconds(child.pid!) - before;
+          const coreAfter = coreTicks(0);
+          // Clock ticks are 1/100 s (USER_HZ), like cpuSeconds'.
+          row.othersOnCore.push(Math.max(0, (coreAfter.busy - core.busy) / 100 - server) / ((coreAfter.total - core.total) / 100));
+          row.cpuUsPerQuery.push((server / peak.completed) * 1e6);
           row.peaks.push(peak);
-          console.error(`round ${round}, ${target.name}: ${Math.round(peak.qps)} q/s (${peak.rcodes}), ${row.cpuUsPerQuery.at(-1)!.toFixed(1)} µs CPU/query`);
+          console.error(`round ${round}, ${target.name}: ${Math.round(peak.qps)} q/s (${peak.rcodes}), ${row.cpuUsPerQuery.at(-1)!.toFixed(1)} µs CPU/query, other processes on core 0: ${Math.round(row.othersOnCore.at(-1)! * 100)}%`);
         });
       }
     }
@@ -334,25 +343,37 @@ async function bench(): Promise<void> {
 
 function printTable(rows: Row[], run: { seconds: number; outstanding: number; n: number; load: string; rounds: number }): void {
   const unbound = rows.find((r) => r.name === 'unbound');
-  const header = ['server', 'queries/s (best)', 'rounds q/s', 'CPU µs/query', 'q/s vs unbound', 'p99 ms at peak', 'p99 ms at half load', 'lost', 'response codes (best round)'];
+  const capacity = (r: Row): number => 1e6 / median(r.cpuUsPerQuery);
+  const header = [
+    'server', 'queries/s (best)', 'rounds q/s', 'core 0 other work', 'q/s vs unbound', 'CPU µs/query', 'q/s per CPU-second', 'vs unbound',
+    'p99 ms at peak', 'p99 ms at half load (best/median)', 'lost', 'response codes (best round)',
+  ];
   const lines = rows.map((r) => {
     const b = best(r);
     const lost = [...r.peaks, ...r.half, ...(r.atPeak ? [r.atPeak] : [])].reduce((a, x) => a + x.lost, 0);
+    const halfP99 = r.half.map((h) => h.p99ms);
     return [
       r.name,
       String(Math.round(b.qps)),
-      r.peaks.map((p) => Math.round(p.qps / 1000)).join('k/') + 'k',
-      median(r.cpuUsPerQuery).toFixed(1),
+      `${r.peaks.map((p) => Math.round(p.qps / 1000)).join('k/')}k`,
+      r.othersOnCore.map((x) => `${Math.round(x * 100)}%`).join('/'),
       ratio(b.qps, unbound && best(unbound).qps),
+      median(r.cpuUsPerQuery).toFixed(1),
+      String(Math.round(capacity(r))),
+      ratio(capacity(r), unbound && capacity(unbound)),
       r.atPeak ? r.atPeak.p99ms.toFixed(3) : '-',
-      `${median(r.half.map((h) => h.p99ms)).toFixed(3)} @ ${Math.round(median(r.half.map((h) => h.qps)))} q/s`,
+      `${Math.min(...halfP99).toFixed(3)} / ${median(halfP99).toFixed(3)} @ ${Math.round(median(r.half.map((h) => h.qps)))} q/s`,
       String(lost),
       b.rcodes,
     ];
   });
   console.log(`\ndnsperf 2.10 -q${run.outstanding} -l${run.seconds}, ${run.rounds} round(s), ${run.n} ClusterIP names + 10% NXDOMAIN, server on core 0, dnsperf on core 1 (node ${process.version}, load average before: ${run.load})\n`);
   console.log(table(header, lines));
-  console.log('\nCPU µs/query: the server\'s utime+stime over a quiet peak run ÷ answers (median of rounds). p99 at half load: median of rounds.');
+  console.log(`
+queries/s: the best round. core 0 other work: per round, the share of core 0 that other processes used (user+system
+time of the core minus the server's; a shared machine's other work lowers queries/s and inflates latency). CPU µs/query: the server's utime+stime over a quiet
+peak run ÷ answers (median of rounds); q/s per CPU-second is its inverse, what one core could answer with nothing else on
+it. p99 at half load: dnsperf -Q at half the best peak, one verbose run per round.`);
 }
 
 if (values.serve === 'floor') {

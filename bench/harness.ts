@@ -82,6 +82,17 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Time one CPU core spent in processes (user, nice, system) and in all, in clock ticks, from
+ * /proc/stat; interrupt and softirq time count only in the total.
+ */
+export function coreTicks(core: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+  if (!line) throw new Error(`no cpu${core} in /proc/stat`);
+  const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { busy: t[0] + t[1] + t[2], total: t.reduce((a, b) => a + b, 0) };
+}
+
 /** Throws naming the Debian packages when a tool is missing. */
 export function requireTools(tools: string[], packages: string): void {
   for (const tool of tools) {

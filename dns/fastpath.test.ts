@@ -6,6 +6,7 @@ import { decodeQuery, encodeResponse } from './codec.js';
 import { EncodedAnswers } from './fastpath.js';
 import { buildZone, TYPE } from './records.js';
 import { makeQuery, parse } from './testutil.js';
+import { questionHash } from './wire.js';
 
 const services: Service[] = [
   { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.77.0.7', ports: [{ name: 'http', port: 80 }] } },
@@ -118,4 +119,20 @@ test('a flood of made-up names stays within maxEntries', () => {
   const fast = new EncodedAnswers({ domain: 'cluster.local', udpPayload: 1232, maxEntries: 50 });
   for (let i = 0; i < 500; i++) assert.equal(parse(fast.answer(makeQuery(`x${i}.cluster.local`, TYPE.A), true, zone)!).header.rcode, 3);
   assert.equal(fast.size, 50);
+});
+
+test('two questions with the same hash each get their own answer', () => {
+  // Found by search: FNV-1a of these two A questions is the same 32-bit number.
+  const pair = ['h805070.default.svc.cluster.local', 'h1112000.default.svc.cluster.local'];
+  const [a, b] = pair.map((name) => makeQuery(name, TYPE.A));
+  assert.equal(questionHash(a, a.length - 4), questionHash(b, b.length - 4));
+  const services = pair.map((name, i) => ({ metadata: { name: name.split('.')[0], namespace: 'default' }, spec: { clusterIP: `127.77.9.${i + 1}` } }));
+  const z = buildZone(services, []);
+  const fast = fresh();
+  for (let round = 0; round < 3; round++) {
+    pair.forEach((name, i) => {
+      assert.deepEqual(parse(fast.answer(makeQuery(name.toUpperCase(), TYPE.A), true, z)!).answers.map((x) => x.address), [`127.77.9.${i + 1}`], name);
+    });
+  }
+  assert.equal(fast.size, 1, 'they share one slot');
 });

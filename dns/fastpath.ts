@@ -1,8 +1,8 @@
 // Pre-encoded answers for the cluster domain: the first plain question about a name is answered
 // through zoneAnswer and encoded once; later ones copy those bytes and patch the ID, the RD/CD
 // bits and the question's spelling (names in the answer point at the question, so they follow
-// its case). Keyed by the lower-cased question and whether it had an OPT; the UDP size only picks
-// the whole or the truncated form. Dropped wholesale when the zone object changes. Forwarded
+// its case). Keyed by a hash of the lower-cased question (no string per query) and whether it
+// had an OPT; the UDP size only picks the whole or the truncated form. Dropped wholesale when the zone object changes. Forwarded
 // names are never held here: their TTLs age in the forwarder's cache.
 import type { Query } from './codec.js';
 import { zoneAnswer } from './answer.js';
@@ -10,6 +10,8 @@ import { inDomain, type Zone } from './records.js';
 import { encodeWire, newPlainQuestion, parsePlainQuestion, questionName } from './wire.js';
 
 interface Entry {
+  /** The lower-cased question (QNAME, QTYPE, QCLASS) as sent, to tell hash collisions apart. */
+  question: Buffer;
   whole: Buffer;
   truncated: Buffer;
   rcode: number;
@@ -31,10 +33,9 @@ export class EncodedAnswers {
   qtype = 0;
   rcode = 0;
   private zone: Zone | undefined;
-  private readonly plain = new Map<string, Entry>();
-  private readonly withOpt = new Map<string, Entry>();
+  private readonly plain = new Map<number, Entry>();
+  private readonly withOpt = new Map<number, Entry>();
   private readonly q = newPlainQuestion();
-  private readonly lower = Buffer.alloc(255 + 4);
   private readonly maxEntries: number;
 
   constructor(private readonly opts: EncodedAnswersOptions) {
@@ -57,25 +58,15 @@ export class EncodedAnswers {
       this.withOpt.clear();
       this.zone = zone;
     }
-    const keyEnd = q.nameEnd + 4;
-    let key: string;
-    if (q.mixedCase) {
-      const lower = this.lower;
-      for (let i = HEADER; i < keyEnd; i++) {
-        const c = msg[i];
-        lower[i - HEADER] = i < q.nameEnd && c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-      }
-      key = lower.toString('latin1', 0, keyEnd - HEADER);
-    } else {
-      key = msg.toString('latin1', HEADER, keyEnd);
-    }
+    const hash = q.hash;
     const table = q.edns ? this.withOpt : this.plain;
-    let e = table.get(key);
-    if (e === undefined) {
+    let e = table.get(hash);
+    if (e === undefined || !sameQuestion(e.question, msg, q.nameEnd)) {
       e = this.build(msg, zone);
       if (e === undefined) return undefined;
+      table.delete(hash); // a colliding question takes the slot and moves to the young end
       if (table.size >= this.maxEntries) table.delete(table.keys().next().value!);
-      table.set(key, e);
+      table.set(hash, e);
     }
     const limit = !udp ? 0xffff : q.edns ? Math.min(this.opts.udpPayload, Math.max(512, q.udpPayloadSize)) : 512;
     const src = e.whole.length <= limit ? e.whole : e.truncated;
@@ -104,9 +95,21 @@ export class EncodedAnswers {
     if (chase !== undefined) return undefined;
     try {
       const { whole, truncated } = encodeWire(response);
-      return { whole, truncated, rcode: response.rcode };
+      const question = Buffer.from(msg.subarray(HEADER, q.nameEnd + 4));
+      for (let i = 0; i < question.length - 4; i++) if (question[i] >= 0x41 && question[i] <= 0x5a) question[i] |= 0x20;
+      return { question, whole, truncated, rcode: response.rcode };
     } catch {
       return undefined; // a record we cannot encode: the dns2 path answers SERVFAIL and logs it
     }
   }
+}
+
+/** Whether `msg` asks `question` (lower case), its QNAME compared case-insensitively. */
+function sameQuestion(question: Buffer, msg: Buffer, nameEnd: number): boolean {
+  if (nameEnd + 4 - HEADER !== question.length) return false;
+  for (let i = 0; i < question.length; i++) {
+    const c = msg[HEADER + i];
+    if ((HEADER + i < nameEnd && c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== question[i]) return false;
+  }
+  return true;
 }

@@ -140,7 +140,7 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
   const answerEncoded = (msg: Buffer, udp: boolean): Buffer | undefined => {
     const zone = encoded && opts.zone();
     if (!zone) return undefined;
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     let out: Buffer | undefined;
     try {
       out = encoded!.answer(msg, udp, zone);
@@ -150,7 +150,7 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
     }
     if (!out) return undefined;
     if (opts.isStale?.()) metrics.staleAnswers.inc();
-    metrics.observe(encoded!.qtype, encoded!.rcode, 'cluster', seconds(started));
+    metrics.observe(encoded!.qtype, encoded!.rcode, 'cluster', (performance.now() - started) / 1000);
     return out;
   };
 
@@ -262,10 +262,17 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, famil
 
 /**
  * dgram resolves the destination of every send, and dns.lookup defers even an IP literal to the
- * next tick; a client's address is always a literal, so it is handed back at once.
+ * next tick; a client's address is always a literal, so it is handed back at once (and the last
+ * one is remembered: a busy client asks many times in a row).
  */
+let lastLiteral = '';
+let lastFamily = 0;
 function literalLookup(host: string, options: LookupOneOptions | number, cb: LookupCallback): void {
-  const family = isIP(host);
-  if (family !== 0) cb(null, host, family);
-  else dnsLookup(host, options as LookupOneOptions, cb);
+  if (host !== lastLiteral) {
+    const family = isIP(host);
+    if (family === 0) return dnsLookup(host, options as LookupOneOptions, cb);
+    lastLiteral = host;
+    lastFamily = family;
+  }
+  cb(null, host, lastFamily);
 }

@@ -4,7 +4,7 @@ import { replyTo, zoneAnswer } from './answer.js';
 import { decodeQuery, encodeResponse, type Query } from './codec.js';
 import { buildZone, TYPE } from './records.js';
 import { makeQuery, parse } from './testutil.js';
-import { encodeWire, ipv6Bytes, newPlainQuestion, parsePlainQuestion, questionName } from './wire.js';
+import { encodeWire, ipv6Bytes, newPlainQuestion, parsePlainQuestion, questionHash, questionName } from './wire.js';
 
 const read = (b: Buffer) => {
   const q = newPlainQuestion();
@@ -20,11 +20,14 @@ function withCookie(name: string): Buffer {
   return out;
 }
 
-test('parsePlainQuestion reads a plain query, with and without OPT, and notes upper case', () => {
+test('parsePlainQuestion reads a plain query, with and without OPT', () => {
   const plain = makeQuery('web.default.svc.cluster.local', TYPE.A);
-  assert.deepEqual(read(plain), { nameEnd: plain.length - 4, qtype: TYPE.A, qclass: 1, mixedCase: false, edns: false, udpPayloadSize: 0 });
+  const hash = questionHash(plain, plain.length - 4);
+  assert.deepEqual(read(plain), { nameEnd: plain.length - 4, qtype: TYPE.A, qclass: 1, edns: false, udpPayloadSize: 0, hash });
   const edns = makeQuery('Web.Default.svc.cluster.local', TYPE.SRV, { edns: 4096 });
-  assert.deepEqual(read(edns), { nameEnd: 12 + 31, qtype: TYPE.SRV, qclass: 1, mixedCase: true, edns: true, udpPayloadSize: 4096 });
+  assert.deepEqual(read(edns), { nameEnd: 12 + 31, qtype: TYPE.SRV, qclass: 1, edns: true, udpPayloadSize: 4096, hash: questionHash(edns, 12 + 31) });
+  assert.equal(read(makeQuery('WEB.default.svc.cluster.LOCAL', TYPE.A))?.hash, hash, 'the hash ignores case');
+  assert.notEqual(read(makeQuery('web.default.svc.cluster.local', TYPE.AAAA))?.hash, hash);
   assert.equal(read(withCookie('web.default.svc.cluster.local'))?.udpPayloadSize, 1232, 'EDNS options are skipped');
   assert.equal(questionName(edns, 12 + 31), 'web.default.svc.cluster.local');
 });

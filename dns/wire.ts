@@ -10,6 +10,8 @@ import { TYPE } from './records.js';
 const HEADER = 12;
 const MAX_NAME = 255;
 const MAX_LABEL = 63;
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
 
 /** What the parser read; one object is reused per call (the hot path does not allocate). */
 export interface PlainQuestion {
@@ -17,16 +19,16 @@ export interface PlainQuestion {
   nameEnd: number;
   qtype: number;
   qclass: number;
-  /** Whether QNAME holds an upper-case ASCII letter. */
-  mixedCase: boolean;
   /** Whether the query carries an OPT record. */
   edns: boolean;
   /** The OPT's advertised UDP payload size (0 without OPT). */
   udpPayloadSize: number;
+  /** FNV-1a of QNAME (ASCII letters folded to lower case), QTYPE and QCLASS. */
+  hash: number;
 }
 
 export function newPlainQuestion(): PlainQuestion {
-  return { nameEnd: 0, qtype: 0, qclass: 0, mixedCase: false, edns: false, udpPayloadSize: 0 };
+  return { nameEnd: 0, qtype: 0, qclass: 0, edns: false, udpPayloadSize: 0, hash: 0 };
 }
 
 /**
@@ -39,7 +41,7 @@ export function parsePlainQuestion(msg: Uint8Array, q: PlainQuestion): boolean {
   if ((msg[2] & 0xf8) !== 0) return false; // QR set or an opcode other than QUERY
   if (msg[4] !== 0 || msg[5] !== 1 || (msg[6] | msg[7] | msg[8] | msg[9] | msg[10]) !== 0 || msg[11] > 1) return false;
   let off = HEADER;
-  let upper = false;
+  let hash = FNV_OFFSET;
   for (;;) {
     if (off >= len) return false;
     const l = msg[off];
@@ -47,11 +49,12 @@ export function parsePlainQuestion(msg: Uint8Array, q: PlainQuestion): boolean {
     if (l > MAX_LABEL) return false; // pointers and reserved label types
     const end = off + 1 + l;
     if (end > len) return false;
+    hash = Math.imul(hash ^ l, FNV_PRIME);
     for (let i = off + 1; i < end; i++) {
       const c = msg[i];
       // Printable ASCII only, no dot inside a label: what round-trips through a dotted name.
       if (c <= 0x20 || c >= 0x7f || c === 0x2e) return false;
-      if (c >= 0x41 && c <= 0x5a) upper = true;
+      hash = Math.imul(hash ^ (c >= 0x41 && c <= 0x5a ? c | 0x20 : c), FNV_PRIME);
     }
     off = end;
   }
@@ -77,13 +80,24 @@ export function parsePlainQuestion(msg: Uint8Array, q: PlainQuestion): boolean {
   } else if (p !== len) {
     return false;
   }
+  for (let i = off; i < nameEnd + 4; i++) hash = Math.imul(hash ^ msg[i], FNV_PRIME);
+  q.hash = hash;
   q.nameEnd = nameEnd;
   q.qtype = (msg[nameEnd] << 8) | msg[nameEnd + 1];
   q.qclass = (msg[nameEnd + 2] << 8) | msg[nameEnd + 3];
-  q.mixedCase = upper;
   q.edns = edns;
   q.udpPayloadSize = size;
   return true;
+}
+
+/** The `hash` parsePlainQuestion gives, for a question in any message (QNAME ends at `nameEnd`). */
+export function questionHash(msg: Uint8Array, nameEnd: number): number {
+  let hash = FNV_OFFSET;
+  for (let i = HEADER; i < nameEnd + 4; i++) {
+    const c = msg[i];
+    hash = Math.imul(hash ^ (i < nameEnd && c >= 0x41 && c <= 0x5a ? c | 0x20 : c), FNV_PRIME);
+  }
+  return hash;
 }
 
 /** QNAME of a parsed question as a dotted, lower-case name (no trailing dot). */
