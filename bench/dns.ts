@@ -370,10 +370,11 @@ function printTable(rows: Row[], run: { seconds: number; outstanding: number; n:
   console.log(`\ndnsperf 2.10 -q${run.outstanding} -l${run.seconds}, ${run.rounds} round(s), ${run.n} ClusterIP names + 10% NXDOMAIN, server on core 0, dnsperf on core 1 (node ${process.version}, load average before: ${run.load})\n`);
   console.log(table(header, lines));
   console.log(`
-queries/s: the best round. core 0 other work: per round, the share of core 0 that other processes used (user+system
-time of the core minus the server's; a shared machine's other work lowers queries/s and inflates latency). CPU µs/query: the server's utime+stime over a quiet
-peak run ÷ answers (median of rounds); q/s per CPU-second is its inverse, what one core could answer with nothing else on
-it. p99 at half load: dnsperf -Q at half the best peak, one verbose run per round.`);
+queries/s: the best round. core 0 other work: per round, the share of core 0 that other processes used (the
+core's user+system time minus the server's); other work on a shared machine lowers queries/s and inflates latency.
+CPU µs/query: the server's utime+stime over a quiet peak run ÷ answers (median of rounds); q/s per CPU-second is its
+inverse, what one core could answer with nothing else on it. p99 at half load: dnsperf -Q at half the best peak,
+one verbose run per round.`);
 }
 
 if (values.serve === 'floor') {
