@@ -255,6 +255,8 @@ async function bench(): Promise<void> {
   const only = values.only?.split(',');
   const services = clusterServices(n);
   const dir = mkdtempSync(join(tmpdir(), 'tug-bench-dns-'));
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.on('exit', removeDir); // also when interrupted
   const data = join(dir, 'queries.txt');
   {
     // 1,000 names and 100 that do not exist, interleaved.
@@ -336,7 +338,8 @@ async function bench(): Promise<void> {
     }
   } finally {
     for (const child of children) await stop(child);
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
+    process.off('exit', removeDir);
   }
   printTable([...rows.values()], { seconds, outstanding, n, load, rounds });
 }

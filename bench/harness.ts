@@ -53,9 +53,25 @@ export async function waitListening(port: number, child: ChildProcess, name: str
   throw new Error(`${name} did not listen on ${port}`);
 }
 
+const running = new Set<ChildProcess>();
+let exitHooked = false;
+
+/** Kills whatever start() left running when the benchmark exits, throws or is interrupted. */
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+}
+
 /** Starts `cmd` pinned to `core`; its stdout and stderr go to `logFile` when it exits. */
 export function start(name: string, core: number, cmd: string, args: string[], logFile: string): ChildProcess {
+  hookExit();
   const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   const log: Buffer[] = [];
   child.stdout!.on('data', (d: Buffer) => log.push(d));
   child.stderr!.on('data', (d: Buffer) => log.push(d));
