@@ -2,8 +2,9 @@
 // through zoneAnswer and encoded once; later ones copy those bytes and patch the ID, the RD/CD
 // bits and the question's spelling (names in the answer point at the question, so they follow
 // its case). Keyed by a hash of the lower-cased question (no string per query) and whether it
-// had an OPT; the UDP size only picks the whole or the truncated form. Dropped wholesale when the zone object changes. Forwarded
-// names are never held here: their TTLs age in the forwarder's cache.
+// had an OPT; the UDP size only picks the whole or the truncated form. Dropped wholesale when
+// the zone object changes. Forwarded names are never held here: their TTLs age in the
+// forwarder's cache.
 import type { Query } from './codec.js';
 import { zoneAnswer } from './answer.js';
 import { inDomain, type Zone } from './records.js';
