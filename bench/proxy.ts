@@ -15,8 +15,8 @@
 //
 //   npm run bench:proxy [-- --duration 10 --connections 50]
 //   node dist/bench/proxy.js --serve http|tcp --port P --upstreams P1,P2,P3   (the proxy process)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,8 +26,8 @@ import { Balancer } from '../proxy/balancer.js';
 import { createHttpForwarder } from '../proxy/http/index.js';
 import { createTcpForwarder } from '../proxy/tcp.js';
 import type { Forwarder } from '../proxy/types.js';
+import { cpuSeconds, freePort, HOST, ratio, requireTools, start, stop, table, waitListening } from './harness.js';
 
-const HOST = '127.0.0.1';
 const SELF = fileURLToPath(import.meta.url);
 
 const { values } = parseArgs({
@@ -61,58 +61,6 @@ async function serve(mode: string, port: number, upstreams: number[]): Promise<v
     void forwarder.close().then(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, HOST, resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-async function waitListening(port: number, child: ChildProcess, name: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, HOST);
-      s.on('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
-}
-
-function start(name: string, core: number, cmd: string, args: string[], logFile: string): ChildProcess {
-  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: Buffer[] = [];
-  child.stdout!.on('data', (d: Buffer) => log.push(d));
-  child.stderr!.on('data', (d: Buffer) => log.push(d));
-  child.on('error', (err) => console.error(`${name}: ${err.message}`));
-  child.on('exit', () => writeFileSync(logFile, Buffer.concat(log)));
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5); the slice starts at field 3.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 interface WrkResult {
@@ -216,9 +164,7 @@ async function bench(): Promise<void> {
   const connections = Number(values.connections);
   const rounds = Number(values.rounds);
   const halfSeconds = Number(values['half-load-duration']);
-  for (const tool of ['wrk', 'nginx', 'haproxy', 'taskset']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (apt-get install -y wrk nginx-light haproxy)`);
-  }
+  requireTools(['wrk', 'nginx', 'haproxy', 'taskset'], 'wrk nginx-light haproxy');
   const dir = mkdtempSync(join(tmpdir(), 'tug-bench-proxy-'));
   const children: ChildProcess[] = [];
   const loadgen = buildLoadgen(dir);
@@ -364,7 +310,6 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
   const nginx = find('nginx');
   const haTcp = find('HAProxy tcp');
   const haHttp = find('HAProxy http');
-  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? '-' : `${(a / b).toFixed(2)}×`);
   const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms', 'errors'];
   const lines = rows.map((r) => {
     const peer = r.name.includes('TCP') || r.name === 'HAProxy tcp' ? haTcp : r.name.startsWith('direct') ? undefined : haHttp;
@@ -382,12 +327,8 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
       r.result.errors || '-',
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   console.log(`\nwrk -c${connections} -t1 -d${seconds}s, median of ${rounds} rounds; proxy on core 0, wrk + upstream nginx on core 1 (node ${process.version})\n`);
-  console.log(fmt(header));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const l of lines) console.log(fmt(l));
+  console.log(table(header, lines));
   console.log('\nhalf load: each proxy paced at half of its own peak; added p99 = its p99 minus the direct p99 at the same rate.');
 }
 

@@ -21,7 +21,7 @@ const endpoints: Endpoints[] = [
     { addresses: [{ ip: '127.0.0.1', hostname: 'db-1' }], ports: [{ name: 'pg', port: 30002 }] },
   ] },
   { metadata: { name: 'many', namespace: 'default' }, subsets: [
-    { addresses: Array.from({ length: 200 }, (_, i) => ({ ip: `10.2.${i >> 8}.${i & 255}` })), ports: [{ port: 80 }] },
+    { addresses: Array.from({ length: 200 }, (_, i) => ({ ip: `127.2.${i >> 8}.${i & 255}` })), ports: [{ port: 80 }] },
   ] },
 ];
 
@@ -231,4 +231,26 @@ test('stop() leaves no sockets or timers behind, with a forward and a TCP connec
   }
   await new Promise((res) => setImmediate(res));
   assert.ok(count() <= before, `left behind: ${process.getActiveResourcesInfo().join(", ")}`);
+});
+
+test('the encoded fast path and the dns2 path (fastPath: false) answer alike, over UDP and TCP', async (t) => {
+  const fast = await setup(t);
+  const slow = await setup(t, { fastPath: false });
+  const questions: [string, number, number | undefined][] = [
+    ['Web.Default.svc.cluster.local', TYPE.A, undefined], ['nope.default.svc.cluster.local', TYPE.A, 1232],
+    ['_pg._tcp.db.default.svc.cluster.local', TYPE.SRV, 4096], ['many.default.svc.cluster.local', TYPE.A, 4096],
+    ['7.0.77.127.in-addr.arpa', TYPE.PTR, undefined], ['default.svc.cluster.local', TYPE.TXT, 1232],
+  ];
+  const lower = (p: unknown) => JSON.parse(JSON.stringify(p, (k, v: unknown) => (typeof v === 'string' && ['name', 'target'].includes(k) ? v.toLowerCase() : v)));
+  for (const [name, type, edns] of questions) {
+    for (const tcp of [false, true]) {
+      const [a, b] = await Promise.all([ask(fast.dns.port, name, type, { tcp, edns }), ask(slow.dns.port, name, type, { tcp, edns })]);
+      assert.deepEqual(lower(a), lower(b), `${name}/${type} tcp=${tcp}`);
+    }
+  }
+  assert.equal(
+    await counter(fast.registry, 'tug_dns_queries_total', { zone: 'cluster' }),
+    await counter(slow.registry, 'tug_dns_queries_total', { zone: 'cluster' }),
+    'both count their answers',
+  );
 });

@@ -1,0 +1,129 @@
+// Helpers the benchmarks share: free loopback ports, pinned child processes that are always
+// stopped, per-process CPU time and a Markdown table. Loopback only.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+
+export const HOST = '127.0.0.1';
+
+/** A TCP port on HOST that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, HOST, resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** A port on HOST free for both UDP and TCP a moment ago (DNS servers bind both). */
+export async function freeUdpTcpPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const udp = createSocket('udp4');
+    udp.on('error', () => undefined);
+    await new Promise<void>((resolve) => udp.bind(0, HOST, () => resolve()));
+    const port = udp.address().port;
+    const tcp = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, HOST, () => resolve(true));
+    });
+    if (ok) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (ok) return port;
+  }
+  throw new Error('no port free for both UDP and TCP on the loopback');
+}
+
+/** Waits until something accepts TCP connections on `port`; fails early when `child` exits. */
+export async function waitListening(port: number, child: ChildProcess, name: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, HOST);
+      s.on('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${name} did not listen on ${port}`);
+}
+
+const running = new Set<ChildProcess>();
+let exitHooked = false;
+
+/** Kills whatever start() left running when the benchmark exits, throws or is interrupted. */
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+}
+
+/** Starts `cmd` pinned to `core`; its stdout and stderr go to `logFile` when it exits. */
+export function start(name: string, core: number, cmd: string, args: string[], logFile: string): ChildProcess {
+  hookExit();
+  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  const log: Buffer[] = [];
+  child.stdout!.on('data', (d: Buffer) => log.push(d));
+  child.stderr!.on('data', (d: Buffer) => log.push(d));
+  child.on('error', (err) => console.error(`${name}: ${err.message}`));
+  child.on('exit', () => writeFileSync(logFile, Buffer.concat(log)));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after 3 s. */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** utime + stime of a process, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5); the slice starts at field 3.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Time one CPU core spent in processes (user, nice, system) and in all, in clock ticks, from
+ * /proc/stat; interrupt and softirq time count only in the total.
+ */
+export function coreTicks(core: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+  if (!line) throw new Error(`no cpu${core} in /proc/stat`);
+  const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { busy: t[0] + t[1] + t[2], total: t.reduce((a, b) => a + b, 0) };
+}
+
+/** Throws naming the Debian packages when a tool is missing. */
+export function requireTools(tools: string[], packages: string): void {
+  for (const tool of tools) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (apt-get install -y ${packages})`);
+  }
+}
+
+/** `a / b` as `0.00×`, or `-` when either is missing. */
+export function ratio(a: number | undefined, b: number | undefined): string {
+  return a === undefined || b === undefined || !b || Number.isNaN(a) || Number.isNaN(b) ? '-' : `${(a / b).toFixed(2)}×`;
+}
+
+/** A Markdown table with padded columns. */
+export function table(header: string[], lines: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  return [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join('\n');
+}
