@@ -4,15 +4,14 @@
 //    `registry.metrics()` (median and p90 of 50 scrapes after warm-up) and the body's bytes.
 // 2. The HTTP proxy's throughput with its metrics observer on and off: one upstream nginx with
 //    three `return 200` servers, the proxy process pinned to core 0, wrk -c50 -t1 and nginx to
-//    core 1, runs alternated off/on/off/on so drift hits both. CPU µs per request from
+//    core 1, runs alternated off/on, on/off, … so drift hits both. CPU µs per request from
 //    /proc/<pid>/stat, as bench/proxy.ts does; and, steadier on a shared machine, the CPU time
 //    the metrics observer adds per request, measured in process.
 //
 //   npm run bench:metrics [-- --duration 10 --rounds 2]
 //   node dist/bench/metrics.js --serve on|off --port P --upstreams P1,P2,P3   (the proxy process)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +23,10 @@ import { Balancer } from '../proxy/balancer.js';
 import { createHttpForwarder } from '../proxy/http/index.js';
 import { ProxyMetrics } from '../proxy/metrics.js';
 import type { ServicePortEntry } from '../proxy/table.js';
-import type { Endpoint, Forwarder } from '../proxy/types.js';
+import type { Endpoint } from '../proxy/types.js';
+import { cpuSeconds, HOST, requireTools, start, stop, waitListening } from './harness.js';
+import { serveForwarder, startUpstreams, wrk } from './http-load.js';
 
-const HOST = '127.0.0.1';
 const SELF = fileURLToPath(import.meta.url);
 // The ports the benchmark binds: upstreams, then the proxy.
 const UPSTREAM_PORTS = [25150, 25151, 25152];
@@ -103,96 +103,30 @@ function observerCost(): number {
 }
 
 /** The proxy process: the HTTP forwarder over three static endpoints, with or without metrics. */
-async function serve(metrics: boolean, port: number, upstreams: number[]): Promise<void> {
+function serve(metrics: boolean, port: number, upstreams: number[]): void {
   const balancer = new Balancer();
   const eps = upstreams.map((p, i) => ({ ip: HOST, port: p, pod: `upstream-${i}` }));
   balancer.setEndpoints(eps);
   const observer = metrics ? new ProxyMetrics(new Registry(), () => []).observerFor(entry('bench', 'upstream', eps)) : undefined;
-  const forwarder: Forwarder = createHttpForwarder({ service: 'bench/upstream', picker: () => balancer, observer });
-  const server = net.createServer((socket) => forwarder.handle(socket));
-  server.on('error', (err) => {
-    console.error(err);
-    process.exit(1);
-  });
-  server.listen(port, HOST, () => console.log('ready'));
-  process.on('SIGTERM', () => {
-    server.close();
-    void forwarder.close().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
-}
-
-async function waitListening(port: number, child: ChildProcess, name: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, HOST);
-      s.on('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${name} did not listen on ${port}`);
-}
-
-function start(core: number, cmd: string, args: string[]): ChildProcess {
-  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-  child.on('error', (err) => console.error(`${cmd}: ${err.message}`));
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function wrk(seconds: number, connections: number): { rps: number; requests: number; errors: string } {
-  const r = spawnSync('taskset', ['-c', '1', 'wrk', `-c${connections}`, '-t1', `-d${seconds}s`, `http://${HOST}:${PROXY_PORT}/`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const errors = [/Socket errors:.*$/m.exec(r.stdout)?.[0], /Non-2xx or 3xx responses: \d+/.exec(r.stdout)?.[0]].filter(Boolean).join('; ');
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]), requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]), errors };
+  serveForwarder(createHttpForwarder({ service: 'bench/upstream', picker: () => balancer, observer }), port);
 }
 
 async function throughput(seconds: number, warmup: number, rounds: number, connections: number): Promise<Record<'off' | 'on', { rps: number[]; cpuUs: number[] }>> {
-  for (const tool of ['wrk', 'nginx', 'taskset']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (apt-get install -y wrk nginx-light)`);
-  }
+  requireTools(['wrk', 'nginx', 'taskset'], 'wrk nginx-light');
   const dir = mkdtempSync(join(tmpdir(), 'tug-bench-metrics-'));
   const result = { off: { rps: [] as number[], cpuUs: [] as number[] }, on: { rps: [] as number[], cpuUs: [] as number[] } };
   let upstream: ChildProcess | undefined;
   try {
-    const conf = join(dir, 'nginx.conf');
-    writeFileSync(
-      conf,
-      `daemon off;\nmaster_process off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\nevents { worker_connections 4096; }\n` +
-        `http {\n  access_log off;\n  keepalive_requests 1000000;\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;\n` +
-        UPSTREAM_PORTS.map((p, i) => `  server { listen ${HOST}:${p}; location / { return 200 "hello from upstream ${i}\\n"; } }\n`).join('') +
-        '}\n',
-    );
-    upstream = start(1, 'nginx', ['-e', join(dir, 'early.log'), '-p', dir, '-c', conf]);
-    for (const p of UPSTREAM_PORTS) await waitListening(p, upstream, 'upstream nginx');
+    upstream = await startUpstreams(dir, UPSTREAM_PORTS);
     for (let round = 0; round < rounds; round++) {
-      for (const mode of ['off', 'on'] as const) {
-        const proxy = start(0, process.execPath, [SELF, '--serve', mode, '--port', String(PROXY_PORT), '--upstreams', UPSTREAM_PORTS.join(',')]);
+      // Alternate which goes first, so whatever drifts within a round hits both alike.
+      for (const mode of round % 2 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+        const proxy = start(`proxy (metrics ${mode})`, 0, process.execPath, [SELF, '--serve', mode, '--port', String(PROXY_PORT), '--upstreams', UPSTREAM_PORTS.join(',')], join(dir, `proxy-${mode}.log`));
         try {
           await waitListening(PROXY_PORT, proxy, `proxy (metrics ${mode})`);
-          wrk(warmup, connections);
+          wrk(PROXY_PORT, warmup, connections);
           const before = cpuSeconds(proxy.pid!);
-          const r = wrk(seconds, connections);
+          const r = wrk(PROXY_PORT, seconds, connections);
           const cpuUs = ((cpuSeconds(proxy.pid!) - before) / r.requests) * 1e6;
           result[mode].rps.push(r.rps);
           result[mode].cpuUs.push(cpuUs);
@@ -239,7 +173,7 @@ async function bench(): Promise<void> {
 }
 
 if (values.serve) {
-  await serve(values.serve === 'on', Number(values.port), (values.upstreams ?? '').split(',').map(Number));
+  serve(values.serve === 'on', Number(values.port), (values.upstreams ?? '').split(',').map(Number));
 } else {
   await bench();
 }

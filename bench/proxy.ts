@@ -17,7 +17,6 @@
 //   node dist/bench/proxy.js --serve http|tcp --port P --upstreams P1,P2,P3   (the proxy process)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +24,8 @@ import { parseArgs } from 'node:util';
 import { Balancer } from '../proxy/balancer.js';
 import { createHttpForwarder } from '../proxy/http/index.js';
 import { createTcpForwarder } from '../proxy/tcp.js';
-import type { Forwarder } from '../proxy/types.js';
 import { cpuSeconds, freePort, HOST, ratio, requireTools, start, stop, table, waitListening } from './harness.js';
+import { nginxConfig, serveForwarder, startUpstreams, wrk, type WrkResult } from './http-load.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -44,48 +43,11 @@ const { values } = parseArgs({
 });
 
 /** The proxy process of the tugboat runs: a forwarder behind a listener, static endpoints. */
-async function serve(mode: string, port: number, upstreams: number[]): Promise<void> {
+function serve(mode: string, port: number, upstreams: number[]): void {
   const balancer = new Balancer();
   balancer.setEndpoints(upstreams.map((p) => ({ ip: HOST, port: p })));
   const service = 'bench/upstream';
-  const forwarder: Forwarder =
-    mode === 'http' ? createHttpForwarder({ service, picker: () => balancer }) : createTcpForwarder({ service, picker: () => balancer });
-  const server = net.createServer((socket) => forwarder.handle(socket));
-  server.on('error', (err) => {
-    console.error(err);
-    process.exit(1);
-  });
-  server.listen(port, HOST, () => console.log('ready'));
-  process.on('SIGTERM', () => {
-    server.close();
-    void forwarder.close().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
-}
-
-interface WrkResult {
-  rps: number;
-  p99ms: number;
-  requests: number;
-  errors: string;
-}
-
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-  if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-}
-
-function wrk(port: number, seconds: number, connections: number): WrkResult {
-  const r = spawnSync('taskset', ['-c', '1', 'wrk', '--latency', `-c${connections}`, '-t1', `-d${seconds}s`, `http://${HOST}:${port}/`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const out = r.stdout;
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '';
-  const errors = [/Socket errors:.*$/m.exec(out)?.[0], /Non-2xx or 3xx responses: \d+/.exec(out)?.[0]].filter(Boolean).join('; ');
-  return { rps, p99ms: toMs(p99), requests, errors };
+  serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker: () => balancer }) : createTcpForwarder({ service, picker: () => balancer }), port);
 }
 
 /** Builds bench/loadgen.c (an open-loop, fixed-rate load generator) into dir. */
@@ -132,32 +94,6 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function nginxConfig(dir: string, name: string, body: string): string {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(
-    file,
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 65;
-  client_body_temp_path ${dir}/${name}-body;
-  proxy_temp_path ${dir}/${name}-proxy;
-  fastcgi_temp_path ${dir}/${name}-fastcgi;
-  uwsgi_temp_path ${dir}/${name}-uwsgi;
-  scgi_temp_path ${dir}/${name}-scgi;
-${body}
-}
-`,
-  );
-  return file;
-}
-
 async function bench(): Promise<void> {
   const seconds = Number(values.duration);
   const warmup = Number(values.warmup);
@@ -170,14 +106,7 @@ async function bench(): Promise<void> {
   const loadgen = buildLoadgen(dir);
   try {
     const ups = [await freePort(), await freePort(), await freePort()];
-    const upConf = nginxConfig(
-      dir,
-      'upstreams',
-      ups.map((p, i) => `  server { listen ${HOST}:${p}; location / { return 200 "hello from upstream ${i}\\n"; } }`).join('\n'),
-    );
-    const upstreams = start('upstream nginx', 1, 'nginx', ['-e', join(dir, 'upstreams-early.log'), '-p', dir, '-c', upConf], join(dir, 'upstreams.log'));
-    children.push(upstreams);
-    for (const p of ups) await waitListening(p, upstreams, 'upstream nginx');
+    children.push(await startUpstreams(dir, ups));
 
     const targets = proxyTargets(dir, ups);
     const direct: Target = { name: 'direct (one upstream)', launch: async () => ({ port: ups[0] }) };
@@ -333,7 +262,7 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
 }
 
 if (values.serve) {
-  await serve(values.serve, Number(values.port), (values.upstreams ?? '').split(',').map(Number));
+  serve(values.serve, Number(values.port), (values.upstreams ?? '').split(',').map(Number));
 } else {
   await bench();
 }

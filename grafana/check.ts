@@ -36,15 +36,17 @@ interface JsonDashboard {
   templating?: { list?: { name: string; query?: unknown; datasource?: { uid?: string } }[] };
 }
 
-/** Metrics from TypeScript source: every `name: 'tug_…'`, typed and labelled by the `new Counter|Gauge|Histogram|Summary({ …, labelNames: […] })` around it. */
+/** Metrics from TypeScript source: every `name: 'tug_…'`, typed and labelled by the `new Counter|Gauge|Histogram|Summary({ …, labelNames: […] })` (or lib/metrics' fast twin) around it. */
 export function catalogFromSource(files: Iterable<string>): Catalog {
   const catalog: Catalog = new Map();
   const nameRe = /name:\s*'(tug_[a-z0-9_]+)'/g;
   for (const text of files) {
     for (const m of text.matchAll(nameRe)) {
       const before = text.slice(Math.max(0, m.index - 200), m.index);
-      const kinds = [...before.matchAll(/new (Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\s*\(\s*\{/g)];
-      const kind = (kinds.at(-1)?.[1]?.toLowerCase() ?? 'untyped') as MetricInfo['type'];
+      // prom-client's classes, and lib/metrics' fast ones (`new FastCounter({` or `fastCounter(registry, {`).
+      const kinds = [...before.matchAll(/(?:new (?:Fast)?(Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\s*\(|\bfast(Counter|Histogram)\(\s*\w+,)\s*\{/g)];
+      const last = kinds.at(-1);
+      const kind = ((last?.[1] ?? last?.[2])?.toLowerCase() ?? 'untyped') as MetricInfo['type'];
       const after = text.slice(m.index + m[0].length);
       const end = after.search(/\bname:\s*'|\n\s*\}\)/);
       const body = end === -1 ? after : after.slice(0, end);

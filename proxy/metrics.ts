@@ -1,7 +1,9 @@
 // The proxy's Prometheus metrics (DESIGN.md §7) on the registry it is handed. Forwarders report
 // through a ForwardObserver bound to one Service port; series of endpoints and ports that left the
-// table are removed at the next sync, so label sets stay bounded by what is live.
+// table are removed at the next sync, so label sets stay bounded by what is live. What every
+// request or connection touches is a lib/metrics fast series, looked up once per endpoint.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FastCounter, FastHistogram, type CounterChild } from '../lib/metrics.js';
 import type { ServicePortEntry } from './table.js';
 import { endpointKey, type Endpoint, type ForwardObserver } from './types.js';
 
@@ -24,54 +26,31 @@ function portLabels(entry: ServicePortEntry): PortLabels {
 
 const FAILURE_REASONS = ['connect', 'reset', 'timeout'] as const;
 
-/**
- * Requests counted in plain numbers and added to the Counter when it is collected (a scrape):
- * prom-client hashes the label object on every inc, even through labels(), which cost a few µs
- * per proxied request.
- */
-interface RequestCell {
-  labels: Record<'namespace' | 'service' | 'port' | 'endpoint' | 'code', string>;
-  pending: number;
-  /** Its series was removed (the endpoint left): the observer makes a new cell. */
-  removed: boolean;
-}
-
-const cellKey = (portKey: string, endpoint: string, code: string) => `${portKey}\0${endpoint}\0${code}`;
-
 export class ProxyMetrics {
-  private readonly connections: Counter<'namespace' | 'service' | 'port' | 'endpoint'>;
-  private readonly requests: Counter<'namespace' | 'service' | 'port' | 'endpoint' | 'code'>;
-  private readonly duration: Histogram<'namespace' | 'service' | 'port'>;
+  private readonly connections: FastCounter;
+  private readonly requests: FastCounter;
+  private readonly duration: FastHistogram;
   private readonly failures: Counter<'namespace' | 'service' | 'port' | 'reason'>;
   private readonly bindErrors: Counter<'namespace' | 'service' | 'port' | 'code'>;
   readonly programmingLatency: Histogram<string>;
   /** Per Service port: the label sets with an endpoint label that exist, to remove them later. */
   private readonly series = new Map<string, { labels: PortLabels; endpoints: Map<string, Set<string>> }>();
-  private readonly requestCells = new Map<string, RequestCell>();
 
   constructor(registry: Registry, endpointCounts: () => Iterable<EndpointCounts>) {
     const registers = [registry];
-    this.connections = new Counter({
+    this.connections = new FastCounter({
       name: 'tug_proxy_connections_total',
       help: 'Connections (TCP) and flows (UDP) the proxy opened to an endpoint',
       labelNames: ['namespace', 'service', 'port', 'endpoint'],
       registers,
     });
-    const cells = this.requestCells;
-    this.requests = new Counter({
+    this.requests = new FastCounter({
       name: 'tug_proxy_requests_total',
       help: 'HTTP requests forwarded, by endpoint and response code',
       labelNames: ['namespace', 'service', 'port', 'endpoint', 'code'],
       registers,
-      collect() {
-        for (const cell of cells.values()) {
-          if (cell.pending === 0) continue;
-          this.inc(cell.labels, cell.pending);
-          cell.pending = 0;
-        }
-      },
     });
-    this.duration = new Histogram({
+    this.duration = new FastHistogram({
       name: 'tug_proxy_request_duration_seconds',
       help: 'HTTP request duration through the proxy, until the response ended',
       labelNames: ['namespace', 'service', 'port'],
@@ -117,15 +96,16 @@ export class ProxyMetrics {
   observerFor(entry: ServicePortEntry): ForwardObserver {
     const labels = portLabels(entry);
     const tracked = this.track(entry.key, labels);
-    const connectionsByEndpoint = new Map<string, Counter.Internal>();
-    const cellsByEndpoint = new Map<string, Map<number, RequestCell>>();
-    const durationChild = this.duration.labels(labels);
+    // Series by endpoint, made at first use; made again when retain() dropped the endpoint.
+    const connectionsByEndpoint = new Map<string, CounterChild>();
+    const requestsByEndpoint = new Map<string, Map<number, CounterChild>>();
+    const duration = this.duration.child(labels);
     return {
       connection: (e) => {
         const name = endpointLabel(e);
         let child = connectionsByEndpoint.get(name);
         if (!child || !tracked.endpoints.has(name)) {
-          child = this.connections.labels({ ...labels, endpoint: name });
+          child = this.connections.child({ ...labels, endpoint: name });
           connectionsByEndpoint.set(name, child);
           this.remember(tracked, name, '');
         }
@@ -133,18 +113,17 @@ export class ProxyMetrics {
       },
       request: (e, code, seconds) => {
         const name = e ? endpointLabel(e) : 'none';
-        let byCode = cellsByEndpoint.get(name);
-        if (!byCode) cellsByEndpoint.set(name, (byCode = new Map()));
-        let cell = byCode.get(code);
-        if (!cell || cell.removed) {
+        let byCode = requestsByEndpoint.get(name);
+        if (!byCode || !tracked.endpoints.has(name)) requestsByEndpoint.set(name, (byCode = new Map()));
+        let child = byCode.get(code);
+        if (!child) {
           const codeLabel = String(code);
-          cell = { labels: { ...labels, endpoint: name, code: codeLabel }, pending: 0, removed: false };
-          byCode.set(code, cell);
-          this.requestCells.set(cellKey(entry.key, name, codeLabel), cell);
+          child = this.requests.child({ ...labels, endpoint: name, code: codeLabel });
+          byCode.set(code, child);
           this.remember(tracked, name, codeLabel);
         }
-        cell.pending++;
-        durationChild.observe(seconds);
+        child.inc();
+        duration.observe(seconds);
       },
       upstreamFailure: (_e, reason) => this.failures.inc({ ...labels, reason }),
     };
@@ -168,9 +147,6 @@ export class ProxyMetrics {
             continue;
           }
           this.requests.remove({ ...s.labels, endpoint: name, code });
-          const cell = this.requestCells.get(cellKey(key, name, code));
-          if (cell) cell.removed = true;
-          this.requestCells.delete(cellKey(key, name, code));
         }
       }
       if (!endpoints) {

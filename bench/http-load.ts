@@ -1,0 +1,88 @@
+// What the HTTP benchmarks (bench/proxy, bench/metrics) share: the upstreams (one nginx with
+// `return 200` servers, the cheapest stable HTTP server here), wrk runs, and the proxy process
+// that serves one forwarder until SIGTERM.
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import type { Forwarder } from '../proxy/types.js';
+import { HOST, start, waitListening } from './harness.js';
+
+export interface WrkResult {
+  rps: number;
+  p99ms: number;
+  requests: number;
+  /** wrk's socket errors and non-2xx/3xx responses, empty when none. */
+  errors: string;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+/** wrk -t1 against the port, pinned to core 1. */
+export function wrk(port: number, seconds: number, connections: number): WrkResult {
+  const r = spawnSync('taskset', ['-c', '1', 'wrk', '--latency', `-c${connections}`, '-t1', `-d${seconds}s`, `http://${HOST}:${port}/`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  const out = r.stdout;
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '';
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p99ms: toMs(p99),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+    errors: [/Socket errors:.*$/m.exec(out)?.[0], /Non-2xx or 3xx responses: \d+/.exec(out)?.[0]].filter(Boolean).join('; '),
+  };
+}
+
+/** Writes an nginx config (one worker, no master, everything under dir) around an http{} body. */
+export function nginxConfig(dir: string, name: string, body: string): string {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(
+    file,
+    `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  client_body_temp_path ${dir}/${name}-body;
+  proxy_temp_path ${dir}/${name}-proxy;
+  fastcgi_temp_path ${dir}/${name}-fastcgi;
+  uwsgi_temp_path ${dir}/${name}-uwsgi;
+  scgi_temp_path ${dir}/${name}-scgi;
+${body}
+}
+`,
+  );
+  return file;
+}
+
+/** One nginx on core 1 (with the load generator) answering `hello from upstream i` on each port. */
+export async function startUpstreams(dir: string, ports: number[]): Promise<ChildProcess> {
+  const conf = nginxConfig(dir, 'upstreams', ports.map((p, i) => `  server { listen ${HOST}:${p}; location / { return 200 "hello from upstream ${i}\\n"; } }`).join('\n'));
+  const upstreams = start('upstream nginx', 1, 'nginx', ['-e', join(dir, 'upstreams-early.log'), '-p', dir, '-c', conf], join(dir, 'upstreams.log'));
+  for (const p of ports) await waitListening(p, upstreams, 'upstream nginx');
+  return upstreams;
+}
+
+/** The proxy process of a benchmark: one forwarder behind a listener until SIGTERM. */
+export function serveForwarder(forwarder: Forwarder, port: number): void {
+  const server = net.createServer((socket) => forwarder.handle(socket));
+  server.on('error', (err) => {
+    console.error(err);
+    process.exit(1);
+  });
+  server.listen(port, HOST, () => console.log('ready'));
+  process.on('SIGTERM', () => {
+    server.close();
+    void forwarder.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}
