@@ -5,7 +5,7 @@
 // fast series: prom-client hashes the label object on every inc/observe, which costs as much as
 // answering from the fast path.
 import { Counter, Registry } from 'prom-client';
-import { fastCounter, fastHistogram, type CounterChild, type FastCounter, type HistogramChild } from '../lib/metrics.js';
+import { fastCounter, fastHistogram, type CounterChild, type FastCounter, type FastHistogram, type HistogramChild } from '../lib/metrics.js';
 import { RCODE_NAME } from './codec.js';
 
 const QTYPE_NAME: Record<number, string> = {
@@ -20,7 +20,8 @@ export class DnsMetrics {
   private readonly queries: FastCounter;
   /** The queries series by a number made of qtype, rcode and zone, so the hot path builds no labels. */
   private readonly queriesByKey = new Map<number, CounterChild>();
-  private readonly duration: Record<DnsZoneLabel, HistogramChild>;
+  private readonly duration: FastHistogram;
+  private readonly durationByZone: Partial<Record<DnsZoneLabel, HistogramChild>> = {};
   readonly cacheHits: Counter;
   readonly upstreamFailures: Counter<'upstream'>;
   readonly staleAnswers: Counter;
@@ -32,16 +33,10 @@ export class DnsMetrics {
       name: 'tug_dns_queries_total', help: 'DNS queries answered, by query type, response code and zone (cluster or forward).',
       labelNames: ['qtype', 'rcode', 'zone'],
     });
-    const duration = fastHistogram(registry, {
+    this.duration = fastHistogram(registry, {
       name: 'tug_dns_request_duration_seconds', help: 'Time from receiving a DNS query to sending its answer.',
       labelNames: ['zone'], buckets: BUCKETS,
     });
-    // Children are made at first use, so a zone never asked about shows no series.
-    const zone = (z: DnsZoneLabel): HistogramChild => {
-      let child: HistogramChild | undefined;
-      return { observe: (v) => (child ??= duration.child({ zone: z })).observe(v) };
-    };
-    this.duration = { cluster: zone('cluster'), forward: zone('forward'), none: zone('none') };
     this.cacheHits = get('tug_dns_cache_hits_total', () => new Counter({
       name: 'tug_dns_cache_hits_total', help: 'Forwarded questions answered from the cache.', registers: [registry],
     }));
@@ -58,12 +53,15 @@ export class DnsMetrics {
   observe(qtype: number, rcode: number, zone: DnsZoneLabel, seconds: number): void {
     const known = QTYPE_NAME[qtype] !== undefined ? qtype : 0;
     const key = (known * 0x10000 + (rcode & 0xffff)) * 4 + ZONE_INDEX[zone];
+    // Series are made at first use (a zone never asked about shows none), and again after a reset.
     let series = this.queriesByKey.get(key);
-    if (!series) {
+    if (!series || series.removed) {
       series = this.queries.child({ qtype: QTYPE_NAME[known] ?? 'OTHER', rcode: RCODE_NAME[rcode] ?? String(rcode), zone });
       this.queriesByKey.set(key, series);
     }
     series.inc();
-    this.duration[zone].observe(seconds);
+    let duration = this.durationByZone[zone];
+    if (!duration || duration.removed) this.durationByZone[zone] = duration = this.duration.child({ zone });
+    duration.observe(seconds);
   }
 }

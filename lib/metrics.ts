@@ -24,7 +24,7 @@ interface Options {
 }
 
 /** Children by their label values, in labelNames order. */
-abstract class Family<Child> {
+abstract class Family<Child extends { removed: boolean }> {
   readonly name: string;
   readonly help: string;
   readonly aggregator = 'sum' as const;
@@ -48,12 +48,16 @@ abstract class Family<Child> {
     return c.child;
   }
 
-  /** Drops the series (a child still held keeps counting, unseen: ask child() again). */
+  /** Drops the series. A child still held is marked `removed`: whoever holds it asks child() again. */
   remove(labels: Labels): void {
-    this.children.delete(this.key(labels));
+    const key = this.key(labels);
+    const c = this.children.get(key);
+    if (c) c.child.removed = true;
+    this.children.delete(key);
   }
 
   reset(): void {
+    for (const c of this.children.values()) c.child.removed = true;
     this.children.clear();
   }
 
@@ -62,6 +66,8 @@ abstract class Family<Child> {
 
 export interface CounterChild {
   inc(by?: number): void;
+  /** Its series was removed from the family: counting here is no longer seen. */
+  removed: boolean;
 }
 
 export class FastCounter extends Family<CounterChild & { value: number }> {
@@ -70,6 +76,7 @@ export class FastCounter extends Family<CounterChild & { value: number }> {
   protected newChild(): CounterChild & { value: number } {
     const c = {
       value: 0,
+      removed: false,
       inc(by = 1) {
         c.value += by;
       },
@@ -88,6 +95,8 @@ export class FastCounter extends Family<CounterChild & { value: number }> {
 
 export interface HistogramChild {
   observe(value: number): void;
+  /** Its series was removed from the family: observing here is no longer seen. */
+  removed: boolean;
 }
 
 export class FastHistogram extends Family<HistogramChild & { data: Float64Array }> {
@@ -106,6 +115,7 @@ export class FastHistogram extends Family<HistogramChild & { data: Float64Array 
     const data = new Float64Array(n + 3);
     return {
       data,
+      removed: false,
       observe(value: number) {
         let i = 0;
         while (i < n && value > buckets[i]) i++;

@@ -1,5 +1,4 @@
-// Proxy metrics: requests are counted exactly (kept as plain numbers, added to the Counter on
-// each scrape), per endpoint and code, and the series of endpoints and ports that leave the
+// Proxy metrics: requests are counted exactly (lib/metrics fast series), per endpoint and code, and the series of endpoints and ports that leave the
 // table go away and start again from zero if they come back.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -50,5 +49,25 @@ describe('ProxyMetrics requests', () => {
     assert.deepEqual(await requests(registry), { 'web-a/200': 1, '127.0.0.1:25121/200': 1 });
     metrics.retain([]);
     assert.deepEqual(await requests(registry), {});
+  });
+
+  it('an endpoint back after it left is counted by every observer of the port (ClusterIP and NodePort listeners)', async () => {
+    const registry = new Registry();
+    const metrics = new ProxyMetrics(registry, () => []);
+    const clusterIP = metrics.observerFor(entry([A, B]));
+    const nodePort = metrics.observerFor(entry([A, B]));
+    clusterIP.request!(A, 200, 0.001);
+    nodePort.request!(A, 200, 0.001);
+    nodePort.connection!(A);
+    metrics.retain([entry([B])]);
+    metrics.retain([entry([A, B])]);
+    // The first observer to see A again makes its series; the other must count into the same one.
+    clusterIP.request!(A, 200, 0.001);
+    nodePort.request!(A, 200, 0.001);
+    nodePort.request!(A, 200, 0.001);
+    clusterIP.connection!(A);
+    nodePort.connection!(A);
+    assert.deepEqual(await requests(registry), { 'web-a/200': 3 });
+    assert.match(await registry.metrics(), /^tug_proxy_connections_total\{namespace="default",service="web",port="http",endpoint="web-a"\} 2$/m);
   });
 });

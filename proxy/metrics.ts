@@ -96,15 +96,16 @@ export class ProxyMetrics {
   observerFor(entry: ServicePortEntry): ForwardObserver {
     const labels = portLabels(entry);
     const tracked = this.track(entry.key, labels);
-    // Series by endpoint, made at first use; made again when retain() dropped the endpoint.
+    // Series by endpoint, made at first use; made again when retain() removed them (an endpoint
+    // that left and came back), whichever observer of the port sees that first.
     const connectionsByEndpoint = new Map<string, CounterChild>();
     const requestsByEndpoint = new Map<string, Map<number, CounterChild>>();
-    const duration = this.duration.child(labels);
+    let duration = this.duration.child(labels);
     return {
       connection: (e) => {
         const name = endpointLabel(e);
         let child = connectionsByEndpoint.get(name);
-        if (!child || !tracked.endpoints.has(name)) {
+        if (!child || child.removed) {
           child = this.connections.child({ ...labels, endpoint: name });
           connectionsByEndpoint.set(name, child);
           this.remember(tracked, name, '');
@@ -114,15 +115,16 @@ export class ProxyMetrics {
       request: (e, code, seconds) => {
         const name = e ? endpointLabel(e) : 'none';
         let byCode = requestsByEndpoint.get(name);
-        if (!byCode || !tracked.endpoints.has(name)) requestsByEndpoint.set(name, (byCode = new Map()));
+        if (!byCode) requestsByEndpoint.set(name, (byCode = new Map()));
         let child = byCode.get(code);
-        if (!child) {
+        if (!child || child.removed) {
           const codeLabel = String(code);
           child = this.requests.child({ ...labels, endpoint: name, code: codeLabel });
           byCode.set(code, child);
           this.remember(tracked, name, codeLabel);
         }
         child.inc();
+        if (duration.removed) duration = this.duration.child(labels);
         duration.observe(seconds);
       },
       upstreamFailure: (_e, reason) => this.failures.inc({ ...labels, reason }),
