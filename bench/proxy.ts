@@ -13,7 +13,8 @@
 // Upstreams: one nginx process (1 worker, pinned with wrk) with three `return 200` servers:
 // the cheapest stable HTTP server available here, so the proxy is what the runs compare.
 //
-//   npm run bench:proxy [-- --duration 10 --connections 50]
+//   npm run bench:proxy [-- --duration 10 --connections 50 --rounds 3 --only tcp,haproxy]
+//   npm run bench:proxy -- --baseline /other/build/dist/bench/proxy.js   (adds that build's modes)
 //   node dist/bench/proxy.js --serve http|tcp --port P --upstreams P1,P2,P3   (the proxy process)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,10 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     rounds: { type: 'string', default: '3' },
     'half-load-duration': { type: 'string', default: '5' },
+    /** Only the targets whose name contains one of these (comma-separated, case-insensitive). */
+    only: { type: 'string' },
+    /** Another build's dist/bench/proxy.js: its tugboat modes run too, as `(baseline)`. */
+    baseline: { type: 'string' },
   },
 });
 
@@ -171,11 +176,11 @@ async function bench(): Promise<void> {
 
 /** tugboat's two modes, nginx and HAProxy's two modes, all in front of the same upstreams. */
 function proxyTargets(dir: string, ups: number[]): Target[] {
-  const tugboat = (mode: 'http' | 'tcp'): Target => ({
-    name: `tugboat ${mode.toUpperCase()} mode`,
+  const tugboat = (mode: 'http' | 'tcp', build = SELF, suffix = ''): Target => ({
+    name: `tugboat ${mode.toUpperCase()} mode${suffix}`,
     launch: async () => {
       const port = await freePort();
-      const child = start(`tugboat ${mode}`, 0, process.execPath, [SELF, '--serve', mode, '--port', String(port), '--upstreams', ups.join(',')], join(dir, `tugboat-${mode}.log`));
+      const child = start(`tugboat ${mode}${suffix}`, 0, process.execPath, [build, '--serve', mode, '--port', String(port), '--upstreams', ups.join(',')], join(dir, `tugboat-${mode}${suffix ? '-baseline' : ''}.log`));
       return { port, child };
     },
   });
@@ -231,7 +236,9 @@ ${mode === 'http' ? '  http-reuse always\n' : ''}${servers}
       return { port, child: start(`haproxy ${mode}`, 0, 'haproxy', ['-db', '-f', conf], join(dir, `haproxy-${mode}.log`)) };
     },
   });
-  return [tugboat('http'), tugboat('tcp'), nginx, haproxy('tcp'), haproxy('http')];
+  const all = [tugboat('http'), tugboat('tcp'), ...(values.baseline ? [tugboat('http', values.baseline, ' (baseline)'), tugboat('tcp', values.baseline, ' (baseline)')] : []), nginx, haproxy('tcp'), haproxy('http')];
+  const only = values.only?.toLowerCase().split(',').filter(Boolean);
+  return only ? all.filter((t) => only.some((o) => t.name.toLowerCase().includes(o))) : all;
 }
 
 function printTable(rows: Row[], seconds: number, connections: number, rounds: number): void {
