@@ -213,10 +213,14 @@ export class NodeCluster {
    * nodes; whatever is left of a pod's processes is killed by its marker.
    */
   async cleanup(): Promise<void> {
-    // Controllers first, so nothing recreates the pods deleted next.
-    if (this.kubectl) await this.kubectl(['delete', 'deployments,replicasets', '--all', '--wait=false']).catch(() => undefined);
-    if (this.kubectl) await this.kubectl(['delete', 'pods', '--all', '--grace-period=1', '--wait=false']).catch(() => undefined);
-    await eventually(async () => (this.markers.every((m) => pidsWith(m).length === 0) ? true : undefined), 100).catch(() => undefined);
+    // Controllers first, so nothing recreates the pods deleted next. With the control process
+    // gone (a test stopped it) nobody can delete them: the markers below kill what is left.
+    const controlRuns = !!this.control && this.control.child.exitCode === null && this.control.child.signalCode === null;
+    if (this.kubectl && controlRuns) {
+      await this.kubectl(['delete', 'deployments,replicasets', '--all', '--wait=false']).catch(() => undefined);
+      await this.kubectl(['delete', 'pods', '--all', '--grace-period=1', '--wait=false']).catch(() => undefined);
+      await eventually(async () => (this.markers.every((m) => pidsWith(m).length === 0) ? true : undefined), 100).catch(() => undefined);
+    }
     for (const node of this.nodes.values()) await node.stop('SIGTERM');
     for (const m of this.markers) {
       for (const pid of pidsWith(m)) {
