@@ -2,7 +2,7 @@
 // container exited, a probe result changed, a back-off ran out), asks the pure `decide` what to
 // do, does it through the runtime, and writes the pod's status back only when it changed.
 import { rfc3339 } from '../api/time.js';
-import { resolvConfFor } from './resolvconf.js';
+import { nodeResolvConf, resolvConfFor } from './resolvconf.js';
 import type { DrainBarrier } from './drain.js';
 import { PORTS_ANNOTATION, portsAnnotationValue } from '../api/ports.js';
 import type { Container, Pod, PodStatus } from '../api/types.js';
@@ -323,7 +323,7 @@ export class PodWorker {
     const file = join(podDir(this.deps.stateDir, this.uid), 'resolv.conf');
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);
-    return { hostPath: file, sameAsNode: text === resolvConfFor({ metadata: {}, spec: { dnsPolicy: 'Default', containers: [] } }, undefined, host) };
+    return { hostPath: file, sameAsNode: text === nodeResolvConf(host) };
   }
 
   private async killContainer(container: Container, rec: ContainerRecord, reason: string): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Pod } from '../api/types.js';
-import { resolvConfFor } from './resolvconf.js';
+import { nodeResolvConf, resolvConfFor } from './resolvconf.js';
 
 const HOST = 'nameserver 127.0.0.53\nsearch corp.example\noptions edns0\n';
 const CLUSTER = { ip: '127.77.0.10', domain: 'cluster.local' };
@@ -29,4 +29,12 @@ test('None uses only dnsConfig; dnsConfig adds to and overrides the policy, with
   const many = { nameservers: ['127.0.0.2', '127.0.0.3', '127.0.0.4'] };
   assert.equal(resolvConfFor(pod({ dnsPolicy: 'None', dnsConfig: many }), CLUSTER, HOST), 'nameserver 127.0.0.2\nnameserver 127.0.0.3\nnameserver 127.0.0.4\n');
   assert.equal(resolvConfFor(pod({ dnsPolicy: 'None' }), CLUSTER, HOST), undefined);
+});
+
+test("nodeResolvConf is what a pod that adds nothing gets, so the pod's file can be told apart", () => {
+  assert.equal(nodeResolvConf(HOST), resolvConfFor(pod({ dnsPolicy: 'Default' }), CLUSTER, HOST));
+  assert.equal(nodeResolvConf(HOST), resolvConfFor(pod(), undefined, HOST));
+  assert.notEqual(nodeResolvConf(HOST), resolvConfFor(pod(), CLUSTER, HOST));
+  assert.notEqual(nodeResolvConf(HOST), resolvConfFor(pod({ dnsConfig: { options: [{ name: 'ndots', value: '2' }] } }), undefined, HOST));
+  assert.equal(nodeResolvConf(''), undefined);
 });

@@ -58,6 +58,15 @@ export function resolvConfFor(pod: Pod, cluster: ClusterDnsInfo | undefined, hos
   conf.nameservers.push(...(extra.nameservers ?? []));
   conf.searches.push(...(extra.searches ?? []));
   for (const o of extra.options ?? []) conf.options.set(o.name, o.value);
+  return render(conf);
+}
+
+/** The node's own resolv.conf as a pod with dnsPolicy Default gets it (to tell whether a pod's differs). */
+export function nodeResolvConf(hostResolvConf: string): string | undefined {
+  return render(parse(hostResolvConf));
+}
+
+function render(conf: Parsed): string | undefined {
   const nameservers = [...new Set(conf.nameservers)].slice(0, MAX_NAMESERVERS);
   const searches = [...new Set(conf.searches)].slice(0, MAX_SEARCHES);
   const lines: string[] = [];
