@@ -161,8 +161,12 @@ async function bench(): Promise<void> {
     for (const target of targets) {
       const row = rows.find((r) => r.name === target.name)!;
       const rate = Math.round(row.result.rps / 2);
-      const through = await session(target, (port) => paced(loadgen, port, rate, halfSeconds, connections));
-      const straight = await session(direct, (port) => paced(loadgen, port, rate, halfSeconds, connections));
+      // A first paced run at the same rate is thrown away: pinned to one core, Node's JIT and GC
+      // threads share it with the event loop, and the first seconds at a new rate stall for
+      // tens of milliseconds while code is optimized.
+      const twice = (port: number) => (paced(loadgen, port, rate, halfSeconds, connections), paced(loadgen, port, rate, halfSeconds, connections));
+      const through = await session(target, twice);
+      const straight = await session(direct, twice);
       row.halfLoad = { rate, p99ms: through.p99ms, directP99ms: straight.p99ms };
       const notes = [through.errors, straight.errors && `direct: ${straight.errors}`].filter(Boolean).join('; ');
       console.error(`half load ${target.name}: ${rate} req/s asked, ${Math.round(through.rps)} done, p99 ${through.p99ms} ms (direct at that rate ${straight.p99ms} ms)${notes ? `, ${notes}` : ''}`);
