@@ -21,7 +21,7 @@ export function validateService(obj: Obj, old?: Obj): Causes {
   const headless = clusterIP === 'None';
 
   if (clusterIP !== '' && clusterIP !== 'None' && !isIPv4(clusterIP)) {
-    causes.push(cause.invalid('spec.clusterIP', clusterIP, "must be empty (to allocate one), 'None' (headless) or a valid IPv4 address, e.g. 10.96.0.10"));
+    causes.push(cause.invalid('spec.clusterIP', clusterIP, "must be empty (to allocate one), 'None' (headless) or a valid IPv4 address inside --service-cidr, e.g. 127.77.0.20"));
   }
   if (headless && (type === 'NodePort' || type === 'LoadBalancer')) {
     causes.push(cause.invalid('spec.clusterIP', clusterIP, `may not be set to 'None' for ${type} services`));
