@@ -1,6 +1,8 @@
 // The one informer type every component uses (client-go's shape): list, then watch from the
 // list's resourceVersion; reopen the watch from the last revision when it ends; relist on 410.
-// Handlers only record; consumers apply changes in their own loop.
+// Handlers only record; consumers apply changes in their own loop. With a checkpoint, what the
+// informer knows is saved as it changes, and a start that cannot reach the API begins from it.
+import type { Checkpoint } from './checkpoint.js';
 import type { ApiClient } from './client.js';
 import { isApiError } from './errors.js';
 import type { ResourceInfo } from './resources.js';
@@ -21,6 +23,12 @@ export interface InformerOptions {
   retryMs?: number;
 }
 
+export interface InformerCheckpointOptions<T extends KubeObject> {
+  checkpoint: Checkpoint<T>;
+  /** Changes are saved at most this often (default 1 s); the last state is saved on stop. */
+  saveEveryMs?: number;
+}
+
 /**
  * The longest wait between retries. Kept short so that a node, proxy or DNS server is back in
  * sync seconds after the control node returns; a retry is one cheap request.
@@ -38,13 +46,16 @@ export class Informer<T extends KubeObject = KubeObject> {
   private synced = false;
   private running?: Promise<void>;
   private syncWaiters: (() => void)[] = [];
+  /** Synced from the checkpoint, not yet from the API. */
+  private fromCheckpoint = false;
+  private saveTimer?: NodeJS.Timeout;
   lastError?: Error;
 
   constructor(
     private readonly client: ApiClient,
     private readonly resource: ResourceInfo,
     private readonly handlers: InformerHandlers<T> = {},
-    private readonly opts: InformerOptions = {},
+    private readonly opts: InformerOptions & Partial<InformerCheckpointOptions<T>> = {},
   ) {}
 
   start(): this {
@@ -55,10 +66,20 @@ export class Informer<T extends KubeObject = KubeObject> {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.running;
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = undefined;
+      this.save();
+    }
   }
 
   hasSynced(): boolean {
     return this.synced;
+  }
+
+  /** Whether what it holds came from the checkpoint and the API has not answered since. */
+  servesCheckpoint(): boolean {
+    return this.fromCheckpoint;
   }
 
   /** Resolves once the first list has been loaded (or when stopped). */
@@ -101,6 +122,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         if (signal.aborted) break;
         this.lastError = e as Error;
         if (isApiError(e) && e.code === 410) this.revision = '';
+        if (!this.synced) this.seedFromCheckpoint();
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, MAX_RETRY_MS);
       }
@@ -125,7 +147,33 @@ export class Informer<T extends KubeObject = KubeObject> {
       }
     }
     this.revision = list.metadata.resourceVersion ?? '';
+    this.fromCheckpoint = false;
     this.markSynced();
+    this.scheduleSave();
+  }
+
+  /** The API cannot be reached before the first list: start from the checkpoint, if there is one. */
+  private seedFromCheckpoint(): void {
+    const items = this.opts.checkpoint?.load();
+    if (!items) return;
+    for (const obj of items) this.apply('ADDED', obj);
+    // The next list that succeeds reconciles everything (and deletes what is gone).
+    this.revision = '';
+    this.fromCheckpoint = true;
+    this.markSynced();
+  }
+
+  private scheduleSave(): void {
+    if (!this.opts.checkpoint || this.fromCheckpoint || this.saveTimer || this.abort.signal.aborted) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save();
+    }, this.opts.saveEveryMs ?? 1000);
+    this.saveTimer.unref();
+  }
+
+  private save(): void {
+    if (!this.fromCheckpoint && this.synced) this.opts.checkpoint?.save(this.list());
   }
 
   private apply(type: string, obj: T): void {
@@ -137,11 +185,13 @@ export class Informer<T extends KubeObject = KubeObject> {
       if (old) {
         this.items.delete(key);
         this.handlers.onDelete?.(obj);
+        if (this.synced) this.scheduleSave();
       }
       return;
     }
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
     this.items.set(key, obj);
+    if (this.synced) this.scheduleSave();
     if (old) this.handlers.onUpdate?.(old, obj);
     else this.handlers.onAdd?.(obj);
   }

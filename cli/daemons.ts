@@ -173,6 +173,7 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
   const signals = onStopSignal(io, 'tug node');
   try {
     const node = await startNode({
+      signal: signals.stop,
       connection: nodeConnection(flags, env),
       nodeName: flags['node-name'] as string | undefined,
       nodeIP: flags['node-ip'] as string | undefined,
@@ -190,6 +191,10 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
     await signals.stopped;
     await node.stop();
     return 0;
+  } catch (e) {
+    // Stopped while still waiting for the control node: a clean stop, not a failure.
+    if (signals.stop.aborted) return 0;
+    throw e;
   } finally {
     signals.dispose();
   }

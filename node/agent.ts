@@ -363,7 +363,27 @@ export class NodeAgent {
     return { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'tug node is posting ready status', lastHeartbeatTime: ts, lastTransitionTime: ts };
   }
 
+  /**
+   * Registers the Node, waiting for the control node while it cannot be reached (the proxy and
+   * DNS already serve from their checkpoints meanwhile); an answer the API gives is final.
+   */
   private async register(): Promise<void> {
+    let backoff = 500;
+    for (;;) {
+      try {
+        return await this.registerOnce();
+      } catch (e) {
+        if (isApiError(e)) throw e;
+        if (this.abort.signal.aborted) throw new Error('stopped before the node could register', { cause: e });
+        this.log(`cannot register yet, retrying in ${backoff / 1000} s: ${(e as Error).message}`);
+        await sleep(backoff, this.abort.signal);
+        if (this.abort.signal.aborted) throw new Error('stopped before the node could register', { cause: e });
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  private async registerOnce(): Promise<void> {
     const client = this.opts.client;
     const wanted = await this.nodeObject();
     try {

@@ -17,6 +17,8 @@ import type { Runtime } from './runtime/types.js';
 
 export interface NodeOptions {
   connection: Connection;
+  /** Aborting it while the node still waits to register gives up the start (everything is stopped). */
+  signal?: AbortSignal;
   nodeName?: string;
   nodeIP?: string;
   runtime: 'process' | 'docker';
@@ -131,16 +133,18 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       clusterDns: () => dnsInfo,
     });
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
+    // Proxy and DNS keep what they last knew here: a node restarted while control is away serves on.
+    const checkpointDir = join(opts.stateDir, 'checkpoints');
     if (opts.proxy !== false) {
       const reporter = agent;
       // Published on the Lease: nodes draining a pod wait until this proxy no longer routes to it.
-      proxy = await startProxy({ client, nodeName, nodeIP, metrics: metrics.registry, log: (m) => log(`proxy: ${m}`), onProgrammed: (revision) => reporter.reportProxyRevision(revision) });
+      proxy = await startProxy({ client, nodeName, nodeIP, metrics: metrics.registry, checkpointDir, log: (m) => log(`proxy: ${m}`), onProgrammed: (revision) => reporter.reportProxyRevision(revision) });
     }
     access = agent.access();
     if (opts.dns) {
       const reporter = agent;
       try {
-        dns = await startClusterDns({ client, ...opts.dns, metrics: metrics.registry, controlUnreachable: () => !reporter.controlReachable(), log: (m) => log(`dns: ${m}`) });
+        dns = await startClusterDns({ client, ...opts.dns, metrics: metrics.registry, checkpointDir, controlUnreachable: () => !reporter.controlReachable(), log: (m) => log(`dns: ${m}`) });
         // resolv.conf names a server without a port: pods get it only when the DNS is on port 53.
         const [, ip, port] = /^\[?([^\]]*)\]?:(\d+)$/.exec(opts.dns.addr) ?? [];
         dnsInfo = { addr: opts.dns.addr.replace(/:0$/, `:${dns.port}`), ...(port === '53' ? { ip } : {}), domain: opts.dns.domain };
@@ -150,7 +154,14 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         log(`cluster DNS is off: cannot listen on ${opts.dns.addr}: ${(e as Error).message}`);
       }
     }
-    await agent.start();
+    const giveUp = () => void agent?.stop();
+    opts.signal?.addEventListener('abort', giveUp, { once: true });
+    try {
+      if (opts.signal?.aborted) giveUp();
+      await agent.start();
+    } finally {
+      opts.signal?.removeEventListener('abort', giveUp);
+    }
   } catch (e) {
     await closeAll();
     throw e;

@@ -15,6 +15,7 @@ import type { Pod } from '../../api/types.js';
 import { fakeUpstream, type FakeUpstream } from '../../dns/testutil.js';
 import { ensureBusyboxImage, ensureDocker } from './docker-support.js';
 import { requireCommand, run } from './harness.js';
+import { get } from './http-support.js';
 import { NodeCluster, webDeployment, webPod } from './node-support.js';
 import { scrape, sumOf } from './prometheus-support.js';
 
@@ -193,7 +194,7 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
   });
 
   // Last: it kills the control node.
-  it('with the control node gone, names keep resolving from the last state, counted as stale', async (t) => {
+  it('with the control node gone, names keep resolving from the last state, counted as stale, even after the node restarts', async (t) => {
     if (!ready) return t.skip('no dig');
     const node = JSON.parse((await cluster.kubectl(['get', 'node', 'd1', '-o', 'json'])).stdout);
     const metricsAddress = node.metadata.annotations['tugboat.io/metrics-address'] as string;
@@ -211,5 +212,20 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
     assert.equal((await dig(['+short', 'SRV', '_http._tcp.web.default.svc.cluster.local'])).trim(), '0 100 8080 web.default.svc.cluster.local.');
     assert.match(await dig(['nope.default.svc.cluster.local']), /status: NXDOMAIN/);
     assert.ok((await counter(metricsAddress, 'tug_dns_stale_answers_total')) >= stale + 2);
+
+    // The node restarts while control is still away: DNS and the proxy start from their
+    // checkpoints (the web pod's process kept running through the restart).
+    const flags = cluster.nodes.get('d1')!;
+    await flags.stop('SIGTERM');
+    assert.match((await dig(['web.default.svc.cluster.local'])), /connection timed out|no servers could be reached|communications error/);
+    const again = await cluster.startNode({ name: 'd1', portRange: '24500-24599', extra: ['--dns-addr', `${DNS}:53`, '--dns-upstream', `127.0.0.1:${upstream!.port}`], waitForJoin: false });
+    await cluster.waitFor('web resolvable from the checkpoint', async () => ((await dig(['+short', 'web.default.svc.cluster.local'])).trim() === clusterIP ? true : undefined));
+    const served = await cluster.waitFor('web served through the proxy from the checkpoint', async () => {
+      const r = await get(`http://${clusterIP}:8080/`, { timeoutMs: 2000 }).catch(() => undefined);
+      return r?.status === 200 ? r.body : undefined;
+    });
+    assert.match(served, /^hi from web-/);
+    await cluster.waitFor('the node waiting to register', async () => (/cannot register yet/.test(again.output()) ? true : undefined));
+    assert.doesNotMatch(again.output(), /joined/);
   });
 });

@@ -1,7 +1,10 @@
 // The informer every component will use, against a real API server over HTTPS: list, watch,
 // and the events a user's writes produce.
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { FileCheckpoint } from '../../api/checkpoint.js';
 import { ApiClient } from '../../api/client.js';
 import { Informer } from '../../api/informer.js';
 import { resourceOfKind } from '../../api/resources.js';
@@ -43,5 +46,57 @@ describe('informer against tug control', () => {
     await eventually(async () => (seen.length >= 4 ? true : undefined));
     assert.deepEqual(seen, ['add before', 'add after', 'update after 2', 'delete before']);
     assert.deepEqual(informer.list().map((o) => o.metadata.name), ['after']);
+  });
+});
+
+describe('informer with a checkpoint', () => {
+  it('starts from the checkpoint while the API is away, then reconciles with the API when it is back', async (t) => {
+    const dir = tempDir(t);
+    const file = join(dir, 'checkpoints', 'configmaps.json');
+    const first = await startControl({ listen: '127.0.0.1:0', dataDir: join(dir, 'control'), store: 'memory' });
+    let running = first;
+    t.after(() => running.stop());
+    const port = new URL(first.url).port;
+    const connection = { server: first.url, caCert: first.caCert, token: first.token };
+    const cm = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { cp: 'yes' } }, data: { name } });
+
+    // 1. With the API up: everything it lists is saved.
+    const client = new ApiClient(connection);
+    t.after(() => client.close());
+    for (const name of ['a', 'b']) await client.create(CONFIGMAP, 'default', cm(name));
+    const saving = new Informer(client, CONFIGMAP, {}, { labelSelector: 'cp=yes', checkpoint: new FileCheckpoint(file), saveEveryMs: 10 }).start();
+    await saving.waitForSync();
+    await eventually(async () => (new FileCheckpoint(file).load()?.length === 2 ? true : undefined));
+    await saving.stop();
+    await first.stop();
+
+    // 2. The API is gone: a new informer starts from the checkpoint and says so.
+    const deleted: string[] = [];
+    const later = new Informer(client, CONFIGMAP, { onDelete: (o) => deleted.push(o.metadata.name!) }, { labelSelector: 'cp=yes', checkpoint: new FileCheckpoint(file), retryMs: 50 }).start();
+    t.after(() => later.stop());
+    await later.waitForSync();
+    assert.equal(later.servesCheckpoint(), true);
+    assert.deepEqual(later.list().map((o) => o.metadata.name).sort(), ['a', 'b']);
+    assert.match(later.lastError?.message ?? '', /nothing is listening/);
+
+    // 3. The API is back (same address, same CA, an empty store but for one object): the
+    //    informer lists it and drops what the checkpoint had that the API no longer has.
+    running = await startControl({ listen: `127.0.0.1:${port}`, dataDir: join(dir, 'control'), store: 'memory' });
+    await client.create(CONFIGMAP, 'default', cm('c'));
+    await eventually(async () => (later.servesCheckpoint() ? undefined : true));
+    await eventually(async () => (later.list().length === 1 ? true : undefined));
+    assert.deepEqual(later.list().map((o) => o.metadata.name), ['c']);
+    assert.deepEqual(deleted.sort(), ['a', 'b']);
+  });
+
+  it('a checkpoint that cannot be read is ignored, with the reason logged', () => {
+    const dir = tempDir({ after: () => undefined } as never);
+    const logged: string[] = [];
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, '{ not json');
+    assert.equal(new FileCheckpoint(file, (m) => logged.push(m)).load(), undefined);
+    assert.match(logged[0], /ignoring the checkpoint .*bad\.json/);
+    assert.equal(new FileCheckpoint(join(dir, 'missing.json')).load(), undefined);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

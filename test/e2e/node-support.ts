@@ -111,6 +111,8 @@ export interface NodeFlags {
   runtime?: 'process' | 'docker';
   /** Extra `tug node` flags (each node has cluster DNS off unless they turn it on). */
   extra?: string[];
+  /** Wait for `joined` (default); false: only for the process to run (its control may be away). */
+  waitForJoin?: boolean;
 }
 
 /** A control node, `tug node` processes joined to it, and a kubectl for it. */
@@ -167,7 +169,7 @@ export class NodeCluster {
     this.scope.after(() => stop('SIGKILL'));
     const node: NodeProcess = { name: flags.name, child, output: () => out, stop };
     this.nodes.set(flags.name, node);
-    await eventually(async () => (/joined/.test(out) ? true : child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 300);
+    if (flags.waitForJoin !== false) await eventually(async () => (/joined/.test(out) ? true : child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 300);
     return node;
   }
 
