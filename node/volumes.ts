@@ -2,7 +2,7 @@
 // the node's state dir; hostPath points at the host. Docker containers get them as bind mounts;
 // process pods (which share the host's filesystem) find each volume at
 // `$TUG_VOLUMES/<volume name>` and, per mount, at the path in `TUG_MOUNT_<MOUNT PATH>`.
-import { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container, KubeObject, Pod } from '../api/types.js';
 import type { Mount } from './runtime/types.js';
@@ -16,20 +16,42 @@ function volumesDir(stateDir: string, podUid: string): string {
   return join(podDir(stateDir, podUid), 'volumes');
 }
 
+/**
+ * Projects a ConfigMap's or Secret's keys as files. It runs at every pod sync while the pod's
+ * processes may be reading them, so nothing that did not change is touched, a changed file is
+ * replaced whole (written beside it, then renamed over it), and only keys that are gone are removed.
+ */
 function projectFiles(dir: string, obj: KubeObject, isSecret: boolean, items: { key: string; path: string; mode?: number }[] | undefined, defaultMode: number | undefined): void {
   mkdirSync(dir, { recursive: true });
-  // Replace the whole projection so a removed key does not linger.
-  for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true });
   const data = { ...((obj.data ?? {}) as Record<string, string>), ...(isSecret ? {} : ((obj.binaryData ?? {}) as Record<string, string>)) };
   const pick = items?.length ? items : Object.keys(data).map((key) => ({ key, path: key, mode: undefined }));
+  const wanted = new Map<string, { bytes: Buffer; mode: number }>();
   for (const item of pick) {
     const raw = data[item.key];
     if (raw === undefined) throw new ContainerConfigError(`key "${item.key}" not found in ${isSecret ? 'secret' : 'configmap'} "${obj.metadata.name}"`);
     const binary = isSecret || (obj.binaryData as Record<string, string> | undefined)?.[item.key] !== undefined;
-    const file = join(dir, item.path);
+    wanted.set(item.path, { bytes: binary ? Buffer.from(raw, 'base64') : Buffer.from(raw), mode: item.mode ?? defaultMode ?? (isSecret ? 0o400 : 0o644) });
+  }
+  // A removed key does not linger.
+  for (const entry of readdirSync(dir)) {
+    if (![...wanted.keys()].some((p) => p === entry || p.startsWith(`${entry}/`))) rmSync(join(dir, entry), { recursive: true, force: true });
+  }
+  for (const [path, { bytes, mode }] of wanted) {
+    const file = join(dir, path);
+    if (sameFile(file, bytes, mode)) continue;
     mkdirSync(join(file, '..'), { recursive: true });
-    writeFileSync(file, binary ? Buffer.from(raw, 'base64') : raw);
-    chmodSync(file, item.mode ?? defaultMode ?? (isSecret ? 0o400 : 0o644));
+    const tmp = `${file}.tug-tmp`;
+    writeFileSync(tmp, bytes);
+    chmodSync(tmp, mode);
+    renameSync(tmp, file);
+  }
+}
+
+function sameFile(file: string, bytes: Buffer, mode: number): boolean {
+  try {
+    return (statSync(file).mode & 0o777) === mode && readFileSync(file).equals(bytes);
+  } catch {
+    return false;
   }
 }
 
