@@ -2,7 +2,7 @@
 // while the control node is away (the node proxy, the cluster DNS) starts from the last known
 // state instead of from nothing: static stability. Written atomically (temporary file, rename).
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { KubeObject } from './types.js';
 
 export interface Checkpoint<T extends KubeObject> {
@@ -44,4 +44,9 @@ export class FileCheckpoint<T extends KubeObject> implements Checkpoint<T> {
       this.log(`cannot write the checkpoint ${this.file}: ${(e as Error).message}`);
     }
   }
+}
+
+/** Informer options that checkpoint into `dir/file` (none when there is no dir). */
+export function checkpointIn<T extends KubeObject>(dir: string | undefined, file: string, log: (message: string) => void): { checkpoint?: Checkpoint<T> } {
+  return dir ? { checkpoint: new FileCheckpoint<T>(join(dir, file), log) } : {};
 }

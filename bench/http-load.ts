@@ -8,6 +8,16 @@ import { join } from 'node:path';
 import type { Forwarder } from '../proxy/types.js';
 import { HOST, start, waitListening } from './harness.js';
 
+/** The flags every HTTP benchmark takes (its proxy process is the same file run with --serve). */
+export const HTTP_BENCH_OPTIONS = {
+  serve: { type: 'string' },
+  port: { type: 'string' },
+  upstreams: { type: 'string' },
+  duration: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '2' },
+  connections: { type: 'string', default: '50' },
+} as const;
+
 export interface WrkResult {
   rps: number;
   p99ms: number;

@@ -25,7 +25,7 @@ import { ProxyMetrics } from '../proxy/metrics.js';
 import type { ServicePortEntry } from '../proxy/table.js';
 import type { Endpoint } from '../proxy/types.js';
 import { cpuSeconds, HOST, requireTools, start, stop, waitListening } from './harness.js';
-import { serveForwarder, startUpstreams, wrk } from './http-load.js';
+import { HTTP_BENCH_OPTIONS, serveForwarder, startUpstreams, wrk } from './http-load.js';
 
 const SELF = fileURLToPath(import.meta.url);
 // The ports the benchmark binds: upstreams, then the proxy.
@@ -34,13 +34,8 @@ const PROXY_PORT = 25153;
 
 const { values } = parseArgs({
   options: {
-    serve: { type: 'string' },
-    port: { type: 'string' },
-    upstreams: { type: 'string' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
+    ...HTTP_BENCH_OPTIONS,
     rounds: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '50' },
     services: { type: 'string', default: '100' },
     endpoints: { type: 'string', default: '10' },
   },

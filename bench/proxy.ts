@@ -26,18 +26,13 @@ import { Balancer } from '../proxy/balancer.js';
 import { createHttpForwarder } from '../proxy/http/index.js';
 import { createTcpForwarder } from '../proxy/tcp.js';
 import { cpuSeconds, freePort, HOST, ratio, requireTools, start, stop, table, waitListening } from './harness.js';
-import { nginxConfig, serveForwarder, startUpstreams, wrk, type WrkResult } from './http-load.js';
+import { HTTP_BENCH_OPTIONS, nginxConfig, serveForwarder, startUpstreams, wrk, type WrkResult } from './http-load.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
 const { values } = parseArgs({
   options: {
-    serve: { type: 'string' },
-    port: { type: 'string' },
-    upstreams: { type: 'string' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '50' },
+    ...HTTP_BENCH_OPTIONS,
     rounds: { type: 'string', default: '3' },
     'half-load-duration': { type: 'string', default: '5' },
     /** Only the targets whose name contains one of these (comma-separated, case-insensitive). */

@@ -2,14 +2,13 @@
 // only mark the zone dirty; one loop rebuilds it (at most every few milliseconds) and swaps it
 // in. The last zone stays after the control node goes away, so names keep resolving.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Registry } from 'prom-client';
-import { FileCheckpoint } from '../api/checkpoint.js';
+import { checkpointIn } from '../api/checkpoint.js';
 import type { ApiClient } from '../api/client.js';
 import { Informer } from '../api/informer.js';
 import { resourceOfKind } from '../api/resources.js';
 import { sleep } from '../api/timers.js';
-import type { Endpoints, KubeObject, Service } from '../api/types.js';
+import type { Endpoints, Service } from '../api/types.js';
 import { buildZone, startDns, type RunningDns, type Zone } from '../dns/index.js';
 
 export interface ClusterDnsOptions {
@@ -60,9 +59,8 @@ export async function startClusterDns(o: ClusterDnsOptions): Promise<RunningClus
     wake?.();
   };
   const handlers = { onAdd: mark, onUpdate: mark, onDelete: mark };
-  const checkpoint = <T extends KubeObject>(name: string) => (o.checkpointDir ? { checkpoint: new FileCheckpoint<T>(join(o.checkpointDir, name), o.log) } : {});
-  const services = new Informer<Service>(o.client, resourceOfKind('Service'), handlers, checkpoint('dns-services.json')).start();
-  const endpoints = new Informer<Endpoints>(o.client, resourceOfKind('Endpoints'), handlers, checkpoint('dns-endpoints.json')).start();
+  const services = new Informer<Service>(o.client, resourceOfKind('Service'), handlers, checkpointIn<Service>(o.checkpointDir, 'dns-services.json', o.log)).start();
+  const endpoints = new Informer<Endpoints>(o.client, resourceOfKind('Endpoints'), handlers, checkpointIn<Endpoints>(o.checkpointDir, 'dns-endpoints.json', o.log)).start();
   const abort = new AbortController();
   const nsAddress = o.addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   let serial = Math.floor(Date.now() / 1000);

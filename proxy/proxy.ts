@@ -5,14 +5,13 @@
 import { ENDPOINTS_TRIGGER_TIME_ANNOTATION } from '../api/annotations.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import type { Registry } from 'prom-client';
-import { FileCheckpoint } from '../api/checkpoint.js';
+import { checkpointIn } from '../api/checkpoint.js';
 import type { ApiClient } from '../api/client.js';
 import { Informer } from '../api/informer.js';
 import { resourceOfKind } from '../api/resources.js';
 import { sleep } from '../api/timers.js';
-import type { Endpoints, Event as KubeEvent, KubeObject, Service } from '../api/types.js';
+import type { Endpoints, Event as KubeEvent, Service } from '../api/types.js';
 import { Balancer } from './balancer.js';
 import { createForwarder, type ForwarderSettings } from './forwarders.js';
 import { ProxyMetrics } from './metrics.js';
@@ -111,13 +110,12 @@ class ServiceProxy {
     this.bindRetryMs = opts.bindRetryMs ?? 1000;
     this.metrics = new ProxyMetrics(opts.metrics, () => this.endpointCounts());
     const record = () => this.kick();
-    const checkpoint = <T extends KubeObject>(name: string) => (opts.checkpointDir ? { checkpoint: new FileCheckpoint<T>(join(opts.checkpointDir, name), this.log) } : {});
-    this.services = new Informer<Service>(opts.client, SERVICE, { onAdd: record, onUpdate: record, onDelete: record }, checkpoint('proxy-services.json'));
+    this.services = new Informer<Service>(opts.client, SERVICE, { onAdd: record, onUpdate: record, onDelete: record }, checkpointIn<Service>(opts.checkpointDir, 'proxy-services.json', this.log));
     this.endpoints = new Informer<Endpoints>(opts.client, ENDPOINTS, {
       onAdd: (e) => this.recordEndpoints(undefined, e),
       onUpdate: (o, e) => this.recordEndpoints(o, e),
       onDelete: (e) => this.recordEndpoints(e, undefined),
-    }, checkpoint('proxy-endpoints.json'));
+    }, checkpointIn<Endpoints>(opts.checkpointDir, 'proxy-endpoints.json', this.log));
   }
 
   start(): void {

@@ -215,8 +215,7 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
 
     // The node restarts while control is still away: DNS and the proxy start from their
     // checkpoints (the web pod's process kept running through the restart).
-    const flags = cluster.nodes.get('d1')!;
-    await flags.stop('SIGTERM');
+    await cluster.nodes.get('d1')!.stop('SIGTERM');
     assert.match((await dig(['web.default.svc.cluster.local'])), /connection timed out|no servers could be reached|communications error/);
     const again = await cluster.startNode({ name: 'd1', portRange: '24500-24599', extra: ['--dns-addr', `${DNS}:53`, '--dns-upstream', `127.0.0.1:${upstream!.port}`], waitForJoin: false });
     await cluster.waitFor('web resolvable from the checkpoint', async () => ((await dig(['+short', 'web.default.svc.cluster.local'])).trim() === clusterIP ? true : undefined));
