@@ -322,9 +322,9 @@ class ServiceProxy {
         socket.resetAndDestroy();
         return;
       }
-      this.clients.add(socket);
-      socket.once('close', () => this.clients.delete(socket));
-      forwarder.handle(socket);
+      const client = forwarder.handle(socket);
+      this.clients.add(client);
+      client.once('close', () => this.clients.delete(client));
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);

@@ -18,8 +18,11 @@ interface TestServer {
   accepted: number;
 }
 
-/** A server on 127.0.0.1 whose every socket is destroyed at the end of the test. */
-async function server(handler: (s: Socket) => void, opts: { allowHalfOpen?: boolean } = {}): Promise<TestServer> {
+/**
+ * A server on 127.0.0.1 whose every socket is destroyed at the end of the test, including the
+ * one a handler returns as now carrying the connection (a forwarder's).
+ */
+async function server(handler: (s: Socket) => Socket | void, opts: { allowHalfOpen?: boolean } = {}): Promise<TestServer> {
   const sockets = new Set<Socket>();
   const info = { port: 0, endpoint: { ip: '127.0.0.1', port: 0 }, accepted: 0 };
   const srv: Server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, (s) => {
@@ -27,7 +30,11 @@ async function server(handler: (s: Socket) => void, opts: { allowHalfOpen?: bool
     sockets.add(s);
     s.on('error', () => undefined);
     s.on('close', () => sockets.delete(s));
-    handler(s);
+    const carrier = handler(s);
+    if (carrier && carrier !== s) {
+      sockets.add(carrier);
+      carrier.on('close', () => sockets.delete(carrier));
+    }
   });
   srv.on('error', () => undefined);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -214,5 +221,51 @@ describe('TCP forwarder', () => {
     assert.equal(received, total);
     assert.equal(hash.digest('hex'), expected.digest('hex'));
     console.log(`# 64 MiB through the TCP forwarder at ${(total / 1024 / 1024 / seconds).toFixed(0)} MiB/s`);
+  });
+
+  it('applies back-pressure the other way: an upstream that does not read stalls the client; then every byte arrives in order', async () => {
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 13 + 5) & 255;
+    let upstreamSocket: Socket | undefined;
+    const upstream = await server((s) => {
+      s.pause();
+      upstreamSocket = s;
+    });
+    const f = await front([upstream.endpoint]);
+    const client = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => client.destroy());
+    client.on('error', () => undefined);
+    await new Promise((r) => client.once('connect', r));
+    let written = 0;
+    let done = false;
+    const pump = () => {
+      while (written < total) {
+        written += chunk.length;
+        if (!client.write(chunk)) return void client.once('drain', pump);
+      }
+      client.end(() => (done = true));
+    };
+    pump();
+    let last = -1;
+    while (written !== last) {
+      last = written;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(done, false);
+    assert.ok(written < total / 2, `the client could write ${written} bytes to an upstream that reads nothing`);
+    assert.ok(upstreamSocket);
+    const hash = createHash('sha256');
+    const expected = createHash('sha256');
+    for (let i = 0; i < total / chunk.length; i++) expected.update(chunk);
+    let received = 0;
+    upstreamSocket.on('data', (d: Buffer) => {
+      received += d.length;
+      hash.update(d);
+    });
+    upstreamSocket.resume();
+    await new Promise((r) => upstreamSocket!.once('end', r));
+    assert.equal(received, total);
+    assert.equal(hash.digest('hex'), expected.digest('hex'));
   });
 });

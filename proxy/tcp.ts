@@ -4,9 +4,10 @@
 // bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
+import { ReadBuffer, readInto } from './readinto.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
-/** Bytes read from an upstream at a time: what each upstream connection holds (HAProxy's bufsize). */
+/** Bytes read from either side at a time: what each direction of a connection holds (HAProxy's bufsize). */
 const READ_BUFFER_BYTES = 16 * 1024;
 
 export interface TcpForwarderOptions {
@@ -26,13 +27,13 @@ export interface TcpForwarderOptions {
 export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
   let closed = false;
   return {
-    handle(client: Socket): void {
-      client.on('error', () => undefined);
+    handle(accepted: Socket): Socket {
+      accepted.on('error', () => undefined);
       if (closed) {
-        client.resetAndDestroy();
-        return;
+        accepted.resetAndDestroy();
+        return accepted;
       }
-      new TcpConnection(client, opts);
+      return new TcpConnection(accepted, opts).client;
     },
     async close(): Promise<void> {
       // TCP keeps nothing pooled: open connections finish on their own (the proxy destroys them on stop).
@@ -42,6 +43,8 @@ export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
 }
 
 class TcpConnection {
+  /** The client connection, read into a buffer of this connection's own. */
+  readonly client: Socket;
   private upstream?: Socket;
   private connected = false;
   /** Client bytes since the start, kept while a retry is possible (until the upstream speaks). */
@@ -51,17 +54,25 @@ class TcpConnection {
   private readonly tried = new Set<string>();
   private readonly replayLimit: number;
 
+  /** Bytes from the client are read into this buffer (see connectNext on why it is reused). */
+  private readonly clientBuffer = new ReadBuffer(READ_BUFFER_BYTES);
+
   constructor(
-    private readonly client: Socket,
+    accepted: Socket,
     private readonly opts: TcpForwarderOptions,
   ) {
     this.replayLimit = opts.replayLimit ?? 64 * 1024;
+    const client = readInto(accepted, {
+      buffer: this.clientBuffer.next,
+      callback: (bytes, buffer) => this.fromClient(bytes, buffer),
+    }, true);
+    this.client = client;
+    if (client !== accepted) client.on('error', () => undefined);
     client.setNoDelay(true);
     client.setTimeout(opts.idleTimeoutMs ?? 600_000);
     client.on('timeout', () => {
       client.destroy();
     });
-    client.on('data', (chunk: Buffer) => this.fromClient(chunk));
     client.on('end', () => {
       this.clientEnded = true;
       if (this.connected) this.upstream!.end();
@@ -73,18 +84,27 @@ class TcpConnection {
     this.connectNext();
   }
 
-  private fromClient(chunk: Buffer): void {
+  /** Client bytes: to the upstream, and kept for a replay while one is possible. False pauses the client. */
+  private fromClient(bytes: number, buffer: Uint8Array): boolean {
+    const view = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
     if (this.replay) {
-      this.replay.push(chunk);
-      this.replayBytes += chunk.length;
+      this.replay.push(Buffer.from(view));
+      this.replayBytes += bytes;
     }
     if (this.connected) {
       if (this.replay && this.replayBytes > this.replayLimit) this.replay = null;
-      if (!this.upstream!.write(chunk)) this.client.pause();
-    } else if (this.replayBytes > this.replayLimit) {
+      const upstream = this.upstream!;
+      const more = upstream.write(view);
+      if (upstream.writableLength > 0) this.clientBuffer.hold();
+      if (!more) this.client.pause();
+      return more;
+    }
+    if (this.replayBytes > this.replayLimit) {
       // Still connecting: hold the client back instead of buffering without bound.
       this.client.pause();
+      return false;
     }
+    return true;
   }
 
   private connectNext(): void {
@@ -97,32 +117,25 @@ class TcpConnection {
     }
     this.tried.add(endpointKey(ep));
     this.connected = false;
-    // The upstream's bytes are read into one buffer, reused while every write of it to the client
+    // Each direction reads into one buffer, reused while every write of it to the other side
     // completes at once (the usual case); a write the kernel could not take whole keeps that
     // buffer, and the next read gets a fresh one. This spares an allocation per read.
     let spoke = false;
-    let readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    let readBufferHeld = false;
+    const readBuffer = new ReadBuffer(READ_BUFFER_BYTES);
     const upstream = connect({
       host: ep.ip,
       port: ep.port,
       allowHalfOpen: true,
       noDelay: true,
       onread: {
-        buffer: () => {
-          if (readBufferHeld) {
-            readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-            readBufferHeld = false;
-          }
-          return readBuffer;
-        },
+        buffer: readBuffer.next,
         callback: (bytes: number, buffer: Uint8Array) => {
           if (!spoke) {
             spoke = true;
             this.replay = null;
           }
           const more = this.client.write(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
-          if (this.client.writableLength > 0) readBufferHeld = true;
+          if (this.client.writableLength > 0) readBuffer.hold();
           return more;
         },
       },

@@ -34,7 +34,11 @@ export interface ForwardObserver {
 
 /** Takes over an accepted client connection of one Service port. */
 export interface Forwarder {
-  handle(client: Socket): void;
+  /**
+   * Takes `client` (call it in the server's 'connection' callback); returns the socket that now
+   * carries the connection, which is a new one when the forwarder reads into its own buffers.
+   */
+  handle(client: Socket): Socket;
   /** Ends idle upstream connections and stops taking work (open client connections finish). */
   close(): Promise<void>;
 }

@@ -62,14 +62,15 @@ export class HttpForwarder implements Forwarder, ConnectionContext {
     });
   }
 
-  handle(client: net.Socket): void {
+  handle(client: net.Socket): net.Socket {
     if (this.closing) {
       client.on('error', () => {});
       client.destroy();
-      return;
+      return client;
     }
     this.connections.add(new ClientConnection(this, client));
     this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(this.idleTimeoutMs, this.lingerMs) / 4)).unref();
+    return client;
   }
 
   removed(conn: ClientConnection): void {

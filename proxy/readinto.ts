@@ -1,0 +1,57 @@
+// Reading an accepted connection into a buffer of our own. `net.connect` takes an `onread`
+// option (bytes go straight into the caller's buffer and to a callback, skipping the Readable
+// machinery and a new Buffer per read), but net.Server makes its sockets itself and offers no
+// such option. readInto moves the accepted socket's handle into a new Socket made with `onread`,
+// before any byte has been read (it runs in the 'connection' callback; reads land in a later
+// turn of the loop). Where Node's internals differ from what this expects, the socket stays as
+// it is and its 'data' events feed the same callback, so callers need one code path only.
+import { Socket, type OnReadOpts } from 'node:net';
+
+/** The one private field this relies on; present on every net.Socket of Node 12 to 24. */
+interface WithHandle {
+  _handle?: object | null;
+}
+
+/** A reusable read buffer: handed out again while every write of what it held completed at once. */
+export class ReadBuffer {
+  private buffer: Buffer;
+  private held = false;
+
+  constructor(private readonly bytes: number) {
+    this.buffer = Buffer.allocUnsafe(bytes);
+  }
+
+  /** The buffer for the next read (`onread.buffer`). */
+  readonly next = (): Buffer => {
+    if (this.held) {
+      this.buffer = Buffer.allocUnsafe(this.bytes);
+      this.held = false;
+    }
+    return this.buffer;
+  };
+
+  /** What was read stays referenced (a write is queued, or a copy is kept): the next read gets a fresh buffer. */
+  hold(): void {
+    this.held = true;
+  }
+}
+
+/**
+ * The socket that now carries `accepted`'s connection, reading through `onread`. Call it
+ * synchronously in the server's 'connection' callback; `accepted` is closed without touching
+ * the connection.
+ */
+export function readInto(accepted: Socket, onread: OnReadOpts, allowHalfOpen: boolean): Socket {
+  const old = accepted as unknown as WithHandle;
+  const handle = old._handle;
+  if (!handle || accepted.destroyed || accepted.readableLength > 0 || accepted.listenerCount('data') > 0) {
+    accepted.on('data', (chunk: Buffer) => {
+      if (onread.callback(chunk.length, chunk) === false) accepted.pause();
+    });
+    return accepted;
+  }
+  old._handle = null;
+  // Without a handle, destroy only settles the server's connection count and emits 'close'.
+  accepted.destroy();
+  return new Socket({ handle, onread, allowHalfOpen, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+}
