@@ -5,6 +5,7 @@
 // fields. Only what framing needs is parsed; nothing is decoded or re-encoded.
 import type net from 'node:net';
 import type { HealthPicker } from '../balancer.js';
+import { ReadBuffer, readInto } from '../readinto.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
 import { clientResponseHead, localResponse, upstreamRequestHead, type ClientConnectionField } from './heads.js';
 import { ChunkedScanner, isHeadError, parseRequestHead, parseResponseHead, responseFraming, responseKeepAlive, type Framing, type RequestHead, type ResponseHead } from './parser.js';
@@ -30,6 +31,8 @@ const WAITING: number = 2; // request sent, response on its way
 const TUNNEL: number = 3; // after 101: raw bytes both ways
 const DONE: number = 4; // closing: nothing more is read or answered
 
+/** Bytes read from a client at a time. */
+const READ_BUFFER_BYTES = 16 * 1024;
 /** Pipelined bytes buffered while a response is on its way before reading pauses. */
 const MAX_PENDING = 64 * 1024;
 /** Body bytes written with the response head in one buffer (bigger ones are corked). */
@@ -101,16 +104,28 @@ export class ClientConnection implements UpstreamOwner {
   private since = performance.now();
   private readonly clientIP: string;
 
+  /** The client connection, read into `input`. */
+  readonly socket: net.Socket;
+  private readonly input = new ReadBuffer(READ_BUFFER_BYTES);
+
   constructor(
     private readonly ctx: ConnectionContext,
-    private readonly socket: net.Socket,
+    accepted: net.Socket,
   ) {
-    const ip = socket.remoteAddress ?? '';
+    const ip = accepted.remoteAddress ?? '';
     this.clientIP = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
     // Answer what a client sent before its FIN (`printf ... | nc`): our side stays writable.
+    const socket = readInto(accepted, {
+      buffer: this.input.next,
+      callback: (bytes, buffer) => {
+        this.onData(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+        if (this.holdsInput()) this.input.hold();
+        return true;
+      },
+    }, true);
+    this.socket = socket;
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('drain', () => this.onDrain());
     socket.on('error', () => {}); // 'close' follows; a client's reset concerns only its connection
@@ -153,6 +168,16 @@ export class ClientConnection implements UpstreamOwner {
       else this.updateFlow();
     }
     // DONE: a closing connection drops what still comes in.
+  }
+
+  /** Whether bytes of the last read may still be referenced: kept, or queued behind a write upstream. */
+  private holdsInput(): boolean {
+    if (this.pending !== null) return true;
+    const ex = this.ex;
+    if (ex === null) return false;
+    if (ex.bodyCopyBytes > 0) return true;
+    const conn = ex.conn;
+    return conn !== null && (!conn.connected || conn.socket.writableLength > 0);
   }
 
   private append(chunk: Buffer): void {
@@ -395,7 +420,13 @@ export class ClientConnection implements UpstreamOwner {
     this.updateFlow();
   }
 
-  onUpstreamData(conn: UpstreamConn, chunk: Buffer): void {
+  onUpstreamData(conn: UpstreamConn, chunk: Buffer): boolean {
+    this.takeUpstreamData(conn, chunk);
+    // Kept as the start of a response head, or queued for the client behind earlier bytes.
+    return this.ex?.respBuf != null || this.socket.writableLength > 0;
+  }
+
+  private takeUpstreamData(conn: UpstreamConn, chunk: Buffer): void {
     const ex = this.ex;
     if (ex === null || ex.conn !== conn) {
       this.ctx.pool.discard(conn);

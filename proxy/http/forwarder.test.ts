@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { endpointKey } from '../types.js';
-import { allClosed, Harness, HOST, refusedPort, type TestServer } from './harness.js';
+import { allClosed, Harness, HOST, PULL_BLOCK, refusedPort, type TestServer } from './harness.js';
 
 async function harness(t: TestContext, servers: number, opts = {}): Promise<{ h: Harness; ups: TestServer[] }> {
   const h = new Harness();
@@ -91,6 +91,9 @@ test('large bodies stream with back-pressure both ways', async (t) => {
   c.socket.resume();
   const pulled = await c.response();
   assert.equal(pulled.body.length, 64 * 1024 * 1024);
+  for (let at = 0; at < pulled.body.length; at += PULL_BLOCK.length) {
+    assert.ok(pulled.body.subarray(at, at + PULL_BLOCK.length).equals(PULL_BLOCK), `bytes ${at}.. arrived intact`);
+  }
   assert.equal((await c.get('/name')).text, 'up0');
 });
 

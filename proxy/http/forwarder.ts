@@ -68,9 +68,10 @@ export class HttpForwarder implements Forwarder, ConnectionContext {
       client.destroy();
       return client;
     }
-    this.connections.add(new ClientConnection(this, client));
+    const conn = new ClientConnection(this, client);
+    this.connections.add(conn);
     this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(this.idleTimeoutMs, this.lingerMs) / 4)).unref();
-    return client;
+    return conn.socket;
   }
 
   removed(conn: ClientConnection): void {

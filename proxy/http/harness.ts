@@ -59,6 +59,9 @@ function closer(server: net.Server, sockets: Set<net.Socket>): () => Promise<voi
   };
 }
 
+/** What `/pull` sends, over and over: a pattern, so a byte out of place shows. */
+export const PULL_BLOCK = Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => (i * 7) % 253));
+
 /**
  * An upstream HTTP server named `name`. Routes: `/name` (its name), `/echo` (request body
  * back, chunked), `/headers` (request headers as JSON), `/big?n=N` (N bytes), `/status/C`,
@@ -102,7 +105,7 @@ export async function upstream(name: string, hooks: { onBlocked?: () => void } =
       }
       if (path === '/pull') {
         let left = Number(url.searchParams.get('n'));
-        const block = Buffer.alloc(64 * 1024, 'p');
+        const block = PULL_BLOCK;
         res.writeHead(200, { 'content-length': String(left) });
         let reported = false;
         const pump = (): void => {
@@ -338,15 +341,16 @@ export class Harness {
   readonly observer = new RecordingObserver();
   picker!: RoundRobin;
   private listener: net.Server | undefined;
+  /** Client connections as the forwarder carries them. */
   readonly accepted = new Set<net.Socket>();
 
   async start(endpoints: Endpoint[], opts: Partial<HttpForwarderOptions> = {}): Promise<void> {
     this.picker = new RoundRobin(endpoints);
     this.forwarder = new HttpForwarder({ service: 'default/web', picker: () => this.picker, observer: this.observer, ...opts });
-    this.listener = net.createServer((socket) => {
+    this.listener = net.createServer((accepted) => {
+      const socket = this.forwarder.handle(accepted);
       this.accepted.add(socket);
       socket.on('close', () => this.accepted.delete(socket));
-      this.forwarder.handle(socket);
     });
     await new Promise<void>((resolve) => this.listener!.listen(0, HOST, resolve));
     this.port = (this.listener.address() as net.AddressInfo).port;

@@ -45,12 +45,21 @@ export type ClientConnectionField = 'close' | 'keep-alive' | undefined;
 
 /**
  * The response head for the client, or undefined when the upstream's bytes can go out as
- * received (no hop-by-hop field to remove and nothing to add).
+ * received: no hop-by-hop field to remove and nothing to add. A `Connection: keep-alive` from
+ * the upstream may stay when the client's connection is kept alive too, since then it says what
+ * the proxy would say itself (the common case with nginx and most servers as upstreams).
  */
 export function clientResponseHead(head: ResponseHead, connection: ClientConnectionField): string | undefined {
-  let clean = connection === undefined;
-  for (let i = 0; clean && i < head.lower.length; i++) clean = forwarded(head, i, false);
-  if (clean) return undefined;
+  if (connection !== 'close') {
+    let clean = true;
+    let saysKeepAlive = false;
+    for (let i = 0; clean && i < head.lower.length; i++) {
+      if (forwarded(head, i, false)) continue;
+      saysKeepAlive = head.lower[i] === 'connection' && head.values[i].toLowerCase() === 'keep-alive';
+      clean = saysKeepAlive;
+    }
+    if (clean && (connection === undefined || saysKeepAlive)) return undefined;
+  }
   let s = `HTTP/1.${head.minor} ${head.status} ${head.reason}\r\n`;
   for (let i = 0; i < head.lower.length; i++) {
     if (forwarded(head, i, false)) s += `${head.names[i]}: ${head.values[i]}\r\n`;

@@ -109,4 +109,12 @@ test('forwarded heads: hop-by-hop fields out, X-Forwarded-For appended, Connecti
   assert.equal(clientResponseHead(res, undefined), 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
   assert.equal(clientResponseHead(res, 'close'), 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   assert.equal(clientResponseHead(response('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), undefined), undefined);
+  // A bare `Connection: keep-alive` says what the proxy would say on a kept-alive connection: the bytes pass as received.
+  const nginxLike = response('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n');
+  assert.equal(clientResponseHead(nginxLike, undefined), undefined);
+  assert.equal(clientResponseHead(nginxLike, 'keep-alive'), undefined);
+  assert.equal(clientResponseHead(nginxLike, 'close'), 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  assert.equal(clientResponseHead(response('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 'keep-alive'), 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n');
+  const withOption = response('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\n');
+  assert.equal(clientResponseHead(withOption, undefined), 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
 });

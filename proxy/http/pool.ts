@@ -4,12 +4,20 @@
 // just retires it. No per-request listener churn: that is most of what makes node's own HTTP
 // client slow.
 import net from 'node:net';
+import { ReadBuffer } from '../readinto.js';
 import { endpointKey, type Endpoint } from '../types.js';
+
+/** Bytes read from an upstream at a time. */
+const READ_BUFFER_BYTES = 16 * 1024;
 
 /** What a request in flight receives from the upstream socket it holds. */
 export interface UpstreamOwner {
   onUpstreamConnect(conn: UpstreamConn): void;
-  onUpstreamData(conn: UpstreamConn, chunk: Buffer): void;
+  /**
+   * Bytes from the upstream, in a buffer the pool reuses for its next read unless this returns
+   * true: the bytes are still referenced (kept for later, or queued behind a write).
+   */
+  onUpstreamData(conn: UpstreamConn, chunk: Buffer): boolean;
   onUpstreamEnd(conn: UpstreamConn): void;
   onUpstreamClose(conn: UpstreamConn): void;
   onUpstreamDrain(conn: UpstreamConn): void;
@@ -111,7 +119,25 @@ export class UpstreamPool {
   }
 
   private connect(endpoint: Endpoint, key: string, owner: UpstreamOwner): UpstreamConn {
-    const socket = net.connect({ host: endpoint.ip, port: endpoint.port, noDelay: true });
+    // Reads go into one buffer per socket (no Buffer and no stream bookkeeping per read), handed
+    // to whoever holds the socket; when nobody does, bytes nobody asked for lose the framing.
+    const readBuffer = new ReadBuffer(READ_BUFFER_BYTES);
+    const socket: net.Socket = net.connect({
+      host: endpoint.ip,
+      port: endpoint.port,
+      noDelay: true,
+      onread: {
+        buffer: readBuffer.next,
+        callback: (bytes: number, buffer: Uint8Array) => {
+          if (conn.owner === null) {
+            socket.destroy();
+            return false;
+          }
+          if (conn.owner.onUpstreamData(conn, Buffer.from(buffer.buffer, buffer.byteOffset, bytes))) readBuffer.hold();
+          return true;
+        },
+      },
+    });
     const conn = new UpstreamConn(socket, endpoint, key);
     conn.owner = owner;
     this.live.add(conn);
@@ -126,10 +152,6 @@ export class UpstreamPool {
       conn.connected = true;
       this.opts.onConnection?.(endpoint);
       conn.owner?.onUpstreamConnect(conn);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      if (conn.owner !== null) conn.owner.onUpstreamData(conn, chunk);
-      else socket.destroy(); // bytes nobody asked for: the connection's framing is lost
     });
     socket.on('end', () => {
       conn.ended = true;
