@@ -12,12 +12,15 @@ interface WithHandle {
   _handle?: object | null;
 }
 
+/** Bytes read at a time into a connection's buffer: what each direction holds (HAProxy's bufsize). */
+export const READ_BUFFER_BYTES = 16 * 1024;
+
 /** A reusable read buffer: handed out again while every write of what it held completed at once. */
 export class ReadBuffer {
   private buffer: Buffer;
   private held = false;
 
-  constructor(private readonly bytes: number) {
+  constructor(private readonly bytes = READ_BUFFER_BYTES) {
     this.buffer = Buffer.allocUnsafe(bytes);
   }
 

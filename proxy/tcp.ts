@@ -7,9 +7,6 @@ import type { HealthPicker } from './balancer.js';
 import { ReadBuffer, readInto } from './readinto.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
-/** Bytes read from either side at a time: what each direction of a connection holds (HAProxy's bufsize). */
-const READ_BUFFER_BYTES = 16 * 1024;
-
 export interface TcpForwarderOptions {
   /** `namespace/name:port`, for messages. */
   service: string;
@@ -55,7 +52,7 @@ class TcpConnection {
   private readonly replayLimit: number;
 
   /** Bytes from the client are read into this buffer (see connectNext on why it is reused). */
-  private readonly clientBuffer = new ReadBuffer(READ_BUFFER_BYTES);
+  private readonly clientBuffer = new ReadBuffer();
 
   constructor(
     accepted: Socket,
@@ -121,7 +118,7 @@ class TcpConnection {
     // completes at once (the usual case); a write the kernel could not take whole keeps that
     // buffer, and the next read gets a fresh one. This spares an allocation per read.
     let spoke = false;
-    const readBuffer = new ReadBuffer(READ_BUFFER_BYTES);
+    const readBuffer = new ReadBuffer();
     const upstream = connect({
       host: ep.ip,
       port: ep.port,

@@ -31,8 +31,6 @@ const WAITING: number = 2; // request sent, response on its way
 const TUNNEL: number = 3; // after 101: raw bytes both ways
 const DONE: number = 4; // closing: nothing more is read or answered
 
-/** Bytes read from a client at a time. */
-const READ_BUFFER_BYTES = 16 * 1024;
 /** Pipelined bytes buffered while a response is on its way before reading pauses. */
 const MAX_PENDING = 64 * 1024;
 /** Body bytes written with the response head in one buffer (bigger ones are corked). */
@@ -106,7 +104,7 @@ export class ClientConnection implements UpstreamOwner {
 
   /** The client connection, read into `input`. */
   readonly socket: net.Socket;
-  private readonly input = new ReadBuffer(READ_BUFFER_BYTES);
+  private readonly input = new ReadBuffer();
 
   constructor(
     private readonly ctx: ConnectionContext,

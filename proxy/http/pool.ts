@@ -7,9 +7,6 @@ import net from 'node:net';
 import { ReadBuffer } from '../readinto.js';
 import { endpointKey, type Endpoint } from '../types.js';
 
-/** Bytes read from an upstream at a time. */
-const READ_BUFFER_BYTES = 16 * 1024;
-
 /** What a request in flight receives from the upstream socket it holds. */
 export interface UpstreamOwner {
   onUpstreamConnect(conn: UpstreamConn): void;
@@ -121,7 +118,7 @@ export class UpstreamPool {
   private connect(endpoint: Endpoint, key: string, owner: UpstreamOwner): UpstreamConn {
     // Reads go into one buffer per socket (no Buffer and no stream bookkeeping per read), handed
     // to whoever holds the socket; when nobody does, bytes nobody asked for lose the framing.
-    const readBuffer = new ReadBuffer(READ_BUFFER_BYTES);
+    const readBuffer = new ReadBuffer();
     const socket: net.Socket = net.connect({
       host: endpoint.ip,
       port: endpoint.port,
