@@ -8,7 +8,8 @@
 // Added latency at half load: each proxy is also driven at half of its own peak rate by
 // bench/loadgen.c (open loop: latency counts from when a request was due; wrk has no rate
 // option and its Lua delay() is closed loop), and so is the direct upstream at that same rate;
-// the difference of the two p99s is what the proxy adds. Needs a C compiler (gcc).
+// the difference of the two p99s is what the proxy adds (once per round; median and range reported).
+// Needs a C compiler (gcc).
 //
 // Upstreams: one nginx process (1 worker, pinned with wrk) with three `return 200` servers:
 // the cheapest stable HTTP server available here, so the proxy is what the runs compare.
@@ -78,8 +79,8 @@ interface Row {
   name: string;
   result: WrkResult;
   cpuUsPerReq: number | undefined;
-  /** At half of this target's peak rate: the p99 through it, and straight to one upstream. */
-  halfLoad?: { rate: number; p99ms: number; directP99ms: number };
+  /** At half of this target's peak rate, per round: the p99 through it, and straight to one upstream. */
+  halfLoad?: { rate: number; p99ms: number[]; addedMs: number[] };
 }
 
 /** A target of the benchmark: something listening in front of the upstreams (or one of them). */
@@ -153,18 +154,23 @@ async function bench(): Promise<void> {
       cpuUsPerReq: runs[0].cpuUsPerReq === undefined ? undefined : median(runs.map((r) => r.cpuUsPerReq!)),
     }));
 
-    for (const target of targets) {
-      const row = rows.find((r) => r.name === target.name)!;
-      const rate = Math.round(row.result.rps / 2);
-      // A first paced run at the same rate is thrown away: pinned to one core, Node's JIT and GC
-      // threads share it with the event loop, and the first seconds at a new rate stall for
-      // tens of milliseconds while code is optimized.
-      const twice = (port: number) => (paced(loadgen, port, rate, halfSeconds, connections), paced(loadgen, port, rate, halfSeconds, connections));
-      const through = await session(target, twice);
-      const straight = await session(direct, twice);
-      row.halfLoad = { rate, p99ms: through.p99ms, directP99ms: straight.p99ms };
-      const notes = [through.errors, straight.errors && `direct: ${straight.errors}`].filter(Boolean).join('; ');
-      console.error(`half load ${target.name}: ${rate} req/s asked, ${Math.round(through.rps)} done, p99 ${through.p99ms} ms (direct at that rate ${straight.p99ms} ms)${notes ? `, ${notes}` : ''}`);
+    // Half load, in rounds that take every target in turn too: one p99 is too noisy to go by.
+    for (let round = 1; round <= rounds; round++) {
+      for (const target of targets) {
+        const row = rows.find((r) => r.name === target.name)!;
+        const rate = Math.round(row.result.rps / 2);
+        // A first paced run at the same rate is thrown away: pinned to one core, Node's JIT and GC
+        // threads share it with the event loop, and the first seconds at a new rate stall for
+        // tens of milliseconds while code is optimized.
+        const twice = (port: number) => (paced(loadgen, port, rate, halfSeconds, connections), paced(loadgen, port, rate, halfSeconds, connections));
+        const through = await session(target, twice);
+        const straight = await session(direct, twice);
+        row.halfLoad ??= { rate, p99ms: [], addedMs: [] };
+        row.halfLoad.p99ms.push(through.p99ms);
+        row.halfLoad.addedMs.push(through.p99ms - straight.p99ms);
+        const notes = [through.errors, straight.errors && `direct: ${straight.errors}`].filter(Boolean).join('; ');
+        console.error(`round ${round}/${rounds} half load ${target.name}: ${rate} req/s asked, ${Math.round(through.rps)} done, p99 ${through.p99ms} ms (direct at that rate ${straight.p99ms} ms)${notes ? `, ${notes}` : ''}`);
+      }
     }
     printTable(rows, seconds, connections, rounds);
   } finally {
@@ -245,7 +251,7 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
   const nginx = find('nginx');
   const haTcp = find('HAProxy tcp');
   const haHttp = find('HAProxy http');
-  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms', 'errors'];
+  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms (median, min-max)', 'errors'];
   const lines = rows.map((r) => {
     const peer = r.name.includes('TCP') || r.name === 'HAProxy tcp' ? haTcp : r.name.startsWith('direct') ? undefined : haHttp;
     return [
@@ -257,14 +263,14 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
       ratio(r.result.rps, peer?.result.rps),
       ratio(r.cpuUsPerReq, nginx?.cpuUsPerReq),
       r.halfLoad ? String(r.halfLoad.rate) : '-',
-      r.halfLoad ? r.halfLoad.p99ms.toFixed(2) : '-',
-      r.halfLoad ? (r.halfLoad.p99ms - r.halfLoad.directP99ms).toFixed(2) : '-',
+      r.halfLoad ? median(r.halfLoad.p99ms).toFixed(2) : '-',
+      r.halfLoad ? `${median(r.halfLoad.addedMs).toFixed(2)} (${Math.min(...r.halfLoad.addedMs).toFixed(2)}-${Math.max(...r.halfLoad.addedMs).toFixed(2)})` : '-',
       r.result.errors || '-',
     ];
   });
   console.log(`\nwrk -c${connections} -t1 -d${seconds}s, median of ${rounds} rounds; proxy on core 0, wrk + upstream nginx on core 1 (node ${process.version})\n`);
   console.log(table(header, lines));
-  console.log('\nhalf load: each proxy paced at half of its own peak; added p99 = its p99 minus the direct p99 at the same rate.');
+  console.log('\nhalf load: each proxy paced at half of its own peak, once per round; added p99 = its p99 minus the direct p99 at the same rate in the same round.');
 }
 
 if (values.serve) {
