@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type OnReadOpts, type Server, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { ReadBuffer, readInto } from './readinto.js';
 
@@ -30,6 +30,17 @@ const received = (s: Socket): Promise<string> =>
     s.on('data', (d: Buffer) => (text += d.toString()));
     s.on('end', () => resolve(text));
   });
+
+/** Reads into `buffer`, each read's text pushed on `chunks`; the callback answers `more`. */
+function collecting(chunks: string[], buffer: ReadBuffer, more: boolean): OnReadOpts {
+  return {
+    buffer: buffer.next,
+    callback: (bytes, buf) => {
+      chunks.push(Buffer.from(buf.subarray(0, bytes)).toString());
+      return more;
+    },
+  };
+}
 
 describe('readInto', () => {
   it('moves an accepted connection into a socket that reads into the given buffer, half-close included', async () => {
@@ -69,13 +80,7 @@ describe('readInto', () => {
     let carrier: Socket | undefined;
     const chunks: string[] = [];
     const { port } = await listen((s) => {
-      carrier = readInto(s, {
-        buffer: new ReadBuffer(4).next,
-        callback: (bytes, buf) => {
-          chunks.push(Buffer.from(buf.subarray(0, bytes)).toString());
-          return false;
-        },
-      }, true);
+      carrier = readInto(s, collecting(chunks, new ReadBuffer(4), false), true);
       cleanups.push(() => carrier!.destroy());
     });
     const c = await client(port);
@@ -94,13 +99,7 @@ describe('readInto', () => {
     const { port } = await listen((s) => {
       accepted = s;
       s.on('data', () => undefined); // someone reads it already: the handle must stay where it is
-      carrier = readInto(s, {
-        buffer: new ReadBuffer(64).next,
-        callback: (bytes, buf) => {
-          chunks.push(Buffer.from(buf.subarray(0, bytes)).toString());
-          return true;
-        },
-      }, true);
+      carrier = readInto(s, collecting(chunks, new ReadBuffer(64), true), true);
       cleanups.push(() => carrier!.destroy());
     });
     const c = await client(port);

@@ -39,6 +39,11 @@ export class ReadBuffer {
   }
 }
 
+/** The `bytes` an `onread` callback got at the start of `buffer`, as a Buffer over the same memory. */
+export function bytesRead(bytes: number, buffer: Uint8Array): Buffer {
+  return Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+}
+
 /**
  * The socket that now carries `accepted`'s connection, reading through `onread`. Call it
  * synchronously in the server's 'connection' callback; `accepted` is closed without touching

@@ -177,21 +177,8 @@ describe('TCP forwarder', () => {
   });
 
   it('applies back-pressure: a client that does not read stalls the upstream; then every byte arrives in order', async () => {
-    const total = 64 * 1024 * 1024;
-    const chunk = Buffer.alloc(1024 * 1024);
-    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7) & 255;
-    let accepted = 0;
-    let finished = false;
-    const upstream = await server((s) => {
-      const pump = () => {
-        while (accepted < total) {
-          accepted += chunk.length;
-          if (!s.write(chunk)) return void s.once('drain', pump);
-        }
-        s.end(() => (finished = true));
-      };
-      pump();
-    });
+    const stream = new PatternStream(7);
+    const upstream = await server((s) => stream.pump(s));
     const f = await front([upstream.endpoint]);
     const client = connect({ port: f.port, host: '127.0.0.1' });
     cleanups.push(() => client.destroy());
@@ -199,34 +186,17 @@ describe('TCP forwarder', () => {
     client.pause();
     await new Promise((r) => client.once('connect', r));
     // Let the pipeline fill: socket buffers hold some megabytes, the proxy itself must hold ~nothing.
-    let last = -1;
-    while (accepted !== last) {
-      last = accepted;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(finished, false);
-    assert.ok(accepted < total / 2, `the upstream could write ${accepted} bytes to a client that reads nothing`);
-    const hash = createHash('sha256');
-    const expected = createHash('sha256');
-    for (let i = 0; i < total / chunk.length; i++) expected.update(chunk);
-    let received = 0;
+    await stream.stalled();
+    assert.equal(stream.finished, false);
+    assert.ok(stream.written < PatternStream.TOTAL / 2, `the upstream could write ${stream.written} bytes to a client that reads nothing`);
     const started = performance.now();
-    client.on('data', (d: Buffer) => {
-      received += d.length;
-      hash.update(d);
-    });
-    client.resume();
-    await new Promise((r) => client.once('end', r));
+    await stream.check(client);
     const seconds = (performance.now() - started) / 1000;
-    assert.equal(received, total);
-    assert.equal(hash.digest('hex'), expected.digest('hex'));
-    console.log(`# 64 MiB through the TCP forwarder at ${(total / 1024 / 1024 / seconds).toFixed(0)} MiB/s`);
+    console.log(`# 64 MiB through the TCP forwarder at ${(PatternStream.TOTAL / 1024 / 1024 / seconds).toFixed(0)} MiB/s`);
   });
 
   it('applies back-pressure the other way: an upstream that does not read stalls the client; then every byte arrives in order', async () => {
-    const total = 64 * 1024 * 1024;
-    const chunk = Buffer.alloc(1024 * 1024);
-    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 13 + 5) & 255;
+    const stream = new PatternStream(13);
     let upstreamSocket: Socket | undefined;
     const upstream = await server((s) => {
       s.pause();
@@ -237,35 +207,57 @@ describe('TCP forwarder', () => {
     cleanups.push(() => client.destroy());
     client.on('error', () => undefined);
     await new Promise((r) => client.once('connect', r));
-    let written = 0;
-    let done = false;
-    const pump = () => {
-      while (written < total) {
-        written += chunk.length;
-        if (!client.write(chunk)) return void client.once('drain', pump);
-      }
-      client.end(() => (done = true));
-    };
-    pump();
+    stream.pump(client);
+    await stream.stalled();
+    assert.equal(stream.finished, false);
+    assert.ok(stream.written < PatternStream.TOTAL / 2, `the client could write ${stream.written} bytes to an upstream that reads nothing`);
+    assert.ok(upstreamSocket);
+    await stream.check(upstreamSocket);
+  });
+});
+
+/** 64 MiB of a byte pattern written with back-pressure, and the check that a reader got it all, in order. */
+class PatternStream {
+  static readonly TOTAL = 64 * 1024 * 1024;
+  readonly chunk = Buffer.alloc(1024 * 1024);
+  written = 0;
+  finished = false;
+
+  constructor(step: number) {
+    for (let i = 0; i < this.chunk.length; i++) this.chunk[i] = (i * step + 5) & 255;
+  }
+
+  /** Writes to `s` as fast as it takes the bytes, then ends it. */
+  pump(s: Socket): void {
+    while (this.written < PatternStream.TOTAL) {
+      this.written += this.chunk.length;
+      if (!s.write(this.chunk)) return void s.once('drain', () => this.pump(s));
+    }
+    s.end(() => (this.finished = true));
+  }
+
+  /** Resolves once writing has stopped moving for 100 ms. */
+  async stalled(): Promise<void> {
     let last = -1;
-    while (written !== last) {
-      last = written;
+    while (this.written !== last) {
+      last = this.written;
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.equal(done, false);
-    assert.ok(written < total / 2, `the client could write ${written} bytes to an upstream that reads nothing`);
-    assert.ok(upstreamSocket);
+  }
+
+  /** Resumes `reader` and asserts it receives every byte, in order, up to its end. */
+  async check(reader: Socket): Promise<void> {
     const hash = createHash('sha256');
     const expected = createHash('sha256');
-    for (let i = 0; i < total / chunk.length; i++) expected.update(chunk);
+    for (let i = 0; i < PatternStream.TOTAL / this.chunk.length; i++) expected.update(this.chunk);
     let received = 0;
-    upstreamSocket.on('data', (d: Buffer) => {
+    reader.on('data', (d: Buffer) => {
       received += d.length;
       hash.update(d);
     });
-    upstreamSocket.resume();
-    await new Promise((r) => upstreamSocket!.once('end', r));
-    assert.equal(received, total);
+    reader.resume();
+    await new Promise((r) => reader.once('end', r));
+    assert.equal(received, PatternStream.TOTAL);
     assert.equal(hash.digest('hex'), expected.digest('hex'));
-  });
-});
+  }
+}

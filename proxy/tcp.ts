@@ -4,7 +4,7 @@
 // bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
-import { ReadBuffer, readInto } from './readinto.js';
+import { bytesRead, ReadBuffer, readInto } from './readinto.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
 export interface TcpForwarderOptions {
@@ -83,7 +83,7 @@ class TcpConnection {
 
   /** Client bytes: to the upstream, and kept for a replay while one is possible. False pauses the client. */
   private fromClient(bytes: number, buffer: Uint8Array): boolean {
-    const view = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+    const view = bytesRead(bytes, buffer);
     if (this.replay) {
       this.replay.push(Buffer.from(view));
       this.replayBytes += bytes;
@@ -131,7 +131,7 @@ class TcpConnection {
             spoke = true;
             this.replay = null;
           }
-          const more = this.client.write(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+          const more = this.client.write(bytesRead(bytes, buffer));
           if (this.client.writableLength > 0) readBuffer.hold();
           return more;
         },

@@ -5,7 +5,7 @@
 // fields. Only what framing needs is parsed; nothing is decoded or re-encoded.
 import type net from 'node:net';
 import type { HealthPicker } from '../balancer.js';
-import { ReadBuffer, readInto } from '../readinto.js';
+import { bytesRead, ReadBuffer, readInto } from '../readinto.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
 import { clientResponseHead, localResponse, upstreamRequestHead, type ClientConnectionField } from './heads.js';
 import { ChunkedScanner, isHeadError, parseRequestHead, parseResponseHead, responseFraming, responseKeepAlive, type Framing, type RequestHead, type ResponseHead } from './parser.js';
@@ -116,7 +116,7 @@ export class ClientConnection implements UpstreamOwner {
     const socket = readInto(accepted, {
       buffer: this.input.next,
       callback: (bytes, buffer) => {
-        this.onData(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+        this.onData(bytesRead(bytes, buffer));
         if (this.holdsInput()) this.input.hold();
         return true;
       },

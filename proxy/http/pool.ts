@@ -4,7 +4,7 @@
 // just retires it. No per-request listener churn: that is most of what makes node's own HTTP
 // client slow.
 import net from 'node:net';
-import { ReadBuffer } from '../readinto.js';
+import { bytesRead, ReadBuffer } from '../readinto.js';
 import { endpointKey, type Endpoint } from '../types.js';
 
 /** What a request in flight receives from the upstream socket it holds. */
@@ -130,7 +130,7 @@ export class UpstreamPool {
             socket.destroy();
             return false;
           }
-          if (conn.owner.onUpstreamData(conn, Buffer.from(buffer.buffer, buffer.byteOffset, bytes))) readBuffer.hold();
+          if (conn.owner.onUpstreamData(conn, bytesRead(bytes, buffer))) readBuffer.hold();
           return true;
         },
       },
