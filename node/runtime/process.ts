@@ -23,24 +23,21 @@ import { RuntimeError, type ContainerLabels, type ContainerSpec, type ContainerS
  *   goes to the whole group, the command included; the traps only keep the shim alive to report.
  * - $? is the exit code, or 128 + signal number when the command was killed.
  */
-const SHIM = [
-  'IFS= read -r exitfile || exit 125',
-  'exec </dev/null',
-  'trap : HUP INT QUIT TERM USR1 USR2 ALRM',
-  '"$@"',
-  'st=$?',
-  'echo "$st" >"$exitfile"',
-  'exit "$st"',
-].join('\n');
+const SHIM_HANDSHAKE = ['IFS= read -r exitfile || exit 125', 'exec </dev/null'];
+const SHIM_RUN = ['trap : HUP INT QUIT TERM USR1 USR2 ALRM', '"$@"', 'st=$?', 'echo "$st" >"$exitfile"', 'exit "$st"'];
+const SHIM = [...SHIM_HANDSHAKE, ...SHIM_RUN].join('\n');
 
 /**
- * Run before the shim, in a private mount namespace (`unshare --mount`), when the pod has its own
- * resolv.conf: `$1` is that file, bound over /etc/resolv.conf for the container's processes only.
- * A failed mount fails the container (exit 125, the reason in its log).
+ * The shim for a pod with its own resolv.conf, run in a private mount namespace (`unshare
+ * --mount`): `$1` is that file, bound over /etc/resolv.conf for the container's processes only.
+ * The bind happens after the handshake, so even a shim that fails at once has been recorded; a
+ * failed bind fails the container (exit 125, the reason in its log).
  */
 const RESOLV_CONF_SHIM = [
-  'mount --bind "$1" /etc/resolv.conf || { echo "tugboat: cannot bind $1 over /etc/resolv.conf" >&2; exit 125; }',
+  ...SHIM_HANDSHAKE,
+  'mount --bind "$1" /etc/resolv.conf || { echo "tugboat: cannot bind $1 over /etc/resolv.conf" >&2; echo 125 >"$exitfile"; exit 125; }',
   'shift',
+  ...SHIM_RUN,
 ].join('\n');
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -126,7 +123,7 @@ export class ProcessRuntime implements Runtime {
     const shim = ['/bin/sh', '-c', SHIM, 'tugboat-shim', found.path, ...spec.command.slice(1), ...spec.args];
     if (ownResolvConf) {
       // unshare execs the shell in place: the pid recorded is still the group's leader.
-      shim.splice(0, 3, 'unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', `${RESOLV_CONF_SHIM}\n${SHIM}`);
+      shim.splice(0, 3, 'unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', RESOLV_CONF_SHIM);
       shim.splice(shim.indexOf('tugboat-shim') + 1, 0, ownResolvConf);
     }
     const log = await open(spec.logFile, 'a');
