@@ -1,5 +1,5 @@
-// Cluster DNS benchmark (issue 7): dnsperf against tugboat's DNS server (the fast path and the
-// dns2 path, one process each), unbound and dnsmasq, all serving the same 1,000 ClusterIP
+// Cluster DNS benchmark (issue 7): dnsperf against tugboat's DNS server (the fast path over the
+// batched native UDP socket and over dgram, and the dns2 path, one process each), unbound and dnsmasq, all serving the same 1,000 ClusterIP
 // services as local data with no upstream (nothing leaves 127.0.0.1), plus the floor of a Node
 // dgram responder that answers every query with one fixed record. The query list is an A query
 // for every `<svc>.<ns>.svc.cluster.local` plus 10% names that do not exist (NXDOMAIN). The
@@ -17,7 +17,7 @@
 //   npm run bench:dns [-- --duration 5 --rounds 3 --outstanding 200 --services 1000 --only unbound,fast]
 //   npm run bench:dns -- --baseline /other/build/dist/bench/dns.js   (adds another build's server,
 //     e.g. an earlier commit with this file copied in, as `tugboat (baseline)`)
-//   node dist/bench/dns.js --serve fast|dns2|floor --port P --services N   (the Node server process)
+//   node dist/bench/dns.js --serve fast|dgram|dns2|floor --port P --services N   (the Node server process)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,9 +76,11 @@ async function serve(path: string, port: number, n: number): Promise<void> {
     domain: DOMAIN,
     upstreams: [], // names outside the domain get SERVFAIL; nothing is forwarded
     zone: () => zone,
-    fastPath: path === 'fast',
+    fastPath: path !== 'dns2',
+    udpBatch: path === 'fast',
     log: (m) => console.error(m),
   });
+  if (path === 'fast' && !dns.udpBatched) throw new Error('batched UDP is not built (npm install builds it with node-gyp)');
   console.log('ready');
   process.on('SIGTERM', () => {
     void dns.stop().then(() => process.exit(0));
@@ -278,9 +280,9 @@ async function bench(): Promise<void> {
   const targets: Target[] = [
     { key: 'unbound', name: 'unbound', launch: (port: number) => start('unbound', 0, 'unbound', ['-d', '-c', unboundConfig(dir, port, services)], join(dir, 'unbound.out')) },
     { key: 'dnsmasq', name: 'dnsmasq', launch: (port: number) => start('dnsmasq', 0, 'dnsmasq', dnsmasqArgs(dir, port, services), join(dir, 'dnsmasq.out')) },
-    ...(['fast', 'dns2', 'floor'] as const).map((path) => ({
+    ...(['fast', 'dgram', 'dns2', 'floor'] as const).map((path) => ({
       key: path,
-      name: { fast: 'tugboat (fast path)', dns2: 'tugboat (dns2 path)', floor: 'node dgram floor (fixed answer)' }[path],
+      name: { fast: 'tugboat (fast path, batched UDP)', dgram: 'tugboat (fast path, dgram)', dns2: 'tugboat (dns2 path)', floor: 'node dgram floor (fixed answer)' }[path],
       launch: (port: number) => start(`tugboat ${path}`, 0, process.execPath, [SELF, '--serve', path, '--port', String(port), '--services', String(n)], join(dir, `tugboat-${path}.log`)),
     })),
     ...(values.baseline ? [{

@@ -52,6 +52,23 @@ export class EncodedAnswers {
    * zone (the caller takes the dns2 path). Never throws.
    */
   answer(msg: Buffer, udp: boolean, zone: Zone): Buffer | undefined {
+    const src = this.lookup(msg, udp, zone);
+    if (src === undefined) return undefined;
+    const out = Buffer.allocUnsafe(src.length);
+    this.patch(src, msg, out, 0);
+    return out;
+  }
+
+  /** As `answer`, written into `out` at `offset`: returns its length, or 0 for the dns2 path. */
+  answerInto(msg: Buffer, udp: boolean, zone: Zone, out: Buffer, offset: number): number {
+    const src = this.lookup(msg, udp, zone);
+    if (src === undefined) return 0;
+    this.patch(src, msg, out, offset);
+    return src.length;
+  }
+
+  /** The stored answer to `msg` (whole or truncated to its UDP size), built on first use. */
+  private lookup(msg: Buffer, udp: boolean, zone: Zone): Buffer | undefined {
     const q = this.q;
     if (!parsePlainQuestion(msg, q) || q.qclass !== 1 || q.qtype === 251 || q.qtype === 252) return undefined;
     if (zone !== this.zone) {
@@ -69,18 +86,20 @@ export class EncodedAnswers {
       if (table.size >= this.maxEntries) table.delete(table.keys().next().value!);
       table.set(hash, e);
     }
-    const limit = !udp ? 0xffff : q.edns ? Math.min(this.opts.udpPayload, Math.max(512, q.udpPayloadSize)) : 512;
-    const src = e.whole.length <= limit ? e.whole : e.truncated;
-    const out = Buffer.allocUnsafe(src.length);
-    src.copy(out);
-    out[0] = msg[0];
-    out[1] = msg[1];
-    out[2] |= msg[2] & 0x01; // RD
-    out[3] |= msg[3] & 0x10; // CD
-    msg.copy(out, HEADER, HEADER, q.nameEnd);
     this.qtype = q.qtype;
     this.rcode = e.rcode;
-    return out;
+    const limit = !udp ? 0xffff : q.edns ? Math.min(this.opts.udpPayload, Math.max(512, q.udpPayloadSize)) : 512;
+    return e.whole.length <= limit ? e.whole : e.truncated;
+  }
+
+  /** Copies `src` to `out` with the query's ID, RD and CD bits and the question's spelling. */
+  private patch(src: Buffer, msg: Buffer, out: Buffer, offset: number): void {
+    src.copy(out, offset);
+    out[offset] = msg[0];
+    out[offset + 1] = msg[1];
+    out[offset + 2] |= msg[2] & 0x01; // RD
+    out[offset + 3] |= msg[3] & 0x10; // CD
+    msg.copy(out, offset + HEADER, HEADER, this.q.nameEnd);
   }
 
   private build(msg: Buffer, zone: Zone): Entry | undefined {

@@ -254,3 +254,32 @@ test('the encoded fast path and the dns2 path (fastPath: false) answer alike, ov
     'both count their answers',
   );
 });
+
+test('batched UDP and dgram give the same bytes: zone answers, truncation, forwarded names, FORMERR', async (t) => {
+  const batched = await setup(t);
+  const plain = await setup(t, { udpBatch: false });
+  assert.equal(plain.dns.udpBatched, false);
+  if (!batched.dns.udpBatched) {
+    if (process.env.TUG_TEST_REQUIRE === 'all') assert.fail('the batched UDP socket is required (TUG_TEST_REQUIRE=all) but did not load; run npm install (node-gyp builds dns/native)');
+    return t.skip('batched UDP not built');
+  }
+  const formerr = makeQuery('web.default.svc.cluster.local', TYPE.A, { id: 9 });
+  formerr.writeUInt16BE(2, 4); // qdcount 2
+  const queries = [
+    makeQuery('WEB.default.svc.cluster.local', TYPE.A, { id: 1 }),
+    makeQuery('nope.default.svc.cluster.local', TYPE.A, { id: 2, edns: 1232 }),
+    makeQuery('many.default.svc.cluster.local', TYPE.A, { id: 3 }), // truncated at 512 bytes
+    makeQuery('many.default.svc.cluster.local', TYPE.A, { id: 4, edns: 4096 }),
+    makeQuery('_pg._tcp.db.default.svc.cluster.local', TYPE.SRV, { id: 5 }),
+    makeQuery('ext.default.svc.cluster.local', TYPE.A, { id: 6 }), // chased through the upstream
+    makeQuery('outside.example', TYPE.A, { id: 7 }), // forwarded
+    formerr,
+  ];
+  for (const q of queries) {
+    const [a, b] = await Promise.all([udpExchange(batched.dns.port, q), udpExchange(plain.dns.port, q)]);
+    assert.deepEqual(a, b, `query ${q.readUInt16BE(0)}`);
+  }
+  assert.equal(parse(await udpExchange(batched.dns.port, queries[2])).header.tc, 1);
+  assert.equal(parse(await udpExchange(batched.dns.port, formerr)).header.rcode, 1);
+  assert.deepEqual(batched.up.seen.filter((s) => s.startsWith('outside.example')), ['outside.example/1'], 'forwarded once, through the later answer');
+});

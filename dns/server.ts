@@ -13,6 +13,7 @@ import { EncodedAnswers } from './fastpath.js';
 import { Forwarder, parseHostPort, UpstreamsFailed } from './forward.js';
 import { DnsMetrics, type DnsZoneLabel } from './metrics.js';
 import { inDomain, normalizeName, type Zone } from './records.js';
+import { loadUdpBatch, type BatchedUdp } from './udpbatch.js';
 
 export interface DnsOptions {
   /** `host:port`; port 0 picks a free port (the same for UDP and TCP). */
@@ -32,11 +33,15 @@ export interface DnsOptions {
   cache?: AnswerCache;
   /** Answer plain questions from pre-encoded responses (default true); false leaves every query to the dns2 path. */
   fastPath?: boolean;
+  /** UDP through the batched native socket when it is built (default true); false keeps dgram. */
+  udpBatch?: boolean;
 }
 
 export interface RunningDns {
   host: string;
   port: number;
+  /** Whether UDP goes through the batched native socket (else dgram). */
+  udpBatched: boolean;
   stop(): Promise<void>;
 }
 
@@ -134,41 +139,52 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
     return r;
   };
 
-  // Plain questions about the zone, answered synchronously from pre-encoded bytes; undefined
-  // sends the query down the dns2 path above.
+  // Plain questions about the zone, answered synchronously from pre-encoded bytes written into
+  // `out` at `offset`; 0 sends the query down the dns2 path above.
   const encoded = opts.fastPath === false ? undefined : new EncodedAnswers({ domain, udpPayload });
-  const answerEncoded = (msg: Buffer, udp: boolean): Buffer | undefined => {
+  const answerEncoded = (msg: Buffer, udp: boolean, out: Buffer, offset: number): number => {
     const zone = encoded && opts.zone();
-    if (!zone) return undefined;
+    if (!zone) return 0;
     const started = performance.now();
-    let out: Buffer | undefined;
+    let n: number;
     try {
-      out = encoded!.answer(msg, udp, zone);
+      n = encoded!.answerInto(msg, udp, zone, out, offset);
     } catch (e) {
       log(`fast path: ${(e as Error).message}`);
-      return undefined;
+      return 0;
     }
-    if (!out) return undefined;
+    if (n === 0) return 0;
     if (opts.isStale?.()) metrics.staleAnswers.inc();
     metrics.observe(encoded!.qtype, encoded!.rcode, 'cluster', (performance.now() - started) / 1000);
-    return out;
+    return n;
   };
+  /** Where dgram and TCP answers are encoded before they are copied out: room for a TCP length prefix. */
+  const scratch = Buffer.alloc(2 + 0xffff);
 
   // --- sockets ---
+  const sendLater = (msg: Buffer, send: (out: Buffer) => void): void => {
+    answer(msg, true).then((out) => { if (out && !closed) send(out); }, (e) => log(`udp query: ${(e as Error).message}`));
+  };
   const onUdpMessage = (udp: UdpSocket) => (msg: Buffer, rinfo: { address: string; port: number }): void => {
-    const fast = answerEncoded(msg, true);
-    if (fast) {
+    const n = answerEncoded(msg, true, scratch, 0);
+    if (n > 0) {
       // No send callback: a lost datagram is what the client's retry is for, and a callback per
       // answer costs about a tenth of the throughput.
-      if (!closed) udp.send(fast, rinfo.port, rinfo.address);
+      if (!closed) udp.send(Buffer.from(scratch.subarray(0, n)), rinfo.port, rinfo.address);
       return;
     }
-    answer(msg, true).then(
-      (out) => {
-        if (out && !closed) udp.send(out, rinfo.port, rinfo.address, (e) => { if (e) log(`udp send to ${rinfo.address}: ${e.message}`); });
-      },
-      (e) => log(`udp query: ${(e as Error).message}`),
-    );
+    sendLater(msg, (out) => udp.send(out, rinfo.port, rinfo.address, (e) => { if (e) log(`udp send to ${rinfo.address}: ${e.message}`); }));
+  };
+  let batched: BatchedUdp | undefined;
+  const onBatchedQuery = (msg: Buffer, i: number, out: Buffer, offset: number): number => {
+    const n = answerEncoded(msg, true, out, offset);
+    if (n > 0) return n;
+    const to = batched!.peer(i);
+    sendLater(Buffer.from(msg), (answer) => {
+      const errno = batched!.sendTo(answer, to.port, to.address);
+      if (errno !== 0) log(`udp send to ${to.address}: errno ${errno}`);
+    });
+    return 0;
   };
   const conns = new Set<Socket>();
   const onTcpConnection = (sock: Socket): void => {
@@ -176,6 +192,13 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
     sock.on('error', () => sock.destroy());
     sock.on('close', () => conns.delete(sock));
     sock.setTimeout(tcpIdleMs, () => sock.destroy());
+    const send = (out: Buffer | undefined): void => {
+      if (!out || sock.destroyed) return;
+      const framed = Buffer.allocUnsafe(2 + out.length);
+      framed.writeUInt16BE(out.length);
+      out.copy(framed, 2);
+      sock.write(framed);
+    };
     let buf = Buffer.alloc(0);
     sock.on('data', (chunk) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
@@ -184,60 +207,77 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        const send = (out: Buffer | undefined): void => {
-          if (!out || sock.destroyed) return;
-          const head = Buffer.alloc(2);
-          head.writeUInt16BE(out.length);
-          sock.write(Buffer.concat([head, out]));
-        };
-        const fast = answerEncoded(msg, false);
-        if (fast) send(fast);
-        else answer(msg, false).then(send, (e) => log(`tcp query: ${(e as Error).message}`));
+        const n = answerEncoded(msg, false, scratch, 2);
+        if (n > 0) {
+          scratch.writeUInt16BE(n);
+          if (!sock.destroyed) sock.write(Buffer.from(scratch.subarray(0, 2 + n)));
+        } else {
+          answer(msg, false).then(send, (e) => log(`tcp query: ${(e as Error).message}`));
+        }
       }
     });
   };
-  let bound: { udp: UdpSocket; tcp: Server; port: number };
+  const batch = opts.udpBatch === false || isIP(host) === 0 ? undefined : loadUdpBatch();
+  if (batch && !batch.ok) log(`batched UDP is not available (${batch.reason}); answering UDP through dgram`);
+  const openUdp = async (p: number): Promise<UdpSide> => {
+    if (batch?.ok) {
+      const b = batch.open(host, p, onBatchedQuery, (e) => log(`udp query: ${(e as Error).message}`));
+      batched = b;
+      return { port: b.port, close: async () => b.close() };
+    }
+    const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
+    udp.on('error', (e) => log(`udp ${host}:${p}: ${e.message}`));
+    try {
+      await new Promise<void>((res, rej) => {
+        udp.once('error', rej);
+        udp.bind(p, host, () => { udp.off('error', rej); res(); });
+      });
+    } catch (e) {
+      udp.close();
+      throw e;
+    }
+    udp.on('message', onUdpMessage(udp));
+    return { port: udp.address().port, close: () => new Promise<void>((res) => udp.close(() => res())) };
+  };
+  let bound: { udp: UdpSide; tcp: Server; port: number };
   try {
-    bound = await listenPair(host, port, log);
+    bound = await listenPair(host, port, openUdp, log);
   } catch (e) {
     forwarder.close();
     throw e;
   }
   const { udp, tcp, port: boundPort } = bound;
-  udp.on('message', onUdpMessage(udp));
   tcp.on('connection', onTcpConnection);
 
   return {
     host,
     port: boundPort,
+    udpBatched: batched !== undefined,
     async stop() {
       if (closed) return;
       closed = true;
       forwarder.close();
       for (const s of conns) s.destroy();
-      await Promise.all([
-        new Promise<void>((res) => udp.close(() => res())),
-        new Promise<void>((res) => tcp.close(() => res())),
-      ]);
+      await Promise.all([udp.close(), new Promise<void>((res) => tcp.close(() => res()))]);
     },
   };
 }
 
+interface UdpSide {
+  port: number;
+  close(): Promise<void>;
+}
+
 /** Binds UDP and TCP on one port; with port 0 retries until a free port is free for both. */
-async function listenPair(host: string, port: number, log: (m: string) => void): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
+async function listenPair(host: string, port: number, openUdp: (port: number) => Promise<UdpSide>, log: (m: string) => void): Promise<{ udp: UdpSide; tcp: Server; port: number }> {
   for (let attempt = 0; ; attempt++) {
-    const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
-    udp.on('error', (e) => log(`udp ${host}:${port}: ${e.message}`));
+    let udp: UdpSide;
     try {
-      await new Promise<void>((res, rej) => {
-        udp.once('error', rej);
-        udp.bind(port, host, () => { udp.off('error', rej); res(); });
-      });
+      udp = await openUdp(port);
     } catch (e) {
-      udp.close();
       throw new Error(`dns: cannot listen on ${host}:${port}/UDP: ${(e as Error).message}`, { cause: e });
     }
-    const p = udp.address().port;
+    const p = udp.port;
     const tcp = createServer();
     tcp.maxConnections = 1024;
     tcp.on('error', (e) => log(`tcp ${host}:${p}: ${e.message}`));
@@ -248,7 +288,7 @@ async function listenPair(host: string, port: number, log: (m: string) => void):
       });
       return { udp, tcp, port: p };
     } catch (e) {
-      udp.close();
+      await udp.close();
       if (port !== 0 || attempt >= 20) throw new Error(`dns: cannot listen on ${host}:${p}/TCP: ${(e as Error).message}`, { cause: e });
     }
   }
