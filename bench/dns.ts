@@ -1,9 +1,9 @@
 // Cluster DNS benchmark (issue 7): dnsperf against tugboat's DNS server (the fast path over the
-// batched native UDP socket and over dgram, and the dns2 path, one process each), unbound and dnsmasq, all serving the same 1,000 ClusterIP
-// services as local data with no upstream (nothing leaves 127.0.0.1), plus the floor of a Node
-// dgram responder that answers every query with one fixed record. The query list is an A query
-// for every `<svc>.<ns>.svc.cluster.local` plus 10% names that do not exist (NXDOMAIN). The
-// server runs pinned to core 0, dnsperf to core 1.
+// batched native UDP socket and over dgram, and the dns2 path, one process each), unbound and
+// dnsmasq, all serving the same 1,000 ClusterIP services as local data with no upstream (nothing
+// leaves 127.0.0.1), plus the floor of a Node dgram responder that answers every query with one
+// fixed record. The query list is an A query for every `<svc>.<ns>.svc.cluster.local` plus 10%
+// names that do not exist (NXDOMAIN). The server runs pinned to core 0, dnsperf to core 1.
 //
 // Queries/s: dnsperf with `-q` queries outstanding and no rate limit, in rounds that go through
 // every server in turn (other work on a shared machine then hurts each about the same); the

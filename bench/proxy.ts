@@ -1,9 +1,10 @@
 // Service proxy benchmark (issue 6): wrk -c50 -t1 for 10 s against the same 3 upstreams,
-// directly (baseline) and through tugboat's HTTP mode, tugboat's TCP mode, nginx (round robin,
-// upstream keepalive) and HAProxy (tcp and http modes). The proxy under test runs pinned to
-// core 0, wrk and the upstreams to core 1. Reports requests/s, p99 latency and the proxy's CPU
-// per request (utime+stime from /proc/<pid>/stat across the run ÷ requests), each the median
-// of `--rounds` rounds (the targets take turns, so a noisy moment does not hit one target only).
+// directly (baseline) and through tugboat's HTTP mode, tugboat's TCP mode (with and without the
+// native relay), nginx (round robin, upstream keepalive) and HAProxy (tcp and http modes). The
+// proxy under test runs pinned to core 0, wrk and the upstreams to core 1. Reports requests/s,
+// p99 latency and the proxy's CPU per request (utime+stime from /proc/<pid>/stat across the run
+// ÷ requests), each the median of `--rounds` rounds (the targets take turns, so a noisy moment
+// does not hit one target only).
 //
 // Added latency at half load: each proxy is also driven at half of its own peak rate by
 // bench/loadgen.c (open loop: latency counts from when a request was due; wrk has no rate
@@ -16,7 +17,8 @@
 //
 //   npm run bench:proxy [-- --duration 10 --connections 50 --rounds 3 --only tcp,haproxy]
 //   npm run bench:proxy -- --baseline /other/build/dist/bench/proxy.js   (adds that build's modes)
-//   node dist/bench/proxy.js --serve http|tcp --port P --upstreams P1,P2,P3   (the proxy process)
+//   node dist/bench/proxy.js --serve http|tcp|tcp-js --port P --upstreams P1,P2,P3   (the proxy
+//     process; tcp-js keeps every connection out of the native relay)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Balancer } from '../proxy/balancer.js';
 import { createHttpForwarder } from '../proxy/http/index.js';
+import { relayUnavailable } from '../proxy/relay.js';
 import { createTcpForwarder } from '../proxy/tcp.js';
 import { cpuSeconds, freePort, HOST, ratio, requireTools, start, stop, table, waitListening } from './harness.js';
 import { HTTP_BENCH_OPTIONS, nginxConfig, serveForwarder, startUpstreams, wrk, type WrkResult } from './http-load.js';
@@ -48,7 +51,9 @@ function serve(mode: string, port: number, upstreams: number[]): void {
   const balancer = new Balancer();
   balancer.setEndpoints(upstreams.map((p) => ({ ip: HOST, port: p })));
   const service = 'bench/upstream';
-  serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker: () => balancer }) : createTcpForwarder({ service, picker: () => balancer }), port);
+  const picker = () => balancer;
+  if (mode === 'tcp' && relayUnavailable()) throw new Error(`the native relay is not built: ${relayUnavailable()} (npm install builds it with node-gyp)`);
+  serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker }) : createTcpForwarder({ service, picker, nativeRelay: mode === 'tcp' }), port);
 }
 
 /** Builds bench/loadgen.c (an open-loop, fixed-rate load generator) into dir. */
@@ -181,8 +186,8 @@ async function bench(): Promise<void> {
 
 /** tugboat's two modes, nginx and HAProxy's two modes, all in front of the same upstreams. */
 function proxyTargets(dir: string, ups: number[]): Target[] {
-  const tugboat = (mode: 'http' | 'tcp', build = SELF, suffix = ''): Target => ({
-    name: `tugboat ${mode.toUpperCase()} mode${suffix}`,
+  const tugboat = (mode: 'http' | 'tcp' | 'tcp-js', build = SELF, suffix = ''): Target => ({
+    name: mode === 'tcp-js' ? `tugboat TCP mode, relayed in JavaScript${suffix}` : `tugboat ${mode.toUpperCase()} mode${suffix}`,
     launch: async () => {
       const port = await freePort();
       const child = start(`tugboat ${mode}${suffix}`, 0, process.execPath, [build, '--serve', mode, '--port', String(port), '--upstreams', ups.join(',')], join(dir, `tugboat-${mode}${suffix ? '-baseline' : ''}.log`));
@@ -241,7 +246,7 @@ ${mode === 'http' ? '  http-reuse always\n' : ''}${servers}
       return { port, child: start(`haproxy ${mode}`, 0, 'haproxy', ['-db', '-f', conf], join(dir, `haproxy-${mode}.log`)) };
     },
   });
-  const all = [tugboat('http'), tugboat('tcp'), ...(values.baseline ? [tugboat('http', values.baseline, ' (baseline)'), tugboat('tcp', values.baseline, ' (baseline)')] : []), nginx, haproxy('tcp'), haproxy('http')];
+  const all = [tugboat('http'), tugboat('tcp'), tugboat('tcp-js'), ...(values.baseline ? [tugboat('http', values.baseline, ' (baseline)'), tugboat('tcp', values.baseline, ' (baseline)')] : []), nginx, haproxy('tcp'), haproxy('http')];
   const only = values.only?.toLowerCase().split(',').filter(Boolean);
   return only ? all.filter((t) => only.some((o) => t.name.toLowerCase().includes(o))) : all;
 }

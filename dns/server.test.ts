@@ -260,7 +260,7 @@ test('batched UDP and dgram give the same bytes: zone answers, truncation, forwa
   const plain = await setup(t, { udpBatch: false });
   assert.equal(plain.dns.udpBatched, false);
   if (!batched.dns.udpBatched) {
-    if (process.env.TUG_TEST_REQUIRE === 'all') assert.fail('the batched UDP socket is required (TUG_TEST_REQUIRE=all) but did not load; run npm install (node-gyp builds dns/native)');
+    if (process.env.TUG_TEST_REQUIRE === 'all') assert.fail('the batched UDP socket is required (TUG_TEST_REQUIRE=all) but did not load; run npm install (node-gyp builds lib/native)');
     return t.skip('batched UDP not built');
   }
   const formerr = makeQuery('web.default.svc.cluster.local', TYPE.A, { id: 9 });

@@ -7,7 +7,7 @@ import { loadUdpBatch, type BatchedUdp, type BatchHandler, type OpenBatched } fr
 function native(t: TestContext): OpenBatched | undefined {
   const loaded = loadUdpBatch();
   if (loaded.ok) return loaded.open;
-  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`the batched UDP socket is required (TUG_TEST_REQUIRE=all) but did not load: ${loaded.reason}; run npm install (node-gyp builds dns/native)`);
+  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`the batched UDP socket is required (TUG_TEST_REQUIRE=all) but did not load: ${loaded.reason}; run npm install (node-gyp builds lib/native)`);
   t.skip(`batched UDP not built: ${loaded.reason}`);
   return undefined;
 }

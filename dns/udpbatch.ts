@@ -1,4 +1,4 @@
-// Batched UDP (native/udpbatch.c): recvmmsg takes a batch of queries, one call answers them in
+// Batched UDP (lib/native/udpbatch.c): recvmmsg takes a batch of queries, one call answers them in
 // place, sendmmsg sends the answers. Built by `npm install` (node-gyp); where it did not build
 // (no compiler, not Linux) `loadUdpBatch` says why and the server stays on dgram.
 import { createRequire } from 'node:module';
@@ -40,7 +40,7 @@ let loaded: UdpBatchLoad | undefined;
 export function loadUdpBatch(): UdpBatchLoad {
   if (loaded) return loaded;
   try {
-    const native = createRequire(import.meta.url)('../../dns/native/build/Release/udpbatch.node') as Native;
+    const native = createRequire(import.meta.url)('../../lib/native/build/Release/udpbatch.node') as Native;
     loaded = { ok: true, open: (host, port, handler, onError) => openBatched(native, host, port, handler, onError) };
   } catch (e) {
     loaded = { ok: false, reason: (e as Error).message.split('\n')[0] };

@@ -15,6 +15,7 @@ import type { Endpoints, Event as KubeEvent, Service } from '../api/types.js';
 import { Balancer } from './balancer.js';
 import { createForwarder, type ForwarderSettings } from './forwarders.js';
 import { ProxyMetrics } from './metrics.js';
+import { relayUnavailable } from './relay.js';
 import { buildTable, listenAddresses, type ForwardMode, type ListenAddress, type ServicePortEntry } from './table.js';
 import type { Forwarder } from './types.js';
 import { UdpForwarder } from './udp.js';
@@ -119,6 +120,8 @@ class ServiceProxy {
   }
 
   start(): void {
+    const noRelay = relayUnavailable();
+    if (noRelay) this.log(`the native relay is not available (${noRelay}); TCP connections are relayed in JavaScript`);
     this.services.start();
     this.endpoints.start();
     this.loop = this.run();

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
 import { Balancer } from './balancer.js';
+import { activeRelays, relayUnavailable } from './relay.js';
 import { createTcpForwarder, type TcpForwarderOptions } from './tcp.js';
 import type { Endpoint, Forwarder } from './types.js';
 
@@ -59,6 +60,9 @@ async function refusedPort(): Promise<number> {
   return port;
 }
 
+/** Whether the forwarders of the running describe hand answered connections to the native relay. */
+let nativeRelay = true;
+
 /** The forwarder behind a front listener on 127.0.0.1, as the proxy sets it up. */
 async function front(endpoints: Endpoint[], extra: Partial<TcpForwarderOptions> = {}) {
   const balancer = new Balancer();
@@ -69,11 +73,13 @@ async function front(endpoints: Endpoint[], extra: Partial<TcpForwarderOptions> 
     service: 'default/test:tcp',
     picker: () => balancer,
     observer: { upstreamFailure: (e, reason) => failures.push(`${e.port}:${reason}`), connection: (e) => connections.push(e.port) },
+    nativeRelay,
     ...extra,
   });
-  const srv = await server((s) => forwarder.handle(s), { allowHalfOpen: true });
+  const carriers: Socket[] = [];
+  const srv = await server((s) => { const c = forwarder.handle(s); carriers.push(c); return c; }, { allowHalfOpen: true });
   cleanups.push(() => forwarder.close());
-  return { port: srv.port, balancer, failures, connections };
+  return { port: srv.port, balancer, failures, connections, carriers };
 }
 
 /** Connects, optionally writes and half-closes, and collects everything the peer sends until it closes. */
@@ -91,7 +97,11 @@ function exchange(port: number, send?: string): Promise<{ data: string; error?: 
   });
 }
 
-describe('TCP forwarder', () => {
+for (const relay of [true, false]) describe(`TCP forwarder (${relay ? 'answered connections in the native relay' : 'relayed in JavaScript'})`, () => {
+  beforeEach(() => {
+    nativeRelay = relay;
+  });
+
   it('round robin per connection: 300 connections over 3 endpoints give exactly 100 each', async () => {
     const servers = [await named('a'), await named('b'), await named('c')];
     const f = await front(servers.map((s) => s.endpoint));
@@ -213,6 +223,108 @@ describe('TCP forwarder', () => {
     assert.ok(stream.written < PatternStream.TOTAL / 2, `the client could write ${stream.written} bytes to an upstream that reads nothing`);
     assert.ok(upstreamSocket);
     await stream.check(upstreamSocket);
+  });
+
+  it('applies back-pressure to the client after the upstream has answered; then every byte arrives in order', async () => {
+    const stream = new PatternStream(11);
+    let upstreamSocket: Socket | undefined;
+    const upstream = await server((s) => {
+      s.write('ready');
+      s.pause();
+      upstreamSocket = s;
+    });
+    const f = await front([upstream.endpoint]);
+    const client = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => client.destroy());
+    client.on('error', () => undefined);
+    await new Promise((r) => client.once('data', r));
+    if (relay) assert.equal(activeRelays(), 1, 'an answered connection is in the native relay');
+    stream.pump(client);
+    await stream.stalled();
+    assert.equal(stream.finished, false);
+    assert.ok(stream.written < PatternStream.TOTAL / 2, `the client could write ${stream.written} bytes to an upstream that reads nothing`);
+    assert.ok(upstreamSocket);
+    await stream.check(upstreamSocket);
+  });
+});
+
+/** Resolves once `check` holds, polling every 10 ms; fails after 5 s instead of hanging. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(check(), what);
+}
+
+describe('the native relay', () => {
+  beforeEach((t) => {
+    nativeRelay = true;
+    const why = relayUnavailable();
+    if (why === undefined) return;
+    if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`the native relay is required (TUG_TEST_REQUIRE=all) but did not load: ${why}; run npm install (node-gyp builds lib/native)`);
+    (t as TestContext).skip(`the native relay is not built: ${why}`);
+  });
+
+  /** A client of an echo upstream behind the forwarder, once its first exchange moved it to the relay. */
+  async function relayed(extra: Partial<TcpForwarderOptions> = {}, upstreamHandler?: (s: Socket) => void) {
+    const upstreamSockets: Socket[] = [];
+    const upstream = await server((s) => {
+      upstreamSockets.push(s);
+      if (upstreamHandler) upstreamHandler(s);
+      else s.on('data', (d) => s.write(d));
+    }, { allowHalfOpen: true });
+    const f = await front([upstream.endpoint], extra);
+    const client = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => client.destroy());
+    const events: string[] = [];
+    let data = '';
+    client.on('data', (d) => (data += d));
+    client.on('end', () => events.push('end'));
+    client.on('error', (e: NodeJS.ErrnoException) => events.push(e.code ?? e.message));
+    client.on('close', () => events.push('close'));
+    await new Promise((r) => client.once('connect', r));
+    const before = activeRelays();
+    client.write('one');
+    await until(() => data === 'one', 'the first answer');
+    assert.equal(activeRelays(), before + 1, 'the answered connection moved to the native relay');
+    return { client, events, data: () => data, f, upstreamSockets, before };
+  }
+
+  it('carries the connection on, passes half-closes both ways, and lets go when both sides finished', async () => {
+    const c = await relayed({}, (s) => {
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => s.end('bye'));
+    });
+    c.client.write('two');
+    await until(() => c.data() === 'onetwo', 'the relayed answer');
+    c.client.end();
+    await until(() => c.events.includes('close'), 'the connection to close');
+    assert.equal(c.data(), 'onetwobye');
+    assert.deepEqual(c.events, ['end', 'close']);
+    await until(() => activeRelays() === c.before, 'the relay to end');
+    await until(() => c.f.carriers.every((s) => s.destroyed), 'the forwarder to close its sockets');
+  });
+
+  it('ends a relayed connection idle for the timeout', async () => {
+    const c = await relayed({ idleTimeoutMs: 100 });
+    await until(() => c.events.includes('end'), 'the idle connection to be closed');
+    assert.equal(activeRelays(), c.before);
+  });
+
+  it('passes a reset by the client on to the upstream', async () => {
+    const c = await relayed();
+    const upstreamEvents: string[] = [];
+    c.upstreamSockets[0].on('error', (e: NodeJS.ErrnoException) => upstreamEvents.push(e.code ?? e.message));
+    c.upstreamSockets[0].on('close', () => upstreamEvents.push('close'));
+    c.client.resetAndDestroy();
+    await until(() => upstreamEvents.includes('close'), 'the upstream connection to close');
+    assert.deepEqual(upstreamEvents, ['ECONNRESET', 'close']);
+    assert.equal(activeRelays(), c.before);
+  });
+
+  it('ends when the proxy destroys the client socket it tracks (as on stop)', async () => {
+    const c = await relayed();
+    c.f.carriers[0].destroy();
+    await until(() => c.events.includes('end'), 'the client to see the connection end');
+    assert.equal(activeRelays(), c.before);
   });
 });
 

@@ -2,9 +2,12 @@
 // connection), both directions piped with back-pressure and half-close. A connect failure, or a
 // reset before the upstream sent any byte, is retried on the next endpoint with the client's
 // bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
+// Once the upstream has answered and nothing is queued either way, the connection is handed to
+// the native relay (relay.ts), which copies both directions without a call into JavaScript.
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
 import { bytesRead, ReadBuffer, readInto } from './readinto.js';
+import { startRelay, type Relay } from './relay.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
 export interface TcpForwarderOptions {
@@ -19,6 +22,8 @@ export interface TcpForwarderOptions {
   connectTimeoutMs?: number;
   /** Client bytes kept for a replay until the upstream answers (default 64 KiB); past it, no retry. */
   replayLimit?: number;
+  /** Hand established connections to the native relay when it is built (default true). */
+  nativeRelay?: boolean;
 }
 
 export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
@@ -50,6 +55,10 @@ class TcpConnection {
   private clientEnded = false;
   private readonly tried = new Set<string>();
   private readonly replayLimit: number;
+  private readonly idleTimeoutMs: number;
+  /** The client socket reads through `onread` (readInto moved its handle), so a pause stops its reads at once. */
+  private readonly ownReads: boolean;
+  private relay?: Relay;
 
   /** Bytes from the client are read into this buffer (see connectNext on why it is reused). */
   private readonly clientBuffer = new ReadBuffer();
@@ -64,9 +73,11 @@ class TcpConnection {
       callback: (bytes, buffer) => this.fromClient(bytes, buffer),
     }, true);
     this.client = client;
-    if (client !== accepted) client.on('error', () => undefined);
+    this.ownReads = client !== accepted;
+    if (this.ownReads) client.on('error', () => undefined);
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 600_000;
     client.setNoDelay(true);
-    client.setTimeout(opts.idleTimeoutMs ?? 600_000);
+    client.setTimeout(this.idleTimeoutMs);
     client.on('timeout', () => {
       client.destroy();
     });
@@ -76,6 +87,7 @@ class TcpConnection {
     });
     client.on('drain', () => this.upstream?.resume());
     client.on('close', () => {
+      this.relay?.close();
       this.upstream?.destroy();
     });
     this.connectNext();
@@ -133,6 +145,7 @@ class TcpConnection {
           }
           const more = this.client.write(bytesRead(bytes, buffer));
           if (this.client.writableLength > 0) readBuffer.hold();
+          else if (this.handOff(upstream, ep)) return false;
           return more;
         },
       },
@@ -171,9 +184,29 @@ class TcpConnection {
     });
     upstream.on('close', () => {
       if (this.upstream !== upstream) return;
+      this.relay?.close();
       // The upstream went away without an error after its FIN: end our side too once written.
       if (!this.client.destroyed && !this.client.writableEnded) this.client.end();
     });
+  }
+
+  /**
+   * Gives the connection to the native relay once nothing of it is left in JavaScript: the
+   * upstream has answered (no retry is possible any more), nothing is queued either way, and
+   * neither side has ended. True when the relay took it.
+   */
+  private handOff(upstream: Socket, ep: Endpoint): boolean {
+    if (this.opts.nativeRelay === false || !this.ownReads || this.relay || this.replay || !this.connected || this.clientEnded) return false;
+    const client = this.client;
+    if (client.destroyed || upstream.destroyed || client.writableLength > 0 || upstream.writableLength > 0 || upstream.readableEnded) return false;
+    this.relay = startRelay(client, upstream, this.idleTimeoutMs, (end) => {
+      if (end === 'upstream reset') this.opts.observer?.upstreamFailure?.(ep, 'reset');
+      // The relay closed its side; closing ours lets the connections go (with an RST where one side failed).
+      upstream.destroy();
+      client.destroy();
+    });
+    if (this.relay) client.setTimeout(0); // the relay keeps the idle time now
+    return this.relay !== undefined;
   }
 
   private retry(upstream: Socket, ep: Endpoint, picker: Picker, reason: 'connect' | 'reset' | 'timeout'): void {
