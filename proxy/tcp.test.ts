@@ -205,10 +205,12 @@ for (const relay of [true, false]) describe(`TCP forwarder (${relay ? 'answered 
     console.log(`# 64 MiB through the TCP forwarder at ${(PatternStream.TOTAL / 1024 / 1024 / seconds).toFixed(0)} MiB/s`);
   });
 
-  it('applies back-pressure the other way: an upstream that does not read stalls the client; then every byte arrives in order', async () => {
-    const stream = new PatternStream(13);
+  /** A client writes 64 MiB towards an upstream that reads nothing (after sending `greeting`, if any), then starts reading. */
+  async function upstreamStallsClient(step: number, greeting?: string): Promise<void> {
+    const stream = new PatternStream(step);
     let upstreamSocket: Socket | undefined;
     const upstream = await server((s) => {
+      if (greeting) s.write(greeting);
       s.pause();
       upstreamSocket = s;
     });
@@ -216,35 +218,22 @@ for (const relay of [true, false]) describe(`TCP forwarder (${relay ? 'answered 
     const client = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true });
     cleanups.push(() => client.destroy());
     client.on('error', () => undefined);
-    await new Promise((r) => client.once('connect', r));
+    await new Promise((r) => client.once(greeting ? 'data' : 'connect', r));
+    if (greeting && relay) assert.equal(activeRelays(), 1, 'an answered connection is in the native relay');
     stream.pump(client);
     await stream.stalled();
     assert.equal(stream.finished, false);
     assert.ok(stream.written < PatternStream.TOTAL / 2, `the client could write ${stream.written} bytes to an upstream that reads nothing`);
     assert.ok(upstreamSocket);
     await stream.check(upstreamSocket);
+  }
+
+  it('applies back-pressure the other way: an upstream that does not read stalls the client; then every byte arrives in order', async () => {
+    await upstreamStallsClient(13);
   });
 
   it('applies back-pressure to the client after the upstream has answered; then every byte arrives in order', async () => {
-    const stream = new PatternStream(11);
-    let upstreamSocket: Socket | undefined;
-    const upstream = await server((s) => {
-      s.write('ready');
-      s.pause();
-      upstreamSocket = s;
-    });
-    const f = await front([upstream.endpoint]);
-    const client = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true });
-    cleanups.push(() => client.destroy());
-    client.on('error', () => undefined);
-    await new Promise((r) => client.once('data', r));
-    if (relay) assert.equal(activeRelays(), 1, 'an answered connection is in the native relay');
-    stream.pump(client);
-    await stream.stalled();
-    assert.equal(stream.finished, false);
-    assert.ok(stream.written < PatternStream.TOTAL / 2, `the client could write ${stream.written} bytes to an upstream that reads nothing`);
-    assert.ok(upstreamSocket);
-    await stream.check(upstreamSocket);
+    await upstreamStallsClient(11, 'ready');
   });
 });
 

@@ -10,15 +10,16 @@
 // idle, and closes them when the relay reports the end (or closes the relay first, which then
 // reports nothing). Linux only.
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
 #include <errno.h>
 #include <fcntl.h>
-#include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "napi_util.h"
 
 #define BUFFER_BYTES (16 * 1024)
 
@@ -91,22 +92,7 @@ static void finish(Relay *r, int reason) {
   if (r->ended) return;
   int reset_fd = reason == END_RESET_A ? r->fds[1] : reason == END_RESET_B ? r->fds[0] : -1;
   stop_relay(r, reset_fd, 0);
-  napi_env env = r->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, recv, argv[1], result;
-  napi_get_reference_value(env, r->ondone, &fn);
-  napi_get_global(env, &recv);
-  napi_create_int32(env, reason, &argv[0]);
-  napi_make_callback(env, r->async, recv, fn, 1, argv, &result);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
-  }
-  napi_close_handle_scope(env, scope);
+  call_back(r->env, r->async, r->ondone, reason);
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events);
@@ -209,14 +195,6 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   if (!r->env_gone) stop_relay(r, -1, 0);
   if (r->closing_handles == 0 && r->ondone == NULL) free(r);
 }
-
-#define CHECK(call)                                                    \
-  do {                                                                 \
-    if ((call) != napi_ok) {                                           \
-      napi_throw_error(env, NULL, "relay: N-API call failed: " #call); \
-      return NULL;                                                     \
-    }                                                                  \
-  } while (0)
 
 // start(fdA, fdB, idleMs, ondone(reason)) -> handle. The descriptors are duplicated; the caller
 // keeps its own and must not read or write them while the relay runs.

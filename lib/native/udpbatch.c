@@ -7,16 +7,17 @@
 // an answer length of 0 sends nothing). The peer addresses stay here; peer(i) reads one out for
 // an answer given later through sendTo. Linux only.
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "napi_util.h"
 
 #define BATCH 32
 #define SLOT 65536
@@ -47,14 +48,6 @@ typedef struct {
   struct iovec send_iov[BATCH];
 } Batcher;
 
-#define CHECK(call)                                                     \
-  do {                                                                  \
-    if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, NULL, "udpbatch: N-API call failed: " #call); \
-      return NULL;                                                      \
-    }                                                                   \
-  } while (0)
-
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
@@ -81,6 +74,10 @@ static int parse_address(int family, const char *host, int port, struct sockaddr
   a->sin_port = htons((uint16_t)port);
   *len = sizeof *a;
   return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+}
+
+static int port_of(const struct sockaddr_storage *ss) {
+  return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port : ((const struct sockaddr_in *)ss)->sin_port);
 }
 
 static void send_answers(Batcher *b, int count) {
@@ -128,23 +125,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       b->lens[BATCH + i] = 0;
     }
 
-    napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value fn, recv, argv[1], result;
-    napi_get_reference_value(env, b->onbatch, &fn);
-    napi_get_global(env, &recv); // napi_make_callback wants an object as the receiver
-    napi_create_int32(env, count, &argv[0]);
-    napi_status st = napi_make_callback(env, b->async, recv, fn, 1, argv, &result);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env, &error);
-      napi_fatal_exception(env, error);
-    } else if (st != napi_ok) {
-      napi_fatal_error("udpbatch", NAPI_AUTO_LENGTH, "cannot call the batch handler", NAPI_AUTO_LENGTH);
-    }
-    napi_close_handle_scope(env, scope);
+    call_back(env, b->async, b->onbatch, count);
     if (b->closed) return;
     send_answers(b, count);
     if (count < BATCH) return;
@@ -198,6 +179,16 @@ static Batcher *unwrap(napi_env env, napi_value v) {
     return NULL;
   }
   return b;
+}
+
+/* The call's arguments, the first one a socket handle: NULL, with an exception thrown, when they are not. */
+static Batcher *handle_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "udpbatch: missing arguments");
+    return NULL;
+  }
+  return unwrap(env, argv[0]);
 }
 
 static int buffer_of(napi_env env, napi_value v, size_t want, void **data) {
@@ -279,25 +270,20 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
 
 // port(handle) -> the bound port
 static napi_value bound_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Batcher *b = unwrap(env, argv[0]);
+  Batcher *b = handle_args(env, info, 1, argv);
   if (b == NULL) return NULL;
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   if (b->closed || getsockname(b->fd, (struct sockaddr *)&ss, &len) < 0) return throw_errno(env, "getsockname", b->closed ? EBADF : errno);
-  int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  CHECK(napi_create_int32(env, port, &result));
+  CHECK(napi_create_int32(env, port_of(&ss), &result));
   return result;
 }
 
 // peer(handle, i) -> "address port" of query i of the batch being answered
 static napi_value peer(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Batcher *b = unwrap(env, argv[0]);
+  Batcher *b = handle_args(env, info, 2, argv);
   if (b == NULL) return NULL;
   int32_t i;
   CHECK(napi_get_value_int32(env, argv[1], &i));
@@ -307,25 +293,17 @@ static napi_value peer(napi_env env, napi_callback_info info) {
   }
   char text[INET6_ADDRSTRLEN + 8];
   const struct sockaddr_storage *ss = &b->peers[i];
-  int port;
-  if (ss->ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text, INET6_ADDRSTRLEN);
-    port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-  } else {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, INET6_ADDRSTRLEN);
-    port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
-  }
-  snprintf(text + strlen(text), 8, " %d", port);
+  if (ss->ss_family == AF_INET6) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text, INET6_ADDRSTRLEN);
+  else inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, INET6_ADDRSTRLEN);
+  snprintf(text + strlen(text), 8, " %d", port_of(ss));
   CHECK(napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &result));
   return result;
 }
 
 // sendTo(handle, bytes: Uint8Array, port, address) -> 0, or the errno of a datagram not sent
 static napi_value send_to(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Batcher *b = unwrap(env, argv[0]);
+  Batcher *b = handle_args(env, info, 4, argv);
   if (b == NULL) return NULL;
   void *data;
   napi_typedarray_type type;
@@ -354,10 +332,8 @@ static napi_value send_to(napi_env env, napi_callback_info info) {
 
 // close(handle): stops reading and closes the socket at once; idempotent
 static napi_value close_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Batcher *b = unwrap(env, argv[0]);
+  Batcher *b = handle_args(env, info, 1, argv);
   if (b == NULL) return NULL;
   close_batcher(b, 0);
   return NULL;

@@ -1,0 +1,44 @@
+// What the native modules share: checked N-API calls and calling back into JavaScript from a
+// libuv callback.
+#ifndef TUGBOAT_NAPI_UTIL_H
+#define TUGBOAT_NAPI_UTIL_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdbool.h>
+
+/* In a function returning napi_value: a failed N-API call throws and returns. */
+#define CHECK(call)                                                            \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                   \
+      napi_throw_error(env, NULL, "tugboat native: N-API call failed: " #call); \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+/*
+ * Calls the function `fn` holds with one integer, as a callback from the event loop (the
+ * microtasks it queues run afterwards). What it throws goes to the process's uncaught exception
+ * handling; a call that cannot be made at all is fatal, since every later one would fail too.
+ */
+static inline void call_back(napi_env env, napi_async_context async, napi_ref fn, int32_t arg) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value f, recv, argv[1], result;
+  napi_get_reference_value(env, fn, &f);
+  napi_get_global(env, &recv); /* napi_make_callback wants an object as the receiver */
+  napi_create_int32(env, arg, &argv[0]);
+  napi_status st = napi_make_callback(env, async, recv, f, 1, argv, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  } else if (st != napi_ok) {
+    napi_fatal_error("tugboat native", NAPI_AUTO_LENGTH, "cannot call back into JavaScript", NAPI_AUTO_LENGTH);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+#endif
