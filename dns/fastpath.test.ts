@@ -5,7 +5,7 @@ import { zoneAnswer } from './answer.js';
 import { decodeQuery, encodeResponse } from './codec.js';
 import { EncodedAnswers } from './fastpath.js';
 import { buildZone, TYPE } from './records.js';
-import { makeQuery, parse } from './testutil.js';
+import { encodedAnswer, makeQuery, parse } from './testutil.js';
 import { questionHash } from './wire.js';
 
 const services: Service[] = [
@@ -21,12 +21,12 @@ const fresh = () => new EncodedAnswers({ domain: 'cluster.local', udpPayload: 12
 
 test('the second asker gets its own ID, RD/CD bits and spelling from the cached bytes', () => {
   const fast = fresh();
-  const first = fast.answer(makeQuery('web.default.svc.cluster.local', TYPE.A, { id: 1 }), true, zone)!;
+  const first = encodedAnswer(fast, makeQuery('web.default.svc.cluster.local', TYPE.A, { id: 1 }), true, zone)!;
   assert.equal(fast.size, 1);
   const q = makeQuery('WEB.Default.svc.CLUSTER.local', TYPE.A, { id: 0xbeef });
   q[2] &= ~0x01; // RD off
   q[3] |= 0x10; // CD on
-  const second = parse(fast.answer(q, true, zone)!);
+  const second = parse(encodedAnswer(fast, q, true, zone)!);
   assert.equal(fast.size, 1, 'one entry for both spellings');
   assert.equal(second.header.id, 0xbeef);
   assert.equal((second.header as unknown as { rd: number }).rd, 0);
@@ -54,7 +54,7 @@ test('answers match the dns2 path for names, types, NXDOMAIN and NODATA', () => 
       assert.equal(d.kind, 'query');
       if (d.kind !== 'query') continue;
       const expected = parse(encodeResponse(zoneAnswer(d.query, name.toLowerCase(), zone, 'cluster.local', 1232).response, edns ? 1232 : 512));
-      const got = parse(fast.answer(msg, true, zone)!);
+      const got = parse(encodedAnswer(fast, msg, true, zone)!);
       const lower = (p: ReturnType<typeof parse>) => JSON.parse(JSON.stringify(p, (k, v: unknown) => (typeof v === 'string' && ['name', 'target'].includes(k) ? v.toLowerCase() : v)));
       assert.deepEqual(lower(got), lower(expected), `${name}/${type} edns=${edns}`);
     }
@@ -63,35 +63,35 @@ test('answers match the dns2 path for names, types, NXDOMAIN and NODATA', () => 
 
 test('EDNS: our OPT only when asked, a table per kind; big answers truncate by the asked size, whole over TCP', () => {
   const fast = fresh();
-  const plain = parse(fast.answer(makeQuery('web.default.svc.cluster.local', TYPE.A), true, zone)!);
+  const plain = parse(encodedAnswer(fast, makeQuery('web.default.svc.cluster.local', TYPE.A), true, zone)!);
   assert.equal(plain.additionals.length, 0);
-  const edns = parse(fast.answer(makeQuery('web.default.svc.cluster.local', TYPE.A, { edns: 4096 }), true, zone)!);
+  const edns = parse(encodedAnswer(fast, makeQuery('web.default.svc.cluster.local', TYPE.A, { edns: 4096 }), true, zone)!);
   assert.deepEqual(edns.additionals.map((x) => [x.type, x.class]), [[TYPE.OPT, 1232]]);
   assert.equal(fast.size, 2);
   const many = 'many.default.svc.cluster.local';
-  const small = parse(fast.answer(makeQuery(many, TYPE.A), true, zone)!);
+  const small = parse(encodedAnswer(fast, makeQuery(many, TYPE.A), true, zone)!);
   assert.deepEqual([small.header.tc, small.answers.length], [1, 0]);
-  const capped = parse(fast.answer(makeQuery(many, TYPE.A, { edns: 65000 }), true, zone)!);
+  const capped = parse(encodedAnswer(fast, makeQuery(many, TYPE.A, { edns: 65000 }), true, zone)!);
   assert.deepEqual([capped.header.tc, capped.answers.length], [1, 0], '200 A records exceed our 1232 cap');
   assert.ok(capped.additionals.some((x) => x.type === TYPE.OPT));
-  const tcp = parse(fast.answer(makeQuery(many, TYPE.A, { edns: 512 }), false, zone)!);
+  const tcp = parse(encodedAnswer(fast, makeQuery(many, TYPE.A, { edns: 512 }), false, zone)!);
   assert.deepEqual([tcp.header.tc, tcp.answers.length], [0, 200]);
   const roomy = new EncodedAnswers({ domain: 'cluster.local', udpPayload: 4096 });
-  const fits = parse(roomy.answer(makeQuery(many, TYPE.A, { edns: 4096 }), true, zone)!);
+  const fits = parse(encodedAnswer(roomy, makeQuery(many, TYPE.A, { edns: 4096 }), true, zone)!);
   assert.deepEqual([fits.header.tc, fits.answers.length], [0, 200], '3.2 kB fit a 4096 payload');
 });
 
 test('a new zone object drops every encoded answer', () => {
   const fast = fresh();
   const q = makeQuery('web.default.svc.cluster.local', TYPE.A);
-  assert.equal(parse(fast.answer(q, true, zone)!).answers[0]?.address, '127.77.0.7');
-  fast.answer(makeQuery('nope.default.svc.cluster.local', TYPE.A), true, zone);
+  assert.equal(parse(encodedAnswer(fast, q, true, zone)!).answers[0]?.address, '127.77.0.7');
+  encodedAnswer(fast, makeQuery('nope.default.svc.cluster.local', TYPE.A), true, zone);
   assert.equal(fast.size, 2);
   const moved = buildZone([{ metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.77.0.8' } }], [], { serial: 2 });
-  assert.equal(parse(fast.answer(q, true, moved)!).answers[0]?.address, '127.77.0.8');
+  assert.equal(parse(encodedAnswer(fast, q, true, moved)!).answers[0]?.address, '127.77.0.8');
   assert.equal(fast.size, 1);
   const gone = buildZone([], [], { serial: 3 });
-  assert.equal(parse(fast.answer(q, true, gone)!).header.rcode, 3);
+  assert.equal(parse(encodedAnswer(fast, q, true, gone)!).header.rcode, 3);
 });
 
 test('left to the dns2 path: malformed, forwarded, chased ExternalName, other classes, zone transfers', () => {
@@ -110,14 +110,14 @@ test('left to the dns2 path: malformed, forwarded, chased ExternalName, other cl
     ['class CH', chaos],
     ['AXFR', makeQuery('cluster.local', 252)],
   ] as const) {
-    assert.equal(fast.answer(msg, true, zone), undefined, what);
+    assert.equal(encodedAnswer(fast, msg, true, zone), undefined, what);
   }
   assert.equal(fast.size, 0, 'nothing cached');
 });
 
 test('a flood of made-up names stays within maxEntries', () => {
   const fast = new EncodedAnswers({ domain: 'cluster.local', udpPayload: 1232, maxEntries: 50 });
-  for (let i = 0; i < 500; i++) assert.equal(parse(fast.answer(makeQuery(`x${i}.cluster.local`, TYPE.A), true, zone)!).header.rcode, 3);
+  for (let i = 0; i < 500; i++) assert.equal(parse(encodedAnswer(fast, makeQuery(`x${i}.cluster.local`, TYPE.A), true, zone)!).header.rcode, 3);
   assert.equal(fast.size, 50);
 });
 
@@ -131,7 +131,7 @@ test('two questions with the same hash each get their own answer', () => {
   const fast = fresh();
   for (let round = 0; round < 3; round++) {
     pair.forEach((name, i) => {
-      assert.deepEqual(parse(fast.answer(makeQuery(name.toUpperCase(), TYPE.A), true, z)!).answers.map((x) => x.address), [`127.77.9.${i + 1}`], name);
+      assert.deepEqual(parse(encodedAnswer(fast, makeQuery(name.toUpperCase(), TYPE.A), true, z)!).answers.map((x) => x.address), [`127.77.9.${i + 1}`], name);
     });
   }
   assert.equal(fast.size, 1, 'they share one slot');

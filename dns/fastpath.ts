@@ -48,18 +48,10 @@ export class EncodedAnswers {
   }
 
   /**
-   * The answer to `msg` from `zone`, or undefined when it is not a plain IN question about the
-   * zone (the caller takes the dns2 path). Never throws.
+   * Writes the answer to `msg` from `zone` into `out` at `offset` and returns its length, or
+   * returns 0 when it is not a plain IN question about the zone (the caller takes the dns2
+   * path). Never throws.
    */
-  answer(msg: Buffer, udp: boolean, zone: Zone): Buffer | undefined {
-    const src = this.lookup(msg, udp, zone);
-    if (src === undefined) return undefined;
-    const out = Buffer.allocUnsafe(src.length);
-    this.patch(src, msg, out, 0);
-    return out;
-  }
-
-  /** As `answer`, written into `out` at `offset`: returns its length, or 0 for the dns2 path. */
   answerInto(msg: Buffer, udp: boolean, zone: Zone, out: Buffer, offset: number): number {
     const src = this.lookup(msg, udp, zone);
     if (src === undefined) return 0;

@@ -11,7 +11,7 @@ import { decodeQuery, decodeResponse, encodeResponse } from './codec.js';
 import { EncodedAnswers } from './fastpath.js';
 import { buildZone, TYPE } from './records.js';
 import { startDns } from './server.js';
-import { ask, fakeUpstream, makeQuery } from './testutil.js';
+import { ask, encodedAnswer, fakeUpstream, makeQuery } from './testutil.js';
 import { newPlainQuestion, parsePlainQuestion, questionName } from './wire.js';
 
 const COUNT = 100_000;
@@ -121,7 +121,7 @@ test(`the decoders and the fast path never throw on ${COUNT.toLocaleString('en')
       }
     }
     for (const udp of [true, false]) {
-      const out = fast.answer(p, udp, zone);
+      const out = encodedAnswer(fast, p, udp, zone);
       if (!out) continue;
       answered++;
       assert.equal(out.readUInt16BE(0), p.readUInt16BE(0), 'the asker\'s ID');

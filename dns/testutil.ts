@@ -3,6 +3,8 @@
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type Socket } from 'node:net';
 import { Packet } from 'dns2';
+import type { EncodedAnswers } from './fastpath.js';
+import type { Zone } from './records.js';
 
 export interface Parsed {
   header: { id: number; tc: number; aa: number; rcode: number; ra: number };
@@ -163,3 +165,10 @@ export async function fakeUpstream(): Promise<FakeUpstream> {
     },
   };
 }
+
+/** The fast path's answer to `msg` as a Buffer of its own, or undefined where it leaves the query to dns2. */
+export function encodedAnswer(fast: EncodedAnswers, msg: Buffer, udp: boolean, zone: Zone): Buffer | undefined {
+  const n = fast.answerInto(msg, udp, zone, scratch, 0);
+  return n === 0 ? undefined : Buffer.from(scratch.subarray(0, n));
+}
+const scratch = Buffer.alloc(0x10000);
