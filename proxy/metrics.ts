@@ -4,6 +4,7 @@
 // request or connection touches is a lib/metrics fast series, looked up once per endpoint.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { FastCounter, FastHistogram, type CounterChild } from '../lib/metrics.js';
+import { activeRelays } from './relay.js';
 import type { ServicePortEntry } from './table.js';
 import { endpointKey, type Endpoint, type ForwardObserver } from './types.js';
 
@@ -88,6 +89,14 @@ export class ProxyMetrics {
           this.set({ ...l, state: 'ejected' }, c.ejected);
           this.set({ ...l, state: 'not_ready' }, c.entry.notReady);
         }
+      },
+    });
+    new Gauge({
+      name: 'tug_proxy_native_relay_connections',
+      help: 'TCP connections this proxy carries in its native relay now (0 everywhere when lib/native did not build)',
+      registers,
+      collect() {
+        this.set(activeRelays());
       },
     });
   }

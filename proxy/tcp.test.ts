@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
+import { Registry } from 'prom-client';
 import { Balancer } from './balancer.js';
+import { ProxyMetrics } from './metrics.js';
 import { activeRelays, relayUnavailable } from './relay.js';
 import { createTcpForwarder, type TcpForwarderOptions } from './tcp.js';
 import type { Endpoint, Forwarder } from './types.js';
@@ -278,10 +280,14 @@ describe('the native relay', () => {
   }
 
   it('carries the connection on, passes half-closes both ways, and lets go when both sides finished', async () => {
+    const registry = new Registry();
+    new ProxyMetrics(registry, () => []);
+    const gauge = async () => (await registry.getSingleMetric('tug_proxy_native_relay_connections')!.get()).values[0]?.value;
     const c = await relayed({}, (s) => {
       s.on('data', (d) => s.write(d));
       s.on('end', () => s.end('bye'));
     });
+    assert.equal(await gauge(), c.before + 1, 'the metric counts the relayed connection');
     c.client.write('two');
     await until(() => c.data() === 'onetwo', 'the relayed answer');
     c.client.end();
@@ -289,6 +295,7 @@ describe('the native relay', () => {
     assert.equal(c.data(), 'onetwobye');
     assert.deepEqual(c.events, ['end', 'close']);
     await until(() => activeRelays() === c.before, 'the relay to end');
+    assert.equal(await gauge(), c.before);
     await until(() => c.f.carriers.every((s) => s.destroyed), 'the forwarder to close its sockets');
   });
 
