@@ -97,6 +97,8 @@ describe('deployments', { timeout: 240_000 }, () => {
     // Watch every pod change during the rollout: count pods that exist and those that serve.
     let maxPods = 0;
     let minReady = Infinity;
+    /** The pods as seen when fewest were ready, for the failure message. */
+    let atMinimum = '';
     const seen = new Informer<Pod>(client, POD, {
       onAdd: () => measure(),
       onUpdate: () => measure(),
@@ -105,7 +107,11 @@ describe('deployments', { timeout: 240_000 }, () => {
     const measure = () => {
       const live = seen.list().filter((p) => !p.metadata.deletionTimestamp);
       maxPods = Math.max(maxPods, live.length);
-      if (seen.hasSynced()) minReady = Math.min(minReady, live.filter(isReady).length);
+      const ready = live.filter(isReady).length;
+      if (seen.hasSynced() && ready < minReady) {
+        minReady = ready;
+        atMinimum = live.map((p) => `${p.metadata.name} rv ${p.metadata.resourceVersion} ready ${isReady(p)} restarts ${p.status?.containerStatuses?.[0]?.restartCount ?? 0}`).join('; ');
+      }
     };
     seen.start();
     await seen.waitForSync();
@@ -122,7 +128,7 @@ describe('deployments', { timeout: 240_000 }, () => {
     }
     t.diagnostic(`during the rollout: at most ${maxPods} pods, at least ${minReady} ready (replicas 2, maxSurge 1, maxUnavailable 0)`);
     assert.ok(maxPods <= 3, `at most replicas + maxSurge = 3 pods, saw ${maxPods}`);
-    assert.ok(minReady >= 2, `at least replicas - maxUnavailable = 2 ready, saw ${minReady}`);
+    assert.ok(minReady >= 2, `at least replicas - maxUnavailable = 2 ready, saw ${minReady}: ${atMinimum}`);
 
     const history = await cluster.kubectl(['rollout', 'history', 'deploy/web']);
     assert.equal(history.code, 0, history.stderr);
