@@ -46,7 +46,9 @@ describe('deployments', { timeout: 240_000 }, () => {
   function converged(n: number) {
     return cluster.waitFor(`${n} ready pods`, async () => {
       const { active, all } = await pods();
-      return all.length === n && active.every((p) => p.status?.phase === 'Running' && isReady(p)) ? active : undefined;
+      // Both counts: right after a delete, the terminating pod and the survivors can make n
+      // before the replacement exists.
+      return all.length === n && active.length === n && active.every((p) => p.status?.phase === 'Running' && isReady(p)) ? active : undefined;
     }, 300);
   }
 
