@@ -33,9 +33,10 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-/** wrk -t1 against the port, pinned to core 1. */
-export function wrk(port: number, seconds: number, connections: number): WrkResult {
-  const r = spawnSync('taskset', ['-c', '1', 'wrk', '--latency', `-c${connections}`, '-t1', `-d${seconds}s`, `http://${HOST}:${port}/`], { encoding: 'utf8' });
+/** wrk -t1 against the port, pinned to core 1; `headers` go on every request (`Connection: close` makes each one a new connection). */
+export function wrk(port: number, seconds: number, connections: number, headers: string[] = []): WrkResult {
+  const args = ['-c', '1', 'wrk', '--latency', `-c${connections}`, '-t1', `-d${seconds}s`, ...headers.flatMap((h) => ['-H', h]), `http://${HOST}:${port}/`];
+  const r = spawnSync('taskset', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const out = r.stdout;
   const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '';

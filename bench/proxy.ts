@@ -9,7 +9,13 @@
 // Added latency at half load: each proxy is also driven at half of its own peak rate by
 // bench/loadgen.c (open loop: latency counts from when a request was due; wrk has no rate
 // option and its Lua delay() is closed loop), and so is the direct upstream at that same rate;
-// the difference of the two p99s is what the proxy adds (once per round; median and range reported).
+// the difference of the two p99s is what the proxy adds (once per round; median and range
+// reported). loadgen first sends one unrecorded request on each connection, so this is the
+// latency of a proxy carrying established connections.
+//
+// New connections: wrk again, with `Connection: close` on every request, so each request is a
+// new connection through the proxy (accept, upstream connect, one exchange, both closed):
+// connections per second and the proxy's CPU per connection, the cost the runs above leave out.
 // Needs a C compiler (gcc).
 //
 // Upstreams: one nginx process (1 worker, pinned with wrk) with three `return 200` servers:
@@ -39,6 +45,7 @@ const { values } = parseArgs({
     ...HTTP_BENCH_OPTIONS,
     rounds: { type: 'string', default: '3' },
     'half-load-duration': { type: 'string', default: '5' },
+    'connect-duration': { type: 'string', default: '5' },
     /** Only the targets whose name contains one of these (comma-separated, case-insensitive). */
     only: { type: 'string' },
     /** Another build's dist/bench/proxy.js: its tugboat modes run too, as `(baseline)`. */
@@ -86,6 +93,8 @@ interface Row {
   cpuUsPerReq: number | undefined;
   /** At half of this target's peak rate, per round: the p99 through it, and straight to one upstream. */
   halfLoad?: { rate: number; p99ms: number[]; addedMs: number[] };
+  /** A new connection per request, per round: connections per second and CPU µs per connection. */
+  connects?: { rate: number[]; cpuUs: number[] };
 }
 
 /** A target of the benchmark: something listening in front of the upstreams (or one of them). */
@@ -106,6 +115,7 @@ async function bench(): Promise<void> {
   const connections = Number(values.connections);
   const rounds = Number(values.rounds);
   const halfSeconds = Number(values['half-load-duration']);
+  const connectSeconds = Number(values['connect-duration']);
   requireTools(['wrk', 'nginx', 'haproxy', 'taskset'], 'wrk nginx-light haproxy');
   const dir = mkdtempSync(join(tmpdir(), 'tug-bench-proxy-'));
   const children: ChildProcess[] = [];
@@ -158,6 +168,24 @@ async function bench(): Promise<void> {
       },
       cpuUsPerReq: runs[0].cpuUsPerReq === undefined ? undefined : median(runs.map((r) => r.cpuUsPerReq!)),
     }));
+
+    // New connections, in rounds that take every target in turn too.
+    for (let round = 1; round <= rounds; round++) {
+      for (const target of [direct, ...targets]) {
+        const row = rows.find((r) => r.name === target.name)!;
+        const { result, cpuUs } = await session(target, (port, child) => {
+          const before = child ? cpuSeconds(child.pid!) : 0;
+          const result = wrk(port, connectSeconds, connections, ['Connection: close']);
+          const cpuUs = child ? ((cpuSeconds(child.pid!) - before) / result.requests) * 1e6 : NaN;
+          return { result, cpuUs };
+        });
+        row.connects ??= { rate: [], cpuUs: [] };
+        row.connects.rate.push(result.rps);
+        row.connects.cpuUs.push(cpuUs);
+        const cpu = Number.isNaN(cpuUs) ? '' : `, ${cpuUs.toFixed(1)} µs CPU/connection`;
+        console.error(`round ${round}/${rounds} new connections ${target.name}: ${Math.round(result.rps)}/s${cpu}${result.errors ? `, ${result.errors}` : ''}`);
+      }
+    }
 
     // Half load, in rounds that take every target in turn too: one p99 is too noisy to go by.
     for (let round = 1; round <= rounds; round++) {
@@ -256,7 +284,7 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
   const nginx = find('nginx');
   const haTcp = find('HAProxy tcp');
   const haHttp = find('HAProxy http');
-  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms (median, min-max)', 'errors'];
+  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms (median, min-max)', 'new conn/s', 'vs HAProxy', 'CPU µs/conn', 'errors'];
   const lines = rows.map((r) => {
     const peer = r.name.includes('TCP') || r.name === 'HAProxy tcp' ? haTcp : r.name.startsWith('direct') ? undefined : haHttp;
     return [
@@ -270,12 +298,16 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
       r.halfLoad ? String(r.halfLoad.rate) : '-',
       r.halfLoad ? median(r.halfLoad.p99ms).toFixed(2) : '-',
       r.halfLoad ? `${median(r.halfLoad.addedMs).toFixed(2)} (${Math.min(...r.halfLoad.addedMs).toFixed(2)}-${Math.max(...r.halfLoad.addedMs).toFixed(2)})` : '-',
+      r.connects ? String(Math.round(median(r.connects.rate))) : '-',
+      r.connects && peer?.connects ? ratio(median(r.connects.rate), median(peer.connects.rate)) : '-',
+      r.connects && !r.connects.cpuUs.some(Number.isNaN) ? median(r.connects.cpuUs).toFixed(1) : '-',
       r.result.errors || '-',
     ];
   });
   console.log(`\nwrk -c${connections} -t1 -d${seconds}s, median of ${rounds} rounds; proxy on core 0, wrk + upstream nginx on core 1 (node ${process.version})\n`);
   console.log(table(header, lines));
-  console.log('\nhalf load: each proxy paced at half of its own peak, once per round; added p99 = its p99 minus the direct p99 at the same rate in the same round.');
+  console.log('\nhalf load: each proxy paced at half of its own peak over connections warmed by one request, once per round; added p99 = its p99 minus the direct p99 at the same rate in the same round.');
+  console.log(`new conn/s: wrk -c${connections} with \`Connection: close\`, one new connection per request (median of ${rounds} rounds); CPU is the proxy's per connection.`);
 }
 
 if (values.serve) {
