@@ -216,7 +216,8 @@ for (const relay of [true, false]) describe(`TCP forwarder (${relay ? 'answered 
       s.pause();
       upstreamSocket = s;
     });
-    const f = await front([upstream.endpoint]);
+    // Relayed from the first answer on, so that the greeting moves the connection to the relay.
+    const f = await front([upstream.endpoint], { relayAtRead: 1 });
     const client = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true });
     cleanups.push(() => client.destroy());
     client.on('error', () => undefined);
@@ -254,7 +255,7 @@ describe('the native relay', () => {
     (t as TestContext).skip(`the native relay is not built: ${why}`);
   });
 
-  /** A client of an echo upstream behind the forwarder, once its first exchange moved it to the relay. */
+  /** A client of an echo upstream behind the forwarder, once its second exchange moved it to the relay. */
   async function relayed(extra: Partial<TcpForwarderOptions> = {}, upstreamHandler?: (s: Socket) => void) {
     const upstreamSockets: Socket[] = [];
     const upstream = await server((s) => {
@@ -275,7 +276,10 @@ describe('the native relay', () => {
     const before = activeRelays();
     client.write('one');
     await until(() => data === 'one', 'the first answer');
-    assert.equal(activeRelays(), before + 1, 'the answered connection moved to the native relay');
+    assert.equal(activeRelays(), before, 'a connection answered once stays in JavaScript');
+    client.write('two');
+    await until(() => data === 'onetwo', 'the second answer');
+    assert.equal(activeRelays(), before + 1, 'the connection answered twice moved to the native relay');
     return { client, events, data: () => data, f, upstreamSockets, before };
   }
 
@@ -288,11 +292,11 @@ describe('the native relay', () => {
       s.on('end', () => s.end('bye'));
     });
     assert.equal(await gauge(), c.before + 1, 'the metric counts the relayed connection');
-    c.client.write('two');
-    await until(() => c.data() === 'onetwo', 'the relayed answer');
+    c.client.write('three');
+    await until(() => c.data() === 'onetwothree', 'the relayed answer');
     c.client.end();
     await until(() => c.events.includes('close'), 'the connection to close');
-    assert.equal(c.data(), 'onetwobye');
+    assert.equal(c.data(), 'onetwothreebye');
     assert.deepEqual(c.events, ['end', 'close']);
     await until(() => activeRelays() === c.before, 'the relay to end');
     assert.equal(await gauge(), c.before);

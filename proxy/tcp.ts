@@ -2,8 +2,10 @@
 // connection), both directions piped with back-pressure and half-close. A connect failure, or a
 // reset before the upstream sent any byte, is retried on the next endpoint with the client's
 // bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
-// Once the upstream has answered and nothing is queued either way, the connection is handed to
-// the native relay (relay.ts), which copies both directions without a call into JavaScript.
+// Once the upstream has answered more than once and nothing is queued either way, the connection
+// is handed to the native relay (relay.ts), which copies both directions without a call into
+// JavaScript. A connection that ends after one answer (one request, one response) stays in
+// JavaScript: for it, taking the relay up and down costs more than relaying the answer here.
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
 import { bytesRead, ReadBuffer, readInto } from './readinto.js';
@@ -24,6 +26,8 @@ export interface TcpForwarderOptions {
   replayLimit?: number;
   /** Hand established connections to the native relay when it is built (default true). */
   nativeRelay?: boolean;
+  /** The upstream read at which a connection goes to the native relay (default 2: after its first answer). */
+  relayAtRead?: number;
 }
 
 export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
@@ -130,6 +134,8 @@ class TcpConnection {
     // completes at once (the usual case); a write the kernel could not take whole keeps that
     // buffer, and the next read gets a fresh one. This spares an allocation per read.
     let spoke = false;
+    let reads = 0;
+    const relayAtRead = this.opts.relayAtRead ?? 2;
     const readBuffer = new ReadBuffer();
     const upstream = connect({
       host: ep.ip,
@@ -145,7 +151,7 @@ class TcpConnection {
           }
           const more = this.client.write(bytesRead(bytes, buffer));
           if (this.client.writableLength > 0) readBuffer.hold();
-          else if (this.handOff(upstream, ep)) return false;
+          else if (++reads >= relayAtRead && this.handOff(upstream, ep)) return false;
           return more;
         },
       },
@@ -193,7 +199,8 @@ class TcpConnection {
   /**
    * Gives the connection to the native relay once nothing of it is left in JavaScript: the
    * upstream has answered (no retry is possible any more), nothing is queued either way, and
-   * neither side has ended. True when the relay took it.
+   * neither side has ended. True when the relay took it; a connection it did not take is tried
+   * again at the next upstream read.
    */
   private handOff(upstream: Socket, ep: Endpoint): boolean {
     if (this.opts.nativeRelay === false || !this.ownReads || this.relay || this.replay || !this.connected || this.clientEnded) return false;
