@@ -53,9 +53,10 @@ function fdOf(socket: Socket): number | undefined {
 }
 
 /**
- * Hands the connection between `client` and `upstream` to the native relay. Both must be
- * sockets made with `onread` (their reads stop at once when paused) with nothing queued either
- * way; the caller checks that. Returns undefined, changing nothing, when it cannot.
+ * Hands the connection between `client` and `upstream` to the native relay; it ends after
+ * `idleMs` without traffic either way (0: never). Both must be sockets made with `onread` (their
+ * reads stop at once when paused) with nothing queued either way; the caller checks that.
+ * Returns undefined, changing nothing, when it cannot.
  */
 export function startRelay(client: Socket, upstream: Socket, idleMs: number, onEnd: (end: RelayEnd) => void): Relay | undefined {
   const native = load();

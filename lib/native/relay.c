@@ -4,7 +4,8 @@
 // buffer and writes it to the other socket; a write the kernel does not take whole stops reading
 // that direction until the rest is written (back-pressure), a FIN is passed on as shutdown(WR)
 // once the buffer is drained (half-close), and a connection with no traffic either way for the
-// idle time ends. A reset or error on either side ends both, passing a reset on to the other.
+// idle time ends (an idle time of 0: never). A reset or error on either side ends both, passing
+// a reset on to the other.
 //
 // The relay works on duplicates of the two descriptors: JavaScript keeps its sockets open but
 // idle, and closes them when the relay reports the end (or closes the relay first, which then
@@ -196,8 +197,9 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   if (r->closing_handles == 0 && r->ondone == NULL) free(r);
 }
 
-// start(fdA, fdB, idleMs, ondone(reason)) -> handle. The descriptors are duplicated; the caller
-// keeps its own and must not read or write them while the relay runs.
+// start(fdA, fdB, idleMs, ondone(reason)) -> handle; idleMs 0 means no idle limit. The
+// descriptors are duplicated; the caller keeps its own and must not read or write them while the
+// relay runs.
 static napi_value start(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -205,8 +207,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
   int32_t fa, fb;
   double idle;
   if (argc < 4 || napi_get_value_int32(env, argv[0], &fa) != napi_ok || napi_get_value_int32(env, argv[1], &fb) != napi_ok ||
-      napi_get_value_double(env, argv[2], &idle) != napi_ok || fa < 0 || fb < 0 || !(idle > 0)) {
-    napi_throw_type_error(env, NULL, "relay.start(fdA, fdB, idleMs, ondone): two descriptors and a positive idle time");
+      napi_get_value_double(env, argv[2], &idle) != napi_ok || fa < 0 || fb < 0 || !(idle >= 0)) {
+    napi_throw_type_error(env, NULL, "relay.start(fdA, fdB, idleMs, ondone): two descriptors and an idle time (0: none)");
     return NULL;
   }
   int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), fcntl(fb, F_DUPFD_CLOEXEC, 0)};
@@ -253,7 +255,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   CHECK(napi_create_reference(env, argv[3], 1, &r->ondone));
   CHECK(napi_add_env_cleanup_hook(env, cleanup_hook, r));
   update_polls(r);
-  uv_timer_start(&r->timer, on_timer, r->idle_ms, 0);
+  if (r->idle_ms > 0) uv_timer_start(&r->timer, on_timer, r->idle_ms, 0);
   uv_unref((uv_handle_t *)&r->timer);
   CHECK(napi_create_external(env, r, finalize_handle, NULL, &handle));
   CHECK(napi_create_reference(env, handle, 1, &r->self));

@@ -2,10 +2,13 @@
 // time (pipelined bytes wait in `pending`), each goes to the endpoint the Picker chooses over a
 // pooled keep-alive upstream socket, bodies stream through with their own framing and with
 // back-pressure both ways, and the response is passed back as received but for hop-by-hop
-// fields. Only what framing needs is parsed; nothing is decoded or re-encoded.
+// fields. Only what framing needs is parsed; nothing is decoded or re-encoded. After a 101 the
+// connection is a tunnel of raw bytes, handed to the native relay (../relay.ts) once nothing is
+// queued either way.
 import type net from 'node:net';
 import type { HealthPicker } from '../balancer.js';
 import { bytesRead, ReadBuffer, readInto } from '../readinto.js';
+import { startRelay, type Relay } from '../relay.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
 import { clientResponseHead, localResponse, upstreamRequestHead, type ClientConnectionField } from './heads.js';
 import { ChunkedScanner, isHeadError, parseRequestHead, parseResponseHead, responseFraming, responseKeepAlive, type Framing, type RequestHead, type ResponseHead } from './parser.js';
@@ -22,6 +25,8 @@ export interface ConnectionContext {
   readonly retryBodyBytes: number;
   /** The forwarder is closing: no new requests, no keep-alive. */
   readonly closing: boolean;
+  /** Tunnels (after a 101) go to the native relay when it is built. */
+  readonly nativeRelay: boolean;
   removed(conn: ClientConnection): void;
 }
 
@@ -105,6 +110,10 @@ export class ClientConnection implements UpstreamOwner {
   /** The client connection, read into `input`. */
   readonly socket: net.Socket;
   private readonly input = new ReadBuffer();
+  /** The client socket reads through `onread` (readInto moved its handle), so a pause stops its reads at once. */
+  private readonly ownReads: boolean;
+  /** The native relay carrying the tunnel, once it took it. */
+  private relay: Relay | undefined;
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -122,6 +131,7 @@ export class ClientConnection implements UpstreamOwner {
       },
     }, true);
     this.socket = socket;
+    this.ownReads = socket !== accepted;
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
     socket.on('end', () => this.onEnd());
@@ -160,6 +170,7 @@ export class ClientConnection implements UpstreamOwner {
     } else if (state === TUNNEL) {
       const conn = this.ex?.conn;
       if (conn && !conn.socket.write(chunk)) this.updateFlow();
+      else this.tunnelToRelay();
     } else if (state === HEAD || state === WAITING) {
       this.append(chunk);
       if (state === HEAD) this.run();
@@ -311,6 +322,7 @@ export class ClientConnection implements UpstreamOwner {
 
   private onDrain(): void {
     const ex = this.ex;
+    if (this.relay !== undefined) return;
     if (ex !== null && ex.upstreamPaused) {
       ex.upstreamPaused = false;
       ex.conn?.socket.resume();
@@ -318,6 +330,7 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   private onClose(): void {
+    this.relay?.close();
     this.closed = true;
     this.state = DONE;
     const conn = this.ex?.conn;
@@ -329,6 +342,7 @@ export class ClientConnection implements UpstreamOwner {
 
   /** Pauses reading from the client while its bytes cannot go anywhere. */
   private updateFlow(): void {
+    if (this.relay !== undefined) return; // the relay reads both sides now
     let pause = false;
     const state = this.state;
     if (state === WAITING) {
@@ -432,6 +446,7 @@ export class ClientConnection implements UpstreamOwner {
     }
     if (this.state === TUNNEL) {
       this.toClient(ex, chunk);
+      this.tunnelToRelay();
     } else if (ex.resp === null) {
       this.responseHead(ex, conn, ex.respBuf === null ? chunk : Buffer.concat([ex.respBuf, chunk]));
     } else {
@@ -565,6 +580,26 @@ export class ClientConnection implements UpstreamOwner {
     }
     if (this.clientEnded) ex.conn!.socket.end();
     this.updateFlow();
+    this.tunnelToRelay();
+  }
+
+  /**
+   * Gives the tunnel to the native relay once nothing of it is left in JavaScript: nothing
+   * queued either way and neither side ended. It keeps no idle limit, as the tunnel here keeps
+   * none; when it ends, closing both sockets lets the connection go (the upstream one is not
+   * pooled again).
+   */
+  private tunnelToRelay(): void {
+    const conn = this.ex?.conn;
+    if (!this.ctx.nativeRelay || !this.ownReads || this.relay !== undefined || this.state !== TUNNEL || conn == null) return;
+    if (this.clientEnded || conn.ended || !conn.connected || this.pending !== null) return;
+    const client = this.socket;
+    const upstream = conn.socket;
+    if (client.destroyed || upstream.destroyed || client.writableLength > 0 || upstream.writableLength > 0) return;
+    this.relay = startRelay(client, upstream, 0, () => {
+      upstream.destroy();
+      client.destroy();
+    });
   }
 
   onUpstreamEnd(conn: UpstreamConn): void {

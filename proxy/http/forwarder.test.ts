@@ -1,5 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { activeRelays, relayUnavailable } from '../relay.js';
 import { endpointKey } from '../types.js';
 import { allClosed, Harness, HOST, PULL_BLOCK, refusedPort, type TestServer } from './harness.js';
 
@@ -241,11 +242,9 @@ test('X-Forwarded-For is added or appended; hop-by-hop fields are dropped', asyn
   assert.equal((await c.response()).text, 'abc');
 });
 
-test('websocket-style upgrade: 101, then raw bytes both ways until one side closes', async (t) => {
-  const h = new Harness();
-  t.after(() => h.close());
+/** An upstream that answers an upgrade request with 101 and then echoes every byte; `heads` collects what it was sent before. */
+async function echoingUpgrade(h: Harness): Promise<{ ws: TestServer; heads: () => string }> {
   let upgradeHead = '';
-  // The upstream answers 101 and then echoes every byte.
   const ws = await h.raw((s) => {
     const onData = (c: Buffer): void => {
       upgradeHead += c.toString('latin1');
@@ -259,25 +258,63 @@ test('websocket-style upgrade: 101, then raw bytes both ways until one side clos
     };
     s.on('data', onData);
   });
-  await h.start([ws.endpoint]);
+  return { ws, heads: () => upgradeHead };
+}
+
+/** Whether tunnels of a forwarder made with `nativeRelay` are expected in the native relay (CI requires the module). */
+function relayExpected(nativeRelay: boolean): boolean {
+  const why = relayUnavailable();
+  if (nativeRelay && why !== undefined && process.env.TUG_TEST_REQUIRE === 'all') assert.fail(`the native relay is required (TUG_TEST_REQUIRE=all) but did not load: ${why}`);
+  return nativeRelay && why === undefined;
+}
+
+for (const nativeRelay of [true, false]) {
+  test(`websocket-style upgrade: 101, then raw bytes both ways until one side closes (${nativeRelay ? 'tunnel in the native relay' : 'tunnel relayed in JavaScript'})`, async (t) => {
+    const h = new Harness();
+    t.after(() => h.close());
+    const { ws, heads } = await echoingUpgrade(h);
+    await h.start([ws.endpoint], { nativeRelay });
+    const before = activeRelays();
+    const c = await h.client();
+    c.send('GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\nearly');
+    const r = await c.response();
+    assert.equal(r.status, 101);
+    assert.equal(r.headers.upgrade, 'websocket');
+    c.send('hello');
+    assert.equal((await c.bytes(10)).toString(), 'earlyhello');
+    assert.equal(activeRelays(), before + (relayExpected(nativeRelay) ? 1 : 0), 'tunnels in the native relay');
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    c.send(big);
+    assert.ok((await c.bytes(big.length)).equals(big));
+    assert.match(heads(), /^GET \/ws HTTP\/1.1\r\n/);
+    assert.match(heads(), /\r\nUpgrade: websocket\r\n/);
+    assert.match(heads(), /\r\nConnection: upgrade\r\n/);
+    assert.equal(h.observer.requests[0].code, 101);
+    c.socket.end();
+    await c.closedPromise;
+    await allClosed(ws.sockets);
+    assert.equal(h.forwarder.pool.size.live, 0);
+    assert.equal(activeRelays(), before, 'the relay let the tunnel go');
+  });
+}
+
+test('a tunnel in the native relay ends when the forwarder closes', async (t) => {
+  const h = new Harness();
+  t.after(() => h.close());
+  const { ws } = await echoingUpgrade(h);
+  await h.start([ws.endpoint], { closeGraceMs: 100 });
+  const before = activeRelays();
   const c = await h.client();
-  c.send('GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\nearly');
-  const r = await c.response();
-  assert.equal(r.status, 101);
-  assert.equal(r.headers.upgrade, 'websocket');
-  c.send('hello');
-  assert.equal((await c.bytes(10)).toString(), 'earlyhello');
-  const big = Buffer.alloc(3 * 1024 * 1024, 7);
-  c.send(big);
-  assert.ok((await c.bytes(big.length)).equals(big));
-  assert.match(upgradeHead, /^GET \/ws HTTP\/1.1\r\n/);
-  assert.match(upgradeHead, /\r\nUpgrade: websocket\r\n/);
-  assert.match(upgradeHead, /\r\nConnection: upgrade\r\n/);
-  assert.equal(h.observer.requests[0].code, 101);
-  c.socket.end();
+  c.send('GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  assert.equal((await c.response()).status, 101);
+  c.send('ping');
+  assert.equal((await c.bytes(4)).toString(), 'ping');
+  if (!relayExpected(true)) return t.skip(`the native relay is not built: ${relayUnavailable()}`);
+  assert.equal(activeRelays(), before + 1);
+  await h.forwarder.close();
   await c.closedPromise;
   await allClosed(ws.sockets);
-  assert.equal(h.forwarder.pool.size.live, 0);
+  assert.equal(activeRelays(), before);
 });
 
 test('every ambiguous or invalid request head gets 400 (or 431/505) and reaches no upstream', async (t) => {

@@ -27,6 +27,8 @@ export interface HttpForwarderOptions {
   lingerMs?: number;
   /** close() destroys whatever is still open after this. Default 10 s. */
   closeGraceMs?: number;
+  /** Hand tunnels (websockets, after the 101) to the native relay when it is built. Default true. */
+  nativeRelay?: boolean;
 }
 
 export class HttpForwarder implements Forwarder, ConnectionContext {
@@ -36,6 +38,7 @@ export class HttpForwarder implements Forwarder, ConnectionContext {
   readonly pool: UpstreamPool;
   readonly maxHeadBytes: number;
   readonly retryBodyBytes: number;
+  readonly nativeRelay: boolean;
   closing = false;
 
   private readonly idleTimeoutMs: number;
@@ -54,6 +57,7 @@ export class HttpForwarder implements Forwarder, ConnectionContext {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
     this.lingerMs = opts.lingerMs ?? 2000;
     this.closeGraceMs = opts.closeGraceMs ?? 10_000;
+    this.nativeRelay = opts.nativeRelay ?? true;
     this.pool = new UpstreamPool({
       idleTimeoutMs: opts.upstreamIdleTimeoutMs ?? 4000,
       maxIdlePerEndpoint: opts.maxIdlePerEndpoint ?? 128,
