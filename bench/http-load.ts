@@ -83,9 +83,9 @@ export async function startUpstreams(dir: string, ports: number[]): Promise<Chil
   return upstreams;
 }
 
-/** The proxy process of a benchmark: one forwarder behind a listener until SIGTERM. */
+/** The proxy process of a benchmark: one forwarder behind a listener (paused on connect, as the proxy's) until SIGTERM. */
 export function serveForwarder(forwarder: Forwarder, port: number): void {
-  const server = net.createServer((socket) => forwarder.handle(socket));
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => forwarder.handle(socket));
   server.on('error', (err) => {
     console.error(err);
     process.exit(1);

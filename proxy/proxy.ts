@@ -318,7 +318,9 @@ class ServiceProxy {
   }
 
   private bindTcp(addr: ListenAddress): Promise<Listener> {
-    const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
+    // Paused on connect: nothing reads a client socket before its forwarder decides how (the TCP
+    // forwarder gives an unread one to the native relay whole).
+    const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
       socket.on('error', () => undefined);
       const forwarder = this.ports.get(addr.entryKey)?.forwarder;
       if (!forwarder || this.abort.signal.aborted) {

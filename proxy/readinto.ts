@@ -56,6 +56,7 @@ export function readInto(accepted: Socket, onread: OnReadOpts, allowHalfOpen: bo
     accepted.on('data', (chunk: Buffer) => {
       if (onread.callback(chunk.length, chunk) === false) accepted.pause();
     });
+    accepted.resume(); // a listener that pauses on connect left it paused
     return accepted;
   }
   old._handle = null;

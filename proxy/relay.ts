@@ -1,20 +1,38 @@
-// Relaying an established proxied TCP connection in native code (lib/native/relay.c): both
-// directions copied inside the event loop with back-pressure, half-close and an idle timeout,
-// without a call into JavaScript per read. The two Node sockets stay open but idle (their reads
-// stopped), so everything that tracks them still does; closing either one ends the relay, and
-// when the relay ends the caller destroys them. Where the module did not build, or a socket has
-// no descriptor of its own, `startRelay` returns undefined and the caller keeps relaying itself.
+// Relaying proxied TCP connections in native code (lib/native/relay.c): both directions copied
+// inside the event loop with back-pressure, half-close and an idle timeout, without a call into
+// JavaScript per read. `startRelay` takes a connection JavaScript has carried so far;
+// `connectRelay` takes an accepted socket nothing has read yet and connects the upstream itself,
+// replaying the client's bytes to the next endpoint when one fails before answering. The Node
+// sockets stay open but idle, so everything that tracks them still does; closing one ends the
+// relay, and when the relay ends the caller destroys them. Where the module did not build, or a
+// socket has no descriptor of its own, both return undefined and the caller relays itself.
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import type { Endpoint } from './types.js';
+
+type OnEvent = (event: number, detail: number) => void;
 
 interface Native {
-  start(fdA: number, fdB: number, idleMs: number, ondone: (reason: number) => void): object;
+  start(fdA: number, fdB: number, idleMs: number, onevent: OnEvent): object;
+  connect(fdClient: number, ip: string, port: number, idleMs: number, connectTimeoutMs: number, replayLimit: number, onevent: OnEvent): object;
+  retry(handle: object, ip: string, port: number): void;
   close(handle: object): void;
 }
 
-/** Why a relay ended: both sides finished (FIN each way), one side failed (the other then gets an RST), or no traffic for the idle time. */
-export type RelayEnd = 'closed' | 'client reset' | 'upstream reset' | 'idle';
-const ENDS: RelayEnd[] = ['closed', 'client reset', 'upstream reset', 'idle'];
+const EVENT_END = 0;
+const EVENT_CONNECTED = 1;
+
+/**
+ * Why a relay ended: both sides finished (FIN each way), one side failed (the other then gets an
+ * RST), no traffic for the idle time, or (connectRelay) no upstream was left to try (the client
+ * got an RST).
+ */
+export type RelayEnd = 'closed' | 'client reset' | 'upstream reset' | 'idle' | 'no upstream';
+const ENDS: RelayEnd[] = ['closed', 'client reset', 'upstream reset', 'idle', 'no upstream'];
+
+/** How an upstream failed before answering. */
+export type UpstreamFailure = 'connect' | 'reset' | 'timeout';
+const FAILURES: UpstreamFailure[] = ['connect', 'reset', 'timeout'];
 
 export interface Relay {
   /** Ends the relay now (the caller destroys the sockets); `onEnd` is not called. Idempotent. */
@@ -52,6 +70,18 @@ function fdOf(socket: Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/** Counts a running relay until `over` is called (once). */
+function tracked(): () => boolean {
+  let live = true;
+  running++;
+  return () => {
+    if (!live) return false;
+    live = false;
+    running--;
+    return true;
+  };
+}
+
 /**
  * Hands the connection between `client` and `upstream` to the native relay; it ends after
  * `idleMs` without traffic either way (0: never). Both must be sockets made with `onread` (their
@@ -67,20 +97,69 @@ export function startRelay(client: Socket, upstream: Socket, idleMs: number, onE
   client.pause();
   upstream.pause();
   let handle: object;
-  let live = true;
-  const over = (): boolean => {
-    if (!live) return false;
-    live = false;
-    running--;
-    return true;
-  };
+  const over = tracked();
   try {
-    handle = native.start(a, b, idleMs, (reason) => { if (over()) onEnd(ENDS[reason] ?? 'closed'); });
+    handle = native.start(a, b, idleMs, (_event, reason) => { if (over()) onEnd(ENDS[reason] ?? 'closed'); });
   } catch {
+    over();
     client.resume();
     upstream.resume();
     return undefined;
   }
-  running++;
   return { close: () => { if (over()) native.close(handle); } };
+}
+
+export interface ConnectRelayOptions {
+  /** No traffic either way for this long ends the connection (0: never). */
+  idleMs: number;
+  /** An upstream connect slower than this counts as failed. */
+  connectTimeoutMs: number;
+  /** Client bytes kept for a replay until the upstream answers; past it, no retry. */
+  replayLimit: number;
+}
+
+export interface ConnectRelayEvents {
+  /** The upstream accepted the connection. */
+  connected(): void;
+  /** The upstream failed before answering: the endpoint to send the client's bytes to next, or undefined (the client then gets an RST). */
+  failed(how: UpstreamFailure): Endpoint | undefined;
+  /** The relay ended (the caller destroys the client socket). */
+  end(end: RelayEnd): void;
+}
+
+/**
+ * Relays `client` to `endpoint` from its first byte: the native relay connects the upstream
+ * itself. `client` must be an accepted socket nothing has read yet (its server pauses on
+ * connect). Returns undefined, changing nothing, when it cannot.
+ */
+export function connectRelay(client: Socket, endpoint: Endpoint, opts: ConnectRelayOptions, events: ConnectRelayEvents): Relay | undefined {
+  const native = load();
+  if ('reason' in native) return undefined;
+  const fd = fdOf(client);
+  if (fd === undefined || client.readableFlowing !== false || client.readableLength > 0 || !isIP(endpoint.ip)) return undefined;
+  let handle: object | undefined;
+  const over = tracked();
+  const onevent = (event: number, detail: number): void => {
+    if (event === EVENT_CONNECTED) {
+      events.connected();
+    } else if (event === EVENT_END) {
+      if (over()) events.end(ENDS[detail] ?? 'closed');
+    } else {
+      const next = events.failed(FAILURES[detail] ?? 'connect');
+      if (next === undefined || handle === undefined) return;
+      try {
+        native.retry(handle, next.ip, next.port);
+      } catch {
+        // A next endpoint that cannot be connected to at all (not an IP address): give up, the client gets an RST.
+      }
+    }
+  };
+  try {
+    handle = native.connect(fd, endpoint.ip, endpoint.port, opts.idleMs, opts.connectTimeoutMs, opts.replayLimit, onevent);
+  } catch {
+    over();
+    return undefined;
+  }
+  const h = handle;
+  return { close: () => { if (over()) native.close(h); } };
 }

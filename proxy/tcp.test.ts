@@ -25,10 +25,10 @@ interface TestServer {
  * A server on 127.0.0.1 whose every socket is destroyed at the end of the test, including the
  * one a handler returns as now carrying the connection (a forwarder's).
  */
-async function server(handler: (s: Socket) => Socket | void, opts: { allowHalfOpen?: boolean } = {}): Promise<TestServer> {
+async function server(handler: (s: Socket) => Socket | void, opts: { allowHalfOpen?: boolean; pauseOnConnect?: boolean } = {}): Promise<TestServer> {
   const sockets = new Set<Socket>();
   const info = { port: 0, endpoint: { ip: '127.0.0.1', port: 0 }, accepted: 0 };
-  const srv: Server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, (s) => {
+  const srv: Server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false, pauseOnConnect: opts.pauseOnConnect ?? false }, (s) => {
     info.accepted++;
     sockets.add(s);
     s.on('error', () => undefined);
@@ -62,8 +62,13 @@ async function refusedPort(): Promise<number> {
   return port;
 }
 
-/** Whether the forwarders of the running describe hand answered connections to the native relay. */
-let nativeRelay = true;
+/**
+ * How the forwarders of the running describe relay: natively from the first byte (their listener
+ * pauses on connect, as the proxy's does), natively once the upstream answered (a listener that
+ * reads at once), or in JavaScript.
+ */
+type Mode = 'from the first byte in the native relay' | 'answered connections in the native relay' | 'relayed in JavaScript';
+let mode: Mode = 'answered connections in the native relay';
 
 /** The forwarder behind a front listener on 127.0.0.1, as the proxy sets it up. */
 async function front(endpoints: Endpoint[], extra: Partial<TcpForwarderOptions> = {}) {
@@ -75,11 +80,12 @@ async function front(endpoints: Endpoint[], extra: Partial<TcpForwarderOptions> 
     service: 'default/test:tcp',
     picker: () => balancer,
     observer: { upstreamFailure: (e, reason) => failures.push(`${e.port}:${reason}`), connection: (e) => connections.push(e.port) },
-    nativeRelay,
+    nativeRelay: mode !== 'relayed in JavaScript',
     ...extra,
   });
   const carriers: Socket[] = [];
-  const srv = await server((s) => { const c = forwarder.handle(s); carriers.push(c); return c; }, { allowHalfOpen: true });
+  const pauseOnConnect = mode === 'from the first byte in the native relay';
+  const srv = await server((s) => { const c = forwarder.handle(s); carriers.push(c); return c; }, { allowHalfOpen: true, pauseOnConnect });
   cleanups.push(() => forwarder.close());
   return { port: srv.port, balancer, failures, connections, carriers };
 }
@@ -99,9 +105,11 @@ function exchange(port: number, send?: string): Promise<{ data: string; error?: 
   });
 }
 
-for (const relay of [true, false]) describe(`TCP forwarder (${relay ? 'answered connections in the native relay' : 'relayed in JavaScript'})`, () => {
-  beforeEach(() => {
-    nativeRelay = relay;
+const MODES: Mode[] = ['from the first byte in the native relay', 'answered connections in the native relay', 'relayed in JavaScript'];
+for (const m of MODES) describe(`TCP forwarder (${m})`, () => {
+  beforeEach((t) => {
+    mode = m;
+    if (m !== 'relayed in JavaScript') requireRelay(t);
   });
 
   it('round robin per connection: 300 connections over 3 endpoints give exactly 100 each', async () => {
@@ -222,7 +230,7 @@ for (const relay of [true, false]) describe(`TCP forwarder (${relay ? 'answered 
     cleanups.push(() => client.destroy());
     client.on('error', () => undefined);
     await new Promise((r) => client.once(greeting ? 'data' : 'connect', r));
-    if (greeting && relay) assert.equal(activeRelays(), 1, 'an answered connection is in the native relay');
+    if (greeting && m !== 'relayed in JavaScript') assert.equal(activeRelays(), 1, 'an answered connection is in the native relay');
     stream.pump(client);
     await stream.stalled();
     assert.equal(stream.finished, false);
@@ -246,13 +254,18 @@ async function until(check: () => boolean, what: string): Promise<void> {
   assert.ok(check(), what);
 }
 
-describe('the native relay', () => {
+/** Skips a test of the native relay where it is not built, or fails it where it is required (CI). */
+function requireRelay(t: unknown): void {
+  const why = relayUnavailable();
+  if (why === undefined) return;
+  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`the native relay is required (TUG_TEST_REQUIRE=all) but did not load: ${why}; run npm install (node-gyp builds lib/native)`);
+  (t as TestContext).skip(`the native relay is not built: ${why}`);
+}
+
+describe('the native relay, taking answered connections', () => {
   beforeEach((t) => {
-    nativeRelay = true;
-    const why = relayUnavailable();
-    if (why === undefined) return;
-    if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`the native relay is required (TUG_TEST_REQUIRE=all) but did not load: ${why}; run npm install (node-gyp builds lib/native)`);
-    (t as TestContext).skip(`the native relay is not built: ${why}`);
+    mode = 'answered connections in the native relay';
+    requireRelay(t);
   });
 
   /** A client of an echo upstream behind the forwarder, once its second exchange moved it to the relay. */
@@ -325,6 +338,57 @@ describe('the native relay', () => {
     c.f.carriers[0].destroy();
     await until(() => c.events.includes('end'), 'the client to see the connection end');
     assert.equal(activeRelays(), c.before);
+  });
+});
+
+describe('the native relay, from the first byte', () => {
+  beforeEach((t) => {
+    mode = 'from the first byte in the native relay';
+    requireRelay(t);
+  });
+
+  it('takes the connection before any byte, connects the upstream itself, and lets go when both sides finished', async () => {
+    const upstream = await server((s) => {
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => s.end('bye'));
+    }, { allowHalfOpen: true });
+    const f = await front([upstream.endpoint]);
+    const before = activeRelays();
+    const client = connect({ port: f.port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => client.destroy());
+    let data = '';
+    const events: string[] = [];
+    client.on('data', (d) => (data += d));
+    client.on('end', () => events.push('end'));
+    client.on('close', () => events.push('close'));
+    await new Promise((r) => client.once('connect', r));
+    await until(() => activeRelays() === before + 1, 'the accepted connection to be in the relay');
+    await until(() => f.connections.length === 1, 'the upstream connection to be reported');
+    assert.deepEqual(f.connections, [upstream.port]);
+    client.write('one');
+    await until(() => data === 'one', 'the answer');
+    client.end();
+    await until(() => events.includes('close'), 'the connection to close');
+    assert.equal(data, 'onebye');
+    assert.deepEqual(events, ['end', 'close']);
+    await until(() => activeRelays() === before, 'the relay to end');
+    assert.deepEqual(f.failures, []);
+  });
+
+  it('keeps the client bytes sent while connecting and replays them past a refused endpoint', async () => {
+    const refused = { ip: '127.0.0.1', port: await refusedPort() };
+    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
+    const f = await front([refused, upstream.endpoint]);
+    const client = connect({ port: f.port, host: '127.0.0.1' });
+    cleanups.push(() => client.destroy());
+    let data = '';
+    client.on('data', (d) => (data += d));
+    const big = 'x'.repeat(40_000);
+    client.write(big); // before the proxy even accepted: kept, and sent again to the next endpoint
+    await until(() => data.length === big.length, 'the replayed bytes echoed');
+    assert.equal(data, big);
+    assert.deepEqual(f.failures, [`${refused.port}:connect`]);
+    assert.deepEqual(f.connections, [upstream.port]);
   });
 });
 

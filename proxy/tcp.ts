@@ -2,14 +2,17 @@
 // connection), both directions piped with back-pressure and half-close. A connect failure, or a
 // reset before the upstream sent any byte, is retried on the next endpoint with the client's
 // bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
-// Once the upstream has answered more than once and nothing is queued either way, the connection
-// is handed to the native relay (relay.ts), which copies both directions without a call into
-// JavaScript. A connection that ends after one answer (one request, one response) stays in
-// JavaScript: for it, taking the relay up and down costs more than relaying the answer here.
+//
+// With the native relay (relay.ts), a client socket nothing has read yet (its listener pauses on
+// connect, as the proxy's do) is relayed natively from its first byte: the relay connects,
+// retries and replays itself, asking JavaScript only for the endpoints and telling it what
+// happened. Any other socket starts here and is handed to the relay once the upstream has
+// answered more than once and nothing is queued either way (a connection that ends after one
+// answer costs less relayed here than taking the relay up and down).
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
 import { bytesRead, ReadBuffer, readInto } from './readinto.js';
-import { startRelay, type Relay } from './relay.js';
+import { connectRelay, startRelay, type Relay } from './relay.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
 export interface TcpForwarderOptions {
@@ -39,6 +42,7 @@ export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
         accepted.resetAndDestroy();
         return accepted;
       }
+      if (opts.nativeRelay !== false && relayFromStart(accepted, opts)) return accepted;
       return new TcpConnection(accepted, opts).client;
     },
     async close(): Promise<void> {
@@ -46,6 +50,52 @@ export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
       closed = true;
     },
   };
+}
+
+/**
+ * The connection in the native relay from its first byte, with the same retries, replay and
+ * reports as TcpConnection. False when that cannot be (the socket was read already, or the
+ * module is not built); the caller then relays it here.
+ */
+function relayFromStart(client: Socket, opts: TcpForwarderOptions): boolean {
+  if (client.readableFlowing !== false || client.readableLength > 0) return false;
+  const picker = opts.picker();
+  const clientIP = client.remoteAddress ?? '';
+  const tried = new Set<string>();
+  const first = picker.pick(clientIP, tried);
+  if (!first) {
+    client.resetAndDestroy();
+    return true;
+  }
+  let ep: Endpoint = first;
+  tried.add(endpointKey(ep));
+  const options = { idleMs: opts.idleTimeoutMs ?? 600_000, connectTimeoutMs: opts.connectTimeoutMs ?? 3000, replayLimit: opts.replayLimit ?? 64 * 1024 };
+  const relay = connectRelay(client, ep, options, {
+    connected: () => {
+      opts.observer?.connection?.(ep);
+      (picker as HealthPicker).succeeded?.(ep);
+    },
+    failed: (how) => {
+      opts.observer?.upstreamFailure?.(ep, how);
+      picker.failed(ep);
+      const next = picker.pick(clientIP, tried);
+      if (next) {
+        tried.add(endpointKey(next));
+        ep = next;
+      }
+      return next;
+    },
+    end: (end) => {
+      if (end === 'upstream reset') opts.observer?.upstreamFailure?.(ep, 'reset');
+      client.destroy();
+    },
+  });
+  if (!relay) {
+    // The round robin moved on for nothing; the connection starts over here.
+    return false;
+  }
+  client.on('close', () => relay.close());
+  return true;
 }
 
 class TcpConnection {

@@ -17,18 +17,19 @@
   } while (0)
 
 /*
- * Calls the function `fn` holds with one integer, as a callback from the event loop (the
+ * Calls the function `fn` holds with `argc` integers, as a callback from the event loop (the
  * microtasks it queues run afterwards). What it throws goes to the process's uncaught exception
  * handling; a call that cannot be made at all is fatal, since every later one would fail too.
  */
-static inline void call_back(napi_env env, napi_async_context async, napi_ref fn, int32_t arg) {
+static inline void call_back_n(napi_env env, napi_async_context async, napi_ref fn, size_t argc, const int32_t *args) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value f, recv, argv[1], result;
+  napi_value f, recv, argv[4], result;
+  if (argc > 4) argc = 4;
   napi_get_reference_value(env, fn, &f);
   napi_get_global(env, &recv); /* napi_make_callback wants an object as the receiver */
-  napi_create_int32(env, arg, &argv[0]);
-  napi_status st = napi_make_callback(env, async, recv, f, 1, argv, &result);
+  for (size_t i = 0; i < argc; i++) napi_create_int32(env, args[i], &argv[i]);
+  napi_status st = napi_make_callback(env, async, recv, f, argc, argv, &result);
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (pending) {
@@ -39,6 +40,10 @@ static inline void call_back(napi_env env, napi_async_context async, napi_ref fn
     napi_fatal_error("tugboat native", NAPI_AUTO_LENGTH, "cannot call back into JavaScript", NAPI_AUTO_LENGTH);
   }
   napi_close_handle_scope(env, scope);
+}
+
+static inline void call_back(napi_env env, napi_async_context async, napi_ref fn, int32_t arg) {
+  call_back_n(env, async, fn, 1, &arg);
 }
 
 #endif

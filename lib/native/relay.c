@@ -1,5 +1,4 @@
-// A TCP relay for the service proxy: once a proxied connection is past the part JavaScript must
-// see (the upstream picked, connected and answering), its two sockets are relayed here, inside
+// A TCP relay for the service proxy: a proxied connection's two sockets are relayed here, inside
 // Node's event loop, without a call into JavaScript per read. Each direction reads into a 16 KiB
 // buffer and writes it to the other socket; a write the kernel does not take whole stops reading
 // that direction until the rest is written (back-pressure), a FIN is passed on as shutdown(WR)
@@ -7,15 +6,31 @@
 // idle time ends (an idle time of 0: never). A reset or error on either side ends both, passing
 // a reset on to the other.
 //
-// The relay works on duplicates of the two descriptors: JavaScript keeps its sockets open but
-// idle, and closes them when the relay reports the end (or closes the relay first, which then
-// reports nothing). Linux only.
+// Two ways in:
+// - start() takes a connection JavaScript has carried so far (the upstream picked, connected and
+//   answering), on duplicates of its two descriptors.
+// - connect() takes an accepted client socket nothing has read yet and connects the upstream
+//   itself. Until the upstream has answered, every byte of the client is kept (up to a limit):
+//   when the upstream refuses, times out, or resets before its first byte, JavaScript is asked
+//   for the next endpoint (retry()) and the kept bytes are sent there again, so the client never
+//   sees the failure.
+//
+// JavaScript keeps its own sockets open but idle, and closes them when the relay reports the end
+// (or closes the relay first, which then reports nothing).
+//
+// All relays of an event loop share one epoll set, which the loop polls as one descriptor: a
+// socket is added once and changed with one epoll_ctl, where a libuv poll per socket would cost
+// several system calls per change. Linux only.
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -24,9 +39,27 @@
 
 #define BUFFER_BYTES (16 * 1024)
 
-enum { END_CLOSED = 0, END_RESET_A = 1, END_RESET_B = 2, END_IDLE = 3 };
+/* The events JavaScript hears, each with a detail. */
+enum { EVENT_END = 0, EVENT_CONNECTED = 1, EVENT_FAILED = 2 };
+/* EVENT_END: why the relay ended; the side that did not fail gets an RST. */
+enum { END_CLOSED = 0, END_RESET_A = 1, END_RESET_B = 2, END_IDLE = 3, END_NO_UPSTREAM = 4 };
+/* EVENT_FAILED: how the upstream failed before answering. */
+enum { FAIL_CONNECT = 0, FAIL_RESET = 1, FAIL_TIMEOUT = 2 };
 
 typedef struct Relay Relay;
+
+/* The epoll set of the relays of one event loop (one per N-API environment). */
+typedef struct {
+  int epfd;
+  uv_poll_t poll;        /* the loop polls the set; referenced while relays are in it */
+  int relays;
+} Set;
+
+/* What an epoll event of a relay's socket points at. */
+typedef struct {
+  Relay *relay;
+  int side;
+} Watch;
 
 typedef struct {
   int from, to;          /* indexes into fds: bytes go fds[from] -> fds[to] */
@@ -38,9 +71,10 @@ typedef struct {
 
 struct Relay {
   napi_env env;
-  int fds[2];
-  uv_poll_t polls[2];
-  int events[2];
+  int fds[2];            /* a (the client) and b (the upstream) */
+  Set *set;
+  Watch watches[2];
+  int events[2];         /* what each socket is polled for: EPOLLIN, EPOLLOUT, 0 (not in the set) */
   uv_timer_t timer;
   uint64_t idle_ms;
   uint64_t last_active;
@@ -53,9 +87,22 @@ struct Relay {
   /* Holds JavaScript's handle while the relay runs, so dropping it cannot end a live relay. */
   napi_ref self;
   napi_async_context async;
+
+  /* connect() only. While `replay` is set, a's bytes go into it and are sent to b from there
+     (dirs[0] is unused); it is dropped once b answered, or filled up, and all of it was sent. */
+  int connecting;        /* b's connect is in progress */
+  int connect_error;     /* a connect that failed at once, reported from the timer */
+  int waiting;           /* b failed before answering: JavaScript is asked for another */
+  int answered;          /* b sent a byte or its FIN: no retry any more */
+  uint64_t connect_timeout_ms;
+  uint64_t connect_started;
+  unsigned char *replay;
+  size_t replay_len, replay_cap, replay_sent, replay_limit;
 };
 
 static void cleanup_hook(void *arg);
+static void on_ready(Relay *r, int i, uint32_t events);
+static void on_timer(uv_timer_t *timer);
 
 static void on_handle_closed(uv_handle_t *h) {
   Relay *r = h->data;
@@ -69,49 +116,84 @@ static void on_handle_closed(uv_handle_t *h) {
   if (r->finalized) free(r);
 }
 
-/* Stops all I/O and closes the duplicates; `reset_fd` (or -1) is closed with an RST. */
+/* Polls socket i for `want` (EPOLLIN, EPOLLOUT; 0 takes it out of the set). */
+static void watch(Relay *r, int i, int want) {
+  if (want == r->events[i]) return;
+  struct epoll_event ev = {.events = (uint32_t)want, .data.ptr = &r->watches[i]};
+  int op = want == 0 ? EPOLL_CTL_DEL : r->events[i] == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  r->events[i] = want;
+  epoll_ctl(r->set->epfd, op, r->fds[i], &ev);
+}
+
+/* Stops all I/O and closes the descriptors; `reset_fd` (or -1) is closed with an RST. */
 static void stop_relay(Relay *r, int reset_fd, int from_hook) {
   if (r->ended) return;
   r->ended = 1;
-  if (!from_hook) napi_remove_env_cleanup_hook(r->env, cleanup_hook, r);
+  if (!from_hook) {
+    napi_remove_env_cleanup_hook(r->env, cleanup_hook, r);
+    watch(r, 0, 0);
+    watch(r, 1, 0);
+    if (--r->set->relays == 0) uv_unref((uv_handle_t *)&r->set->poll);
+  }
   if (reset_fd >= 0) {
     struct linger lg = {1, 0};
     setsockopt(reset_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
-  r->closing_handles = 3;
-  for (int i = 0; i < 2; i++) {
-    uv_poll_stop(&r->polls[i]);
-    close(r->fds[i]);
-    uv_close((uv_handle_t *)&r->polls[i], on_handle_closed);
-  }
+  free(r->replay);
+  r->replay = NULL;
+  close(r->fds[0]);
+  close(r->fds[1]);
+  r->closing_handles = 1;
   uv_timer_stop(&r->timer);
   uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+}
+
+static void tell(Relay *r, int event, int detail) {
+  int32_t args[2] = {event, detail};
+  call_back_n(r->env, r->async, r->ondone, 2, args);
 }
 
 /* Ends the relay and tells JavaScript why. */
 static void finish(Relay *r, int reason) {
   if (r->ended) return;
-  int reset_fd = reason == END_RESET_A ? r->fds[1] : reason == END_RESET_B ? r->fds[0] : -1;
+  int reset_fd = reason == END_RESET_A ? r->fds[1] : (reason == END_RESET_B || reason == END_NO_UPSTREAM) ? r->fds[0] : -1;
   stop_relay(r, reset_fd, 0);
-  call_back(r->env, r->async, r->ondone, reason);
+  tell(r, EVENT_END, reason);
 }
 
-static void on_poll(uv_poll_t *poll, int status, int events);
+/* b is connected and has not failed. */
+static int upstream_ready(const Relay *r) {
+  return !r->connecting && !r->waiting;
+}
 
-/* Polls each socket for what its directions need: reading while its outgoing buffer is empty, writing while the incoming one is not. */
-static void update_polls(Relay *r) {
-  for (int i = 0; i < 2; i++) {
-    int want = 0;
-    for (int d = 0; d < 2; d++) {
-      Direction *dir = &r->dirs[d];
-      if (dir->from == i && dir->len == 0 && !dir->eof) want |= UV_READABLE;
-      if (dir->to == i && dir->len > 0) want |= UV_WRITABLE;
+/* What socket i is polled for: reading while its outgoing buffer is empty, writing while the
+   incoming one is not; b only for its connect while that is in progress, and not at all while
+   JavaScript picks another. */
+#define UV_READABLE EPOLLIN
+#define UV_WRITABLE EPOLLOUT
+
+static int wanted(const Relay *r, int i) {
+  if (i == 1 && r->connecting) return UV_WRITABLE;
+  if (i == 1 && r->waiting) return 0;
+  int want = 0;
+  for (int d = 0; d < 2; d++) {
+    const Direction *dir = &r->dirs[d];
+    if (d == 0 && r->replay != NULL) {
+      if (i == 0 && !dir->eof && r->replay_len < r->replay_limit) want |= UV_READABLE;
+      if (i == 1 && r->replay_sent < r->replay_len) want |= UV_WRITABLE;
+      continue;
     }
-    if (want == r->events[i]) continue;
-    r->events[i] = want;
-    if (want) uv_poll_start(&r->polls[i], want, on_poll);
-    else uv_poll_stop(&r->polls[i]);
+    if (dir->from == i && dir->len == 0 && !dir->eof) want |= UV_READABLE;
+    if (dir->to == i && dir->len > 0) want |= UV_WRITABLE;
   }
+  return want;
+}
+
+static void drop_replay(Relay *r);
+
+static void update_polls(Relay *r) {
+  if (r->replay != NULL) drop_replay(r);
+  for (int i = 0; i < 2; i++) watch(r, i, wanted(r, i));
 }
 
 /* Writes what the direction holds; on an error, the side that failed (the writing one), else -1. */
@@ -145,6 +227,7 @@ static int pump_once(Relay *r, Direction *dir) {
   while (n < 0 && errno == EINTR);
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? DRAINED : dir->from;
   if (n == 0) dir->eof = 1;
+  if (dir->from == 1) r->answered = 1;
   dir->off = 0;
   dir->len = (size_t)n;
   int rc = flush(r, dir);
@@ -160,26 +243,201 @@ static int pump(Relay *r, Direction *dir) {
   return -1;
 }
 
-static void on_poll(uv_poll_t *poll, int status, int events) {
-  Relay *r = poll->data;
+/* Sends the kept client bytes b has not had yet, then a's FIN if it came; as flush. */
+static int flush_replay(Relay *r) {
+  if (!upstream_ready(r)) return -1;
+  while (r->replay_sent < r->replay_len) {
+    ssize_t n = send(r->fds[1], r->replay + r->replay_sent, r->replay_len - r->replay_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+      return 1;
+    }
+    r->replay_sent += (size_t)n;
+  }
+  Direction *dir = &r->dirs[0];
+  if (dir->eof && !dir->shut) {
+    dir->shut = 1;
+    shutdown(r->fds[1], SHUT_WR);
+  }
+  return -1;
+}
+
+/* Reads the client into the kept bytes (up to the limit) and sends them on; as pump. */
+static int pump_replay(Relay *r) {
+  for (int i = 0; i < READS && r->replay_len < r->replay_limit && !r->dirs[0].eof; i++) {
+    if (r->replay_cap == r->replay_len) {
+      size_t cap = r->replay_cap ? r->replay_cap * 2 : BUFFER_BYTES;
+      if (cap > r->replay_limit) cap = r->replay_limit;
+      unsigned char *grown = realloc(r->replay, cap);
+      if (grown == NULL) return 0;
+      r->replay = grown;
+      r->replay_cap = cap;
+    }
+    size_t room = r->replay_cap - r->replay_len;
+    ssize_t n;
+    do n = recv(r->fds[0], r->replay + r->replay_len, room, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return 0;
+    }
+    if (n == 0) r->dirs[0].eof = 1;
+    r->replay_len += (size_t)n;
+    if ((size_t)n < room) break;
+  }
+  return flush_replay(r);
+}
+
+/* Once b answered (or the kept bytes filled up) and all of them were sent, a's bytes go
+   straight through dirs[0]: no retry is possible any more. */
+static void drop_replay(Relay *r) {
+  if (r->replay_limit == 0 || r->replay_sent < r->replay_len) return;
+  if (!r->answered && r->replay_len < r->replay_limit) return;
+  free(r->replay);
+  r->replay = NULL;
+  r->replay_limit = r->replay_len = r->replay_cap = r->replay_sent = 0;
+}
+
+/* b failed before answering: JavaScript may call retry() with the next endpoint; if it does not,
+   the client gets an RST. */
+static void upstream_failed(Relay *r, int how) {
+  watch(r, 1, 0);
+  uv_timer_stop(&r->timer);
+  r->connecting = 0;
+  r->connect_error = 0;
+  r->waiting = 1;
+  r->replay_sent = 0;
+  r->dirs[0].shut = 0; /* a's FIN, if it came, goes again after the kept bytes */
+  r->dirs[1].off = r->dirs[1].len = 0;
+  tell(r, EVENT_FAILED, how);
   if (r->ended) return;
-  int i = poll == &r->polls[0] ? 0 : 1;
-  r->last_active = uv_now(poll->loop);
-  int failed = status < 0 ? i : -1;
+  if (r->waiting) finish(r, END_NO_UPSTREAM);
+  else update_polls(r);
+}
+
+/* A side failed: a retry where one is still possible, else the end (with an RST to the other). */
+static void side_failed(Relay *r, int side) {
+  if (side == 1 && r->replay != NULL && !r->answered) upstream_failed(r, r->connecting ? FAIL_CONNECT : FAIL_RESET);
+  else finish(r, side == 0 ? END_RESET_A : END_RESET_B);
+}
+
+static void start_idle_timer(Relay *r) {
+  if (r->idle_ms > 0) uv_timer_start(&r->timer, on_timer, r->idle_ms, 0);
+  else uv_timer_stop(&r->timer);
+}
+
+/* b reported ready while connecting: its connect finished, one way or the other. */
+static void connect_done(Relay *r) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(r->fds[1], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err == 0) {
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    if (getpeername(r->fds[1], (struct sockaddr *)&peer, &plen) != 0) {
+      if (errno == ENOTCONN) return; /* not finished after all: wait on */
+      err = errno;
+    }
+  }
+  if (err != 0) {
+    upstream_failed(r, FAIL_CONNECT);
+    return;
+  }
+  r->connecting = 0;
+  r->last_active = uv_now(r->timer.loop);
+  start_idle_timer(r);
+  tell(r, EVENT_CONNECTED, 0);
+  if (r->ended) return;
+  int failed = flush_replay(r);
+  if (failed >= 0) side_failed(r, failed);
+  else update_polls(r);
+}
+
+/* Socket i is ready for `events` (an error or hang-up counts as ready for what it is polled
+   for: the next read, write or SO_ERROR tells what happened). */
+static void on_ready(Relay *r, int i, uint32_t events) {
+  if (r->ended || r->events[i] == 0) return;
+  if (events & (EPOLLERR | EPOLLHUP)) events |= (uint32_t)r->events[i];
+  events &= (uint32_t)r->events[i];
+  r->last_active = uv_now(r->timer.loop);
+  if (i == 1 && r->connecting) {
+    connect_done(r);
+    return;
+  }
+  int failed = -1;
+  if (r->replay != NULL) {
+    if (i == 0 && (events & UV_READABLE)) failed = pump_replay(r);
+    else if (i == 1 && (events & UV_WRITABLE)) failed = flush_replay(r);
+  }
   for (int d = 0; d < 2 && failed < 0; d++) {
     Direction *dir = &r->dirs[d];
+    if (d == 0 && r->replay != NULL) continue;
     if ((events & UV_WRITABLE) && dir->to == i && dir->len > 0) failed = flush(r, dir);
     if (failed < 0 && (events & UV_READABLE) && dir->from == i && dir->len == 0 && !dir->eof) failed = pump(r, dir);
   }
-  if (failed >= 0) finish(r, failed == 0 ? END_RESET_A : END_RESET_B);
-  else if (r->dirs[0].shut && r->dirs[1].shut) finish(r, END_CLOSED);
+  if (failed >= 0) {
+    side_failed(r, failed);
+    return;
+  }
+  if (r->dirs[0].shut && r->dirs[1].shut) finish(r, END_CLOSED);
   else update_polls(r);
+}
+
+/* The set has ready sockets: each goes to its relay. A relay that ends meanwhile is not freed
+   before the loop's next turn (its timer closes first), so later events of the batch can still
+   look at it. */
+static void on_set(uv_poll_t *poll, int status, int events) {
+  Set *set = poll->data;
+  struct epoll_event ready[64];
+  int n;
+  do n = epoll_wait(set->epfd, ready, 64, 0);
+  while (n < 0 && errno == EINTR);
+  for (int k = 0; k < n; k++) {
+    Watch *w = ready[k].data.ptr;
+    on_ready(w->relay, w->side, ready[k].events);
+  }
+}
+
+/* At the environment's end: the loop stops polling the set. The set's memory stays: the
+   handle's close completes only in a later turn of the loop, if one comes. */
+static void free_set(napi_env env, void *data, void *hint) {
+  Set *set = data;
+  if (!uv_is_closing((uv_handle_t *)&set->poll)) uv_close((uv_handle_t *)&set->poll, NULL);
+  close(set->epfd);
+}
+
+/* The epoll set of this environment's loop, made at the first relay. */
+static Set *set_of(napi_env env, uv_loop_t *loop) {
+  Set *set = NULL;
+  if (napi_get_instance_data(env, (void **)&set) == napi_ok && set != NULL) return set;
+  set = calloc(1, sizeof *set);
+  if (set == NULL) return NULL;
+  set->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (set->epfd < 0 || uv_poll_init(loop, &set->poll, set->epfd) != 0) {
+    if (set->epfd >= 0) close(set->epfd);
+    free(set);
+    return NULL;
+  }
+  set->poll.data = set;
+  uv_poll_start(&set->poll, UV_READABLE, on_set);
+  uv_unref((uv_handle_t *)&set->poll);
+  napi_set_instance_data(env, set, free_set, NULL);
+  return set;
 }
 
 static void on_timer(uv_timer_t *timer) {
   Relay *r = timer->data;
-  if (r->ended) return;
-  uint64_t idle = uv_now(timer->loop) - r->last_active;
+  if (r->ended || r->waiting) return;
+  uint64_t now = uv_now(timer->loop);
+  if (r->connecting) {
+    uint64_t spent = now - r->connect_started;
+    if (r->connect_error) upstream_failed(r, FAIL_CONNECT);
+    else if (spent >= r->connect_timeout_ms) upstream_failed(r, FAIL_TIMEOUT);
+    else uv_timer_start(&r->timer, on_timer, r->connect_timeout_ms - spent, 0);
+    return;
+  }
+  uint64_t idle = now - r->last_active;
   if (idle >= r->idle_ms) finish(r, END_IDLE);
   else uv_timer_start(&r->timer, on_timer, r->idle_ms - idle, 0);
 }
@@ -197,9 +455,95 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   if (r->closing_handles == 0 && r->ondone == NULL) free(r);
 }
 
-// start(fdA, fdB, idleMs, ondone(reason)) -> handle; idleMs 0 means no idle limit. The
-// descriptors are duplicated; the caller keeps its own and must not read or write them while the
-// relay runs.
+/* A non-blocking socket connecting to ip:port; -1 (errno set) when it cannot be made. A connect
+   that fails at once leaves its error in *connect_error. */
+static int connect_to(const char *ip, int port, int *connect_error) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t len;
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (port <= 0 || port > 65535) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (inet_pton(AF_INET, ip, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    len = sizeof *in4;
+  } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    len = sizeof *in6;
+  } else {
+    errno = EINVAL;
+    return -1;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  *connect_error = 0;
+  if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) *connect_error = errno;
+  return fd;
+}
+
+/* Starts b's connect (the first or a retry): fds[1] becomes the new socket, polled for writing. */
+static void begin_connect(Relay *r, int connect_error) {
+  r->connecting = 1;
+  r->waiting = 0;
+  r->connect_error = connect_error;
+  r->connect_started = uv_now(r->timer.loop);
+  uv_timer_start(&r->timer, on_timer, connect_error ? 0 : r->connect_timeout_ms, 0);
+}
+
+/* The common part of start() and connect(): the handle around a relay of fds[0] and fds[1]. */
+static napi_value make_relay(napi_env env, Relay *r, int fds[2], double idle, napi_value ondone) {
+  uv_loop_t *loop;
+  Set *set = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || (set = set_of(env, loop)) == NULL) {
+    close(fds[0]);
+    close(fds[1]);
+    free(r);
+    napi_throw_error(env, NULL, "relay: cannot make the epoll set of the relays");
+    return NULL;
+  }
+  uv_timer_init(loop, &r->timer);
+  r->env = env;
+  r->set = set;
+  r->fds[0] = fds[0];
+  r->fds[1] = fds[1];
+  r->timer.data = r;
+  for (int i = 0; i < 2; i++) {
+    r->watches[i].relay = r;
+    r->watches[i].side = i;
+  }
+  r->dirs[0].from = 0;
+  r->dirs[0].to = 1;
+  r->dirs[1].from = 1;
+  r->dirs[1].to = 0;
+  r->idle_ms = (uint64_t)idle;
+  r->last_active = uv_now(loop);
+  uv_unref((uv_handle_t *)&r->timer);
+  if (set->relays++ == 0) uv_ref((uv_handle_t *)&set->poll);
+  napi_value resource, name, handle;
+  CHECK(napi_create_object(env, &resource));
+  CHECK(napi_create_string_utf8(env, "tugboat:relay", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, resource, name, &r->async));
+  CHECK(napi_create_reference(env, ondone, 1, &r->ondone));
+  CHECK(napi_add_env_cleanup_hook(env, cleanup_hook, r));
+  CHECK(napi_create_external(env, r, finalize_handle, NULL, &handle));
+  CHECK(napi_create_reference(env, handle, 1, &r->self));
+  return handle;
+}
+
+static int get_number(napi_env env, napi_value v, double *out) {
+  return napi_get_value_double(env, v, out) == napi_ok && *out >= 0;
+}
+
+// start(fdA, fdB, idleMs, onevent(event, detail)) -> handle; idleMs 0 means no idle limit. The
+// descriptors are duplicated; the caller keeps its own and must not read or write them while
+// the relay runs. The only event is the end.
 static napi_value start(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -207,15 +551,13 @@ static napi_value start(napi_env env, napi_callback_info info) {
   int32_t fa, fb;
   double idle;
   if (argc < 4 || napi_get_value_int32(env, argv[0], &fa) != napi_ok || napi_get_value_int32(env, argv[1], &fb) != napi_ok ||
-      napi_get_value_double(env, argv[2], &idle) != napi_ok || fa < 0 || fb < 0 || !(idle >= 0)) {
-    napi_throw_type_error(env, NULL, "relay.start(fdA, fdB, idleMs, ondone): two descriptors and an idle time (0: none)");
+      !get_number(env, argv[2], &idle) || fa < 0 || fb < 0) {
+    napi_throw_type_error(env, NULL, "relay.start(fdA, fdB, idleMs, onevent): two descriptors and an idle time (0: none)");
     return NULL;
   }
   int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), fcntl(fb, F_DUPFD_CLOEXEC, 0)};
-  uv_loop_t *loop;
   Relay *r = calloc(1, sizeof *r);
-  if (fds[0] < 0 || fds[1] < 0 || r == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok ||
-      uv_poll_init_socket(loop, &r->polls[0], fds[0]) != 0) {
+  if (fds[0] < 0 || fds[1] < 0 || r == NULL) {
     int err = errno;
     if (fds[0] >= 0) close(fds[0]);
     if (fds[1] >= 0) close(fds[1]);
@@ -225,50 +567,116 @@ static napi_value start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, msg);
     return NULL;
   }
-  if (uv_poll_init_socket(loop, &r->polls[1], fds[1]) != 0) {
-    /* The first poll is initialized: it must be closed through libuv before the memory goes. */
-    close(fds[0]);
-    close(fds[1]);
-    r->polls[0].data = r;
-    r->closing_handles = 1;
-    r->finalized = 1;
-    r->env_gone = 1;
-    uv_close((uv_handle_t *)&r->polls[0], on_handle_closed);
-    napi_throw_error(env, NULL, "relay: cannot poll the second socket");
-    return NULL;
-  }
-  uv_timer_init(loop, &r->timer);
-  r->env = env;
-  r->fds[0] = fds[0];
-  r->fds[1] = fds[1];
-  r->polls[0].data = r->polls[1].data = r->timer.data = r;
-  r->dirs[0].from = 0;
-  r->dirs[0].to = 1;
-  r->dirs[1].from = 1;
-  r->dirs[1].to = 0;
-  r->idle_ms = (uint64_t)idle;
-  r->last_active = uv_now(loop);
-  napi_value resource, name, handle;
-  CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_utf8(env, "tugboat:relay", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_async_init(env, resource, name, &r->async));
-  CHECK(napi_create_reference(env, argv[3], 1, &r->ondone));
-  CHECK(napi_add_env_cleanup_hook(env, cleanup_hook, r));
+  napi_value handle = make_relay(env, r, fds, idle, argv[3]);
+  if (handle == NULL) return NULL;
   update_polls(r);
-  if (r->idle_ms > 0) uv_timer_start(&r->timer, on_timer, r->idle_ms, 0);
-  uv_unref((uv_handle_t *)&r->timer);
-  CHECK(napi_create_external(env, r, finalize_handle, NULL, &handle));
-  CHECK(napi_create_reference(env, handle, 1, &r->self));
+  start_idle_timer(r);
   return handle;
 }
 
-// close(handle): ends the relay without telling ondone; idempotent.
-static napi_value stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  Relay *r = NULL;
+// connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent(event, detail)) ->
+// handle: connects to ip:port and relays the client there, keeping up to replayLimit client
+// bytes until the upstream answers. The client descriptor is duplicated, and nothing may have
+// read from it. Events: connected; failed (the upstream, before answering: call retry() during
+// it, or the client gets an RST); the end.
+static napi_value connect_upstream(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&r) != napi_ok || r == NULL) {
+  int32_t fa, port;
+  double idle, timeout, limit;
+  char ip[64];
+  size_t iplen;
+  if (argc < 7 || napi_get_value_int32(env, argv[0], &fa) != napi_ok || fa < 0 ||
+      napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &iplen) != napi_ok || napi_get_value_int32(env, argv[2], &port) != napi_ok ||
+      !get_number(env, argv[3], &idle) || !get_number(env, argv[4], &timeout) || !(timeout > 0) || !get_number(env, argv[5], &limit) || !(limit > 0)) {
+    napi_throw_type_error(env, NULL, "relay.connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent)");
+    return NULL;
+  }
+  int connect_error = 0;
+  int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), connect_to(ip, port, &connect_error)};
+  Relay *r = calloc(1, sizeof *r);
+  if (fds[0] < 0 || fds[1] < 0 || r == NULL) {
+    int err = errno;
+    if (fds[0] >= 0) close(fds[0]);
+    if (fds[1] >= 0) close(fds[1]);
+    free(r);
+    char msg[160];
+    snprintf(msg, sizeof msg, "relay: cannot connect to %s port %d: %s", ip, port, strerror(err));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  r->connect_timeout_ms = (uint64_t)timeout;
+  r->replay_limit = (size_t)limit;
+  napi_value handle = make_relay(env, r, fds, idle, argv[6]);
+  if (handle == NULL) return NULL;
+  /* Something that is not NULL marks the replay mode; it grows (from a capacity of 0) at the
+     first client bytes. */
+  r->replay = malloc(1);
+  r->replay_cap = 0;
+  if (r->replay == NULL) {
+    stop_relay(r, -1, 0);
+    napi_throw_error(env, NULL, "relay: out of memory");
+    return NULL;
+  }
+  begin_connect(r, connect_error);
+  update_polls(r);
+  return handle;
+}
+
+static Relay *relay_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  Relay *r = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want ||
+      napi_get_value_external(env, argv[0], (void **)&r) != napi_ok)
+    return NULL;
+  return r;
+}
+
+// retry(handle, ip, port): during a failed event, connects to the next upstream and sends it the
+// client's bytes again. Throws when the relay is not waiting for one or the address is bad.
+static napi_value retry(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Relay *r = relay_arg(env, info, 3, argv);
+  char ip[64];
+  size_t iplen;
+  int32_t port;
+  if (r == NULL || napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &iplen) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok) {
+    napi_throw_type_error(env, NULL, "relay.retry(handle, ip, port)");
+    return NULL;
+  }
+  if (r->ended || !r->waiting) {
+    napi_throw_error(env, NULL, "relay.retry: the relay is not waiting for another upstream");
+    return NULL;
+  }
+  int connect_error = 0;
+  int fd = connect_to(ip, port, &connect_error);
+  if (fd < 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "relay: cannot connect to %s port %d: %s", ip, port, strerror(errno));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  /* The failed socket is out of the set; the new one takes its descriptor number. */
+  if (dup3(fd, r->fds[1], O_CLOEXEC) < 0) {
+    int err = errno;
+    close(fd);
+    char msg[128];
+    snprintf(msg, sizeof msg, "relay: cannot take the new upstream socket: %s", strerror(err));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  close(fd);
+  begin_connect(r, connect_error);
+  return NULL;
+}
+
+// close(handle): ends the relay without telling onevent; idempotent.
+static napi_value stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Relay *r = relay_arg(env, info, 1, argv);
+  if (r == NULL) {
     napi_throw_type_error(env, NULL, "relay.close(handle)");
     return NULL;
   }
@@ -279,9 +687,11 @@ static napi_value stop(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"connect", NULL, connect_upstream, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"retry", NULL, retry, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 2, props));
+  CHECK(napi_define_properties(env, exports, 4, props));
   napi_value bytes;
   CHECK(napi_create_int32(env, BUFFER_BYTES, &bytes));
   CHECK(napi_set_named_property(env, exports, "BUFFER_BYTES", bytes));
