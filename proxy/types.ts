@@ -37,6 +37,8 @@ export interface Forwarder {
   /**
    * Takes `client` (call it in the server's 'connection' callback); returns the socket that now
    * carries the connection, which is a new one when the forwarder reads into its own buffers.
+   * A server that pauses on connect hands over sockets nothing has read yet, which the TCP
+   * forwarder relays natively from the first byte.
    */
   handle(client: Socket): Socket;
   /** Ends idle upstream connections and stops taking work (open client connections finish). */

@@ -537,6 +537,21 @@ static napi_value make_relay(napi_env env, Relay *r, int fds[2], double idle, na
   return handle;
 }
 
+/* A relay for fds, or NULL (closing them, throwing "relay: <what>: <error>") when one of them
+   could not be made or memory ran out. */
+static Relay *new_relay(napi_env env, int fds[2], const char *what) {
+  int err = errno;
+  Relay *r = fds[0] >= 0 && fds[1] >= 0 ? calloc(1, sizeof *r) : NULL;
+  if (r != NULL) return r;
+  if (fds[0] >= 0 && fds[1] >= 0) err = ENOMEM;
+  if (fds[0] >= 0) close(fds[0]);
+  if (fds[1] >= 0) close(fds[1]);
+  char msg[192];
+  snprintf(msg, sizeof msg, "relay: %s: %s", what, strerror(err));
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
 static int get_number(napi_env env, napi_value v, double *out) {
   return napi_get_value_double(env, v, out) == napi_ok && *out >= 0;
 }
@@ -556,17 +571,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), fcntl(fb, F_DUPFD_CLOEXEC, 0)};
-  Relay *r = calloc(1, sizeof *r);
-  if (fds[0] < 0 || fds[1] < 0 || r == NULL) {
-    int err = errno;
-    if (fds[0] >= 0) close(fds[0]);
-    if (fds[1] >= 0) close(fds[1]);
-    free(r);
-    char msg[128];
-    snprintf(msg, sizeof msg, "relay: cannot take the sockets: %s", strerror(err));
-    napi_throw_error(env, NULL, msg);
-    return NULL;
-  }
+  Relay *r = new_relay(env, fds, "cannot take the sockets");
+  if (r == NULL) return NULL;
   napi_value handle = make_relay(env, r, fds, idle, argv[3]);
   if (handle == NULL) return NULL;
   update_polls(r);
@@ -595,17 +601,10 @@ static napi_value connect_upstream(napi_env env, napi_callback_info info) {
   }
   int connect_error = 0;
   int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), connect_to(ip, port, &connect_error)};
-  Relay *r = calloc(1, sizeof *r);
-  if (fds[0] < 0 || fds[1] < 0 || r == NULL) {
-    int err = errno;
-    if (fds[0] >= 0) close(fds[0]);
-    if (fds[1] >= 0) close(fds[1]);
-    free(r);
-    char msg[160];
-    snprintf(msg, sizeof msg, "relay: cannot connect to %s port %d: %s", ip, port, strerror(err));
-    napi_throw_error(env, NULL, msg);
-    return NULL;
-  }
+  char what[112];
+  snprintf(what, sizeof what, "cannot connect to %s port %d", ip, port);
+  Relay *r = new_relay(env, fds, what);
+  if (r == NULL) return NULL;
   r->connect_timeout_ms = (uint64_t)timeout;
   r->replay_limit = (size_t)limit;
   napi_value handle = make_relay(env, r, fds, idle, argv[6]);
