@@ -127,16 +127,20 @@ export interface ConnectRelayEvents {
   end(end: RelayEnd): void;
 }
 
+/** Whether connectRelay can take `client`: the module is built, and `client` is an accepted socket nothing has read yet (its server pauses on connect). */
+export function canConnectRelay(client: Socket): boolean {
+  return !('reason' in load()) && client.readableFlowing === false && client.readableLength === 0 && fdOf(client) !== undefined;
+}
+
 /**
  * Relays `client` to `endpoint` from its first byte: the native relay connects the upstream
- * itself. `client` must be an accepted socket nothing has read yet (its server pauses on
- * connect). Returns undefined, changing nothing, when it cannot.
+ * itself. Returns undefined, changing nothing, when it cannot (see canConnectRelay; the endpoint
+ * must be an IP address).
  */
 export function connectRelay(client: Socket, endpoint: Endpoint, opts: ConnectRelayOptions, events: ConnectRelayEvents): Relay | undefined {
   const native = load();
-  if ('reason' in native) return undefined;
   const fd = fdOf(client);
-  if (fd === undefined || client.readableFlowing !== false || client.readableLength > 0 || !isIP(endpoint.ip)) return undefined;
+  if ('reason' in native || fd === undefined || !canConnectRelay(client) || !isIP(endpoint.ip)) return undefined;
   let handle: object | undefined;
   const over = tracked();
   const onevent = (event: number, detail: number): void => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
@@ -19,6 +21,27 @@ interface TestServer {
   port: number;
   endpoint: Endpoint;
   accepted: number;
+}
+
+/**
+ * An endpoint whose connects hang: a listener in another process whose event loop is blocked,
+ * so it accepts nothing, with its accept queue filled. The kernel then drops further SYNs, and a
+ * connect neither succeeds nor fails until it times out.
+ */
+async function unanswered(): Promise<Endpoint> {
+  const code = `const s = require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => { console.log(s.address().port); for (;;); });`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(() => child.kill('SIGKILL'));
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  // Fill the accept queue: these complete their handshake and wait there; after them, SYNs are dropped.
+  for (let i = 0; i < 3; i++) {
+    const filler = connect({ port, host: '127.0.0.1' });
+    filler.on('error', () => undefined);
+    cleanups.push(() => filler.destroy());
+    await Promise.race([once(filler, 'connect'), new Promise((r) => setTimeout(r, 200))]);
+  }
+  return { ip: '127.0.0.1', port };
 }
 
 /**
@@ -162,6 +185,15 @@ for (const m of MODES) describe(`TCP forwarder (${m})`, () => {
     assert.deepEqual(await exchange(f.port, 'hello'), { data: 'echo:hello' });
     assert.deepEqual(f.failures, [`${resetting.port}:reset`]);
     assert.equal(resetting.accepted, 1);
+  });
+
+  it('retries an endpoint whose connect times out, replaying what the client sent', async () => {
+    const hanging = await unanswered();
+    const echo = await server((s) => s.on('data', (d) => s.end(`echo:${d}`)));
+    const f = await front([hanging, echo.endpoint], { connectTimeoutMs: 200 });
+    assert.deepEqual(await exchange(f.port, 'hello'), { data: 'echo:hello' });
+    assert.deepEqual(f.failures, [`${hanging.port}:timeout`]);
+    assert.deepEqual(f.connections, [echo.port]);
   });
 
   it('resets the client at once when there is no endpoint', async () => {

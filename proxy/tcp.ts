@@ -12,7 +12,7 @@
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
 import { bytesRead, ReadBuffer, readInto } from './readinto.js';
-import { connectRelay, startRelay, type Relay } from './relay.js';
+import { canConnectRelay, connectRelay, startRelay, type Relay } from './relay.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
 export interface TcpForwarderOptions {
@@ -58,7 +58,7 @@ export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
  * module is not built); the caller then relays it here.
  */
 function relayFromStart(client: Socket, opts: TcpForwarderOptions): boolean {
-  if (client.readableFlowing !== false || client.readableLength > 0) return false;
+  if (!canConnectRelay(client)) return false;
   const picker = opts.picker();
   const clientIP = client.remoteAddress ?? '';
   const tried = new Set<string>();
@@ -90,10 +90,9 @@ function relayFromStart(client: Socket, opts: TcpForwarderOptions): boolean {
       client.destroy();
     },
   });
-  if (!relay) {
-    // The round robin moved on for nothing; the connection starts over here.
-    return false;
-  }
+  // Not taken after all (no descriptor left, an endpoint that is no IP address): the connection
+  // starts over in JavaScript, one endpoint further round.
+  if (!relay) return false;
   client.on('close', () => relay.close());
   return true;
 }
