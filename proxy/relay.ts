@@ -140,7 +140,7 @@ export function canConnectRelay(client: Socket): boolean {
 export function connectRelay(client: Socket, endpoint: Endpoint, opts: ConnectRelayOptions, events: ConnectRelayEvents): Relay | undefined {
   const native = load();
   const fd = fdOf(client);
-  if ('reason' in native || fd === undefined || !canConnectRelay(client) || !isIP(endpoint.ip)) return undefined;
+  if (!canConnectRelay(client) || 'reason' in native || fd === undefined || !isIP(endpoint.ip)) return undefined;
   let handle: object | undefined;
   const over = tracked();
   const onevent = (event: number, detail: number): void => {

@@ -27,7 +27,7 @@ export interface TcpForwarderOptions {
   connectTimeoutMs?: number;
   /** Client bytes kept for a replay until the upstream answers (default 64 KiB); past it, no retry. */
   replayLimit?: number;
-  /** Hand established connections to the native relay when it is built (default true). */
+  /** Relay in native code where the module is built: unread sockets from their first byte, others once answered (default true). */
   nativeRelay?: boolean;
   /** The upstream read at which a connection goes to the native relay (default 2: after its first answer). */
   relayAtRead?: number;
