@@ -169,22 +169,19 @@ static int upstream_ready(const Relay *r) {
 /* What socket i is polled for: reading while its outgoing buffer is empty, writing while the
    incoming one is not; b only for its connect while that is in progress, and not at all while
    JavaScript picks another. */
-#define UV_READABLE EPOLLIN
-#define UV_WRITABLE EPOLLOUT
-
 static int wanted(const Relay *r, int i) {
-  if (i == 1 && r->connecting) return UV_WRITABLE;
+  if (i == 1 && r->connecting) return EPOLLOUT;
   if (i == 1 && r->waiting) return 0;
   int want = 0;
   for (int d = 0; d < 2; d++) {
     const Direction *dir = &r->dirs[d];
     if (d == 0 && r->replay != NULL) {
-      if (i == 0 && !dir->eof && r->replay_len < r->replay_limit) want |= UV_READABLE;
-      if (i == 1 && r->replay_sent < r->replay_len) want |= UV_WRITABLE;
+      if (i == 0 && !dir->eof && r->replay_len < r->replay_limit) want |= EPOLLIN;
+      if (i == 1 && r->replay_sent < r->replay_len) want |= EPOLLOUT;
       continue;
     }
-    if (dir->from == i && dir->len == 0 && !dir->eof) want |= UV_READABLE;
-    if (dir->to == i && dir->len > 0) want |= UV_WRITABLE;
+    if (dir->from == i && dir->len == 0 && !dir->eof) want |= EPOLLIN;
+    if (dir->to == i && dir->len > 0) want |= EPOLLOUT;
   }
   return want;
 }
@@ -367,14 +364,14 @@ static void on_ready(Relay *r, int i, uint32_t events) {
   }
   int failed = -1;
   if (r->replay != NULL) {
-    if (i == 0 && (events & UV_READABLE)) failed = pump_replay(r);
-    else if (i == 1 && (events & UV_WRITABLE)) failed = flush_replay(r);
+    if (i == 0 && (events & EPOLLIN)) failed = pump_replay(r);
+    else if (i == 1 && (events & EPOLLOUT)) failed = flush_replay(r);
   }
   for (int d = 0; d < 2 && failed < 0; d++) {
     Direction *dir = &r->dirs[d];
     if (d == 0 && r->replay != NULL) continue;
-    if ((events & UV_WRITABLE) && dir->to == i && dir->len > 0) failed = flush(r, dir);
-    if (failed < 0 && (events & UV_READABLE) && dir->from == i && dir->len == 0 && !dir->eof) failed = pump(r, dir);
+    if ((events & EPOLLOUT) && dir->to == i && dir->len > 0) failed = flush(r, dir);
+    if (failed < 0 && (events & EPOLLIN) && dir->from == i && dir->len == 0 && !dir->eof) failed = pump(r, dir);
   }
   if (failed >= 0) {
     side_failed(r, failed);
@@ -690,10 +687,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"retry", NULL, retry, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  CHECK(napi_define_properties(env, exports, 4, props));
-  napi_value bytes;
-  CHECK(napi_create_int32(env, BUFFER_BYTES, &bytes));
-  CHECK(napi_set_named_property(env, exports, "BUFFER_BYTES", bytes));
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
 }
 
