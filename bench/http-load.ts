@@ -1,11 +1,11 @@
 // What the HTTP benchmarks (bench/proxy, bench/metrics) share: the upstreams (one nginx with
 // `return 200` servers, the cheapest stable HTTP server here), wrk runs, and the proxy process
-// that serves one forwarder until SIGTERM.
+// that serves one forwarder until SIGTERM, behind the proxy's own listener.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
-import type { Forwarder } from '../proxy/types.js';
+import { listenTcp } from '../proxy/listener.js';
+import type { Carried, Forwarder } from '../proxy/types.js';
 import { HOST, start, waitListening } from './harness.js';
 
 /** The flags every HTTP benchmark takes (its proxy process is the same file run with --serve). */
@@ -84,16 +84,18 @@ export async function startUpstreams(dir: string, ports: number[]): Promise<Chil
 }
 
 /** The proxy process of a benchmark: one forwarder behind a listener (paused on connect, as the proxy's) until SIGTERM. */
-export function serveForwarder(forwarder: Forwarder, port: number): void {
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => forwarder.handle(socket));
-  server.on('error', (err) => {
+export function serveForwarder(forwarder: Forwarder, port: number, native = false): void {
+  const connections = new Set<Carried>();
+  listenTcp({ host: HOST, port, forwarder: () => forwarder, connections, native }).then((listener) => {
+    console.log('ready');
+    process.on('SIGTERM', () => {
+      listener.close();
+      for (const c of connections) c.destroy();
+      void forwarder.close().then(() => process.exit(0));
+      setTimeout(() => process.exit(0), 2000).unref();
+    });
+  }, (err) => {
     console.error(err);
     process.exit(1);
-  });
-  server.listen(port, HOST, () => console.log('ready'));
-  process.on('SIGTERM', () => {
-    server.close();
-    void forwarder.close().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
   });
 }

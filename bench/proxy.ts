@@ -60,7 +60,7 @@ function serve(mode: string, port: number, upstreams: number[]): void {
   const service = 'bench/upstream';
   const picker = () => balancer;
   if (mode === 'tcp' && relayUnavailable()) throw new Error(`the native relay is not built: ${relayUnavailable()} (npm install builds it with node-gyp)`);
-  serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker }) : createTcpForwarder({ service, picker, nativeRelay: mode === 'tcp' }), port);
+  serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker }) : createTcpForwarder({ service, picker, nativeRelay: mode === 'tcp' }), port, mode === 'tcp');
 }
 
 /** Builds bench/loadgen.c (an open-loop, fixed-rate load generator) into dir. */

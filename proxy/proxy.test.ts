@@ -233,6 +233,7 @@ describe('startProxy', () => {
     assert.equal(api.created.length, 1);
     const event = api.created[0] as KubeObject & { reason: string; type: string; involvedObject: { name: string; uid: string } };
     assert.deepEqual([event.reason, event.type, event.involvedObject.name, event.involvedObject.uid], ['FailedToBindPort', 'Warning', 'taken', 'uid-taken']);
+    assert.match((event as unknown as { message: string }).message, /\(EADDRINUSE\): the port is in use by another process/);
     const errors = await p.registry.getSingleMetric('tug_proxy_bind_errors_total')!.get();
     assert.ok(errors.values[0].value >= 3);
     await new Promise<void>((r) => squatter.close(() => r()));

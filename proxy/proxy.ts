@@ -4,7 +4,6 @@
 // Services). A bind failure is an Event and a metric, retried later, never a crash.
 import { ENDPOINTS_TRIGGER_TIME_ANNOTATION } from '../api/annotations.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { checkpointIn } from '../api/checkpoint.js';
 import type { ApiClient } from '../api/client.js';
@@ -14,10 +13,11 @@ import { sleep } from '../api/timers.js';
 import type { Endpoints, Event as KubeEvent, Service } from '../api/types.js';
 import { Balancer } from './balancer.js';
 import { createForwarder, type ForwarderSettings } from './forwarders.js';
+import { listenTcp } from './listener.js';
 import { ProxyMetrics } from './metrics.js';
 import { relayUnavailable } from './relay.js';
 import { buildTable, listenAddresses, type ForwardMode, type ListenAddress, type ServicePortEntry } from './table.js';
-import type { Forwarder } from './types.js';
+import type { Carried, Forwarder } from './types.js';
 import { UdpForwarder } from './udp.js';
 
 const SERVICE = resourceOfKind('Service');
@@ -93,7 +93,7 @@ class ServiceProxy {
   private ports = new Map<string, PortState>();
   private readonly listeners = new Map<string, Listener>();
   /** Client connections of every listener, so stop() leaves none open. */
-  private readonly clients = new Set<Socket>();
+  private readonly clients = new Set<Carried>();
   /** Listen addresses whose bind failed, with the error code the Event was sent for. */
   private readonly bindFailures = new Map<string, string>();
   private bindRetryMs: number;
@@ -317,29 +317,18 @@ class ServiceProxy {
     }
   }
 
-  private bindTcp(addr: ListenAddress): Promise<Listener> {
-    // Paused on connect: nothing reads a client socket before its forwarder decides how (the TCP
-    // forwarder gives an unread one to the native relay whole).
-    const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
-      socket.on('error', () => undefined);
-      const forwarder = this.ports.get(addr.entryKey)?.forwarder;
-      if (!forwarder || this.abort.signal.aborted) {
-        socket.resetAndDestroy();
-        return;
-      }
-      const client = forwarder.handle(socket);
-      this.clients.add(client);
-      client.once('close', () => this.clients.delete(client));
+  private async bindTcp(addr: ListenAddress): Promise<Listener> {
+    const listener = await listenTcp({
+      host: addr.host,
+      port: addr.port,
+      forwarder: () => (this.abort.signal.aborted ? undefined : this.ports.get(addr.entryKey)?.forwarder),
+      connections: this.clients,
+      // An HTTP-mode port takes Node's sockets as they come; a TCP one takes bare descriptors.
+      native: this.ports.get(addr.entryKey)?.mode === 'tcp',
+      onError: (e) => this.log(`listener ${addr.host}:${addr.port}: ${e.message}`),
     });
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: addr.host, port: addr.port }, () => {
-        server.off('error', reject);
-        server.on('error', (e) => this.log(`listener ${addr.host}:${addr.port}: ${e.message}`));
-        // Closing frees the port at once; connections already accepted finish on their own.
-        resolve({ addr, close: async () => void server.close() });
-      });
-    });
+    // Closing frees the port at once; connections already accepted finish on their own.
+    return { addr, close: async () => listener.close() };
   }
 
   private bindUdp(addr: ListenAddress): Promise<Listener> {

@@ -6,6 +6,9 @@
 // sockets stay open but idle, so everything that tracks them still does; closing one ends the
 // relay, and when the relay ends the caller destroys them. Where the module did not build, or a
 // socket has no descriptor of its own, both return undefined and the caller relays itself.
+//
+// `listenNative` accepts in native code too: a connection comes as a bare descriptor, which
+// `relayDescriptor` relays as connectRelay does a socket, with no Node socket made at all.
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
 import type { Endpoint } from './types.js';
@@ -14,8 +17,9 @@ type OnEvent = (event: number, detail: number) => void;
 
 interface Native {
   start(fdA: number, fdB: number, idleMs: number, onevent: OnEvent): object;
-  connect(fdClient: number, ip: string, port: number, idleMs: number, connectTimeoutMs: number, replayLimit: number, onevent: OnEvent): object;
+  connect(fdClient: number, ip: string, port: number, idleMs: number, connectTimeoutMs: number, replayLimit: number, onevent: OnEvent, owned: boolean): object;
   retry(handle: object, ip: string, port: number): void;
+  listen(host: string, port: number, backlog: number, onaccept: (fd: number, ip: string) => boolean): [object, number];
   close(handle: object): void;
 }
 
@@ -138,9 +142,24 @@ export function canConnectRelay(client: Socket): boolean {
  * must be an IP address).
  */
 export function connectRelay(client: Socket, endpoint: Endpoint, opts: ConnectRelayOptions, events: ConnectRelayEvents): Relay | undefined {
-  const native = load();
   const fd = fdOf(client);
-  if (!canConnectRelay(client) || 'reason' in native || fd === undefined || !isIP(endpoint.ip)) return undefined;
+  if (!canConnectRelay(client) || fd === undefined) return undefined;
+  return connectNative(fd, false, endpoint, opts, events);
+}
+
+/**
+ * Relays an accepted connection that is a bare descriptor (listenNative's) to `endpoint` from its
+ * first byte, as connectRelay does a socket; the relay owns the descriptor and closes it at the
+ * end. Returns undefined when it cannot (the endpoint is no IP address, no descriptor or memory
+ * is left); the descriptor is then still the caller's.
+ */
+export function relayDescriptor(fd: number, endpoint: Endpoint, opts: ConnectRelayOptions, events: ConnectRelayEvents): Relay | undefined {
+  return connectNative(fd, true, endpoint, opts, events);
+}
+
+function connectNative(fd: number, owned: boolean, endpoint: Endpoint, opts: ConnectRelayOptions, events: ConnectRelayEvents): Relay | undefined {
+  const native = load();
+  if ('reason' in native || !isIP(endpoint.ip)) return undefined;
   let handle: object | undefined;
   const over = tracked();
   const onevent = (event: number, detail: number): void => {
@@ -159,11 +178,41 @@ export function connectRelay(client: Socket, endpoint: Endpoint, opts: ConnectRe
     }
   };
   try {
-    handle = native.connect(fd, endpoint.ip, endpoint.port, opts.idleMs, opts.connectTimeoutMs, opts.replayLimit, onevent);
+    handle = native.connect(fd, endpoint.ip, endpoint.port, opts.idleMs, opts.connectTimeoutMs, opts.replayLimit, onevent, owned);
   } catch {
     over();
     return undefined;
   }
   const h = handle;
   return { close: () => { if (over()) native.close(h); } };
+}
+
+export interface NativeListener {
+  /** The port it listens on (the one chosen, when 0 was asked for). */
+  readonly port: number;
+  /** Stops listening and frees the port at once; connections it accepted go on. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Listens on host:port (an IP address; port 0: any free one) with the connections accepted in
+ * native code: each comes to `onAccept` as a bare, non-blocking descriptor with TCP_NODELAY set,
+ * and the client's address. `onAccept` returns true when it took the descriptor (it must close it
+ * some time, or give it to relayDescriptor or a net.Socket, which will); false gets the client
+ * an RST. Returns undefined where the module is not built; throws what cannot listen as
+ * net.Server reports it, an error whose `code` is the errno's name (EADDRINUSE, EACCES).
+ */
+export function listenNative(host: string, port: number, backlog: number, onAccept: (fd: number, clientIP: string) => boolean): NativeListener | undefined {
+  const native = load();
+  if ('reason' in native) return undefined;
+  const [handle, bound] = native.listen(host, port, backlog, onAccept);
+  let open = true;
+  return {
+    port: bound,
+    close: () => {
+      if (!open) return;
+      open = false;
+      native.close(handle);
+    },
+  };
 }

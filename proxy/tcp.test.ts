@@ -2,19 +2,21 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, Socket, type Server } from 'node:net';
 import { afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
 import { Registry } from 'prom-client';
 import { Balancer } from './balancer.js';
 import { ProxyMetrics } from './metrics.js';
 import { activeRelays, relayUnavailable } from './relay.js';
+import { listenTcp } from './listener.js';
 import { createTcpForwarder, type TcpForwarderOptions } from './tcp.js';
-import type { Endpoint, Forwarder } from './types.js';
+import type { Carried, Endpoint, Forwarder } from './types.js';
 
-/** Everything a test opened, closed at its end whatever happened. */
+/** Everything a test opened, closed at its end whatever happened; then no relay may be left. */
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
+  await until(() => activeRelays() === 0, 'every relay of the test to end');
 });
 
 interface TestServer {
@@ -86,11 +88,12 @@ async function refusedPort(): Promise<number> {
 }
 
 /**
- * How the forwarders of the running describe relay: natively from the first byte (their listener
- * pauses on connect, as the proxy's does), natively once the upstream answered (a listener that
- * reads at once), or in JavaScript.
+ * How the forwarders of the running describe relay: natively from the first byte, a descriptor
+ * accepted natively (the proxy's listener) or a socket nothing has read (a listener that pauses
+ * on connect); natively once the upstream answered (a listener that reads at once); or in
+ * JavaScript.
  */
-type Mode = 'from the first byte in the native relay' | 'answered connections in the native relay' | 'relayed in JavaScript';
+type Mode = 'accepted and relayed natively' | 'from the first byte in the native relay' | 'answered connections in the native relay' | 'relayed in JavaScript';
 let mode: Mode = 'answered connections in the native relay';
 
 /** The forwarder behind a front listener on 127.0.0.1, as the proxy sets it up. */
@@ -107,9 +110,13 @@ async function front(endpoints: Endpoint[], extra: Partial<TcpForwarderOptions> 
     ...extra,
   });
   const carriers: Socket[] = [];
+  cleanups.push(() => forwarder.close());
+  if (mode === 'accepted and relayed natively') {
+    const accepted = await nativeListener(forwarder);
+    return { port: accepted.port, balancer, failures, connections, carriers };
+  }
   const pauseOnConnect = mode === 'from the first byte in the native relay';
   const srv = await server((s) => { const c = forwarder.handle(s); carriers.push(c); return c; }, { allowHalfOpen: true, pauseOnConnect });
-  cleanups.push(() => forwarder.close());
   return { port: srv.port, balancer, failures, connections, carriers };
 }
 
@@ -128,7 +135,18 @@ function exchange(port: number, send?: string): Promise<{ data: string; error?: 
   });
 }
 
-const MODES: Mode[] = ['from the first byte in the native relay', 'answered connections in the native relay', 'relayed in JavaScript'];
+/** The proxy's listener on 127.0.0.1 (native where `native`), its connections destroyed at the end of the test. */
+async function nativeListener(forwarder: Forwarder | undefined, native = true) {
+  const carried = new Set<Carried>();
+  const listener = await listenTcp({ host: '127.0.0.1', port: 0, forwarder: () => forwarder, connections: carried, native });
+  cleanups.push(() => {
+    listener.close();
+    for (const c of carried) c.destroy();
+  });
+  return { port: listener.port, carried, listener };
+}
+
+const MODES: Mode[] = ['accepted and relayed natively', 'from the first byte in the native relay', 'answered connections in the native relay', 'relayed in JavaScript'];
 for (const m of MODES) describe(`TCP forwarder (${m})`, () => {
   beforeEach((t) => {
     mode = m;
@@ -421,6 +439,102 @@ describe('the native relay, from the first byte', () => {
     assert.equal(data, big);
     assert.deepEqual(f.failures, [`${refused.port}:connect`]);
     assert.deepEqual(f.connections, [upstream.port]);
+  });
+});
+
+for (const native of [true, false]) describe(`the proxy's TCP listener (${native ? 'accepting natively' : 'a net.Server'})`, () => {
+  beforeEach((t) => {
+    if (native) requireRelay(t);
+  });
+
+  it('gives a forwarder that needs a socket an unread, paused one with the client\'s address, and tracks it until it closes', async () => {
+    const handed: { flowing: boolean | null; address?: string; port?: number }[] = [];
+    const echo: Forwarder = {
+      handle: (s) => {
+        handed.push({ flowing: s.readableFlowing, address: s.remoteAddress, port: s.remotePort });
+        s.on('data', (d) => s.write(d));
+        s.on('end', () => s.end());
+        s.resume();
+        return s;
+      },
+      close: async () => undefined,
+    };
+    const l = await nativeListener(echo, native);
+    const client = connect({ port: l.port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => client.destroy());
+    let data = '';
+    client.on('data', (d) => (data += d));
+    await once(client, 'connect');
+    client.write('hello');
+    await until(() => data === 'hello', 'the echo');
+    assert.deepEqual(handed, [{ flowing: false, address: '127.0.0.1', port: client.localPort }]);
+    assert.equal(l.carried.size, 1);
+    client.end();
+    await once(client, 'close');
+    await until(() => l.carried.size === 0, 'the closed connection to leave the set');
+  });
+
+  it('resets a connection when the port has no forwarder', async () => {
+    const l = await nativeListener(undefined, native);
+    assert.deepEqual(await exchange(l.port, 'hi'), { data: '', error: 'ECONNRESET' });
+  });
+
+  it('frees the port at once when closed, while the connections it accepted go on', async () => {
+    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
+    const balancer = new Balancer();
+    balancer.setEndpoints([upstream.endpoint]);
+    const forwarder = createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer });
+    const l = await nativeListener(forwarder, native);
+    const client = connect({ port: l.port, host: '127.0.0.1' });
+    cleanups.push(() => client.destroy());
+    let data = '';
+    client.on('data', (d) => (data += d));
+    client.write('one');
+    await until(() => data === 'one', 'the first answer');
+    l.listener.close();
+    assert.equal((await exchange(l.port)).error, 'ECONNREFUSED');
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(l.port, '127.0.0.1', resolve));
+    await new Promise((r) => again.close(r));
+    client.write('two');
+    await until(() => data === 'onetwo', 'an answer after the listener closed');
+  });
+
+  it('rejects a port another socket holds with EADDRINUSE, and a host that is no address of this machine with EADDRNOTAVAIL', async () => {
+    const holder = await server(() => undefined);
+    const listen = (host: string, port: number) => listenTcp({ host, port, forwarder: () => undefined, connections: new Set(), native });
+    await assert.rejects(listen('127.0.0.1', holder.port), { code: 'EADDRINUSE' });
+    // A documentation address no interface has: binding it fails here, and sends nothing.
+    await assert.rejects(listen('192.0.2.1', 0), { code: 'EADDRNOTAVAIL' });
+  });
+});
+
+describe('the native listener with the TCP forwarder', () => {
+  beforeEach((t) => requireRelay(t));
+
+  it('relays a connection with no Node socket; destroying what the listener tracks ends it', async () => {
+    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
+    const balancer = new Balancer();
+    balancer.setEndpoints([upstream.endpoint]);
+    const forwarder = createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer });
+    cleanups.push(() => forwarder.close());
+    const l = await nativeListener(forwarder);
+    const before = activeRelays();
+    const client = connect({ port: l.port, host: '127.0.0.1' });
+    cleanups.push(() => client.destroy());
+    let data = '';
+    client.on('data', (d) => (data += d));
+    client.on('error', () => undefined);
+    client.write('ping');
+    await until(() => data === 'ping', 'the answer');
+    assert.equal(activeRelays(), before + 1);
+    assert.equal(l.carried.size, 1);
+    const [carried] = l.carried;
+    assert.ok(!(carried instanceof Socket), 'the connection has no Node socket');
+    carried.destroy();
+    await once(client, 'close');
+    assert.equal(activeRelays(), before);
+    assert.equal(l.carried.size, 0);
   });
 });
 

@@ -4,16 +4,16 @@
 // bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
 //
 // With the native relay (relay.ts), a client socket nothing has read yet (its listener pauses on
-// connect, as the proxy's do) is relayed natively from its first byte: the relay connects,
-// retries and replays itself, asking JavaScript only for the endpoints and telling it what
-// happened. Any other socket starts here and is handed to the relay once the upstream has
+// connect, as the proxy's do), or a bare descriptor a native listener accepted, is relayed
+// natively from its first byte: the relay connects, retries and replays itself, asking
+// JavaScript only for the endpoints and telling it what happened. Any other socket starts here and is handed to the relay once the upstream has
 // answered more than once and nothing is queued either way (a connection that ends after one
 // answer costs less relayed here than taking the relay up and down).
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
 import { bytesRead, ReadBuffer, readInto } from './readinto.js';
-import { canConnectRelay, connectRelay, startRelay, type Relay } from './relay.js';
-import { endpointKey, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
+import { canConnectRelay, connectRelay, relayDescriptor, startRelay, type ConnectRelayEvents, type ConnectRelayOptions, type Relay } from './relay.js';
+import { endpointKey, type Carried, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
 export interface TcpForwarderOptions {
   /** `namespace/name:port`, for messages. */
@@ -45,6 +45,18 @@ export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
       if (opts.nativeRelay !== false && relayFromStart(accepted, opts)) return accepted;
       return new TcpConnection(accepted, opts).client;
     },
+    handleDescriptor(fd: number, clientIP: string, ended: () => void): Carried | 'reset' | undefined {
+      if (closed) return 'reset';
+      if (opts.nativeRelay === false) return undefined;
+      const relay = relayFrom(clientIP, opts, (ep, options, events) => relayDescriptor(fd, ep, options, events), ended);
+      if (relay === 'reset' || relay === undefined) return relay;
+      return {
+        destroy: () => {
+          relay.close();
+          ended();
+        },
+      };
+    },
     async close(): Promise<void> {
       // TCP keeps nothing pooled: open connections finish on their own (the proxy destroys them on stop).
       closed = true;
@@ -59,18 +71,29 @@ export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
  */
 function relayFromStart(client: Socket, opts: TcpForwarderOptions): boolean {
   if (!canConnectRelay(client)) return false;
+  const relay = relayFrom(client.remoteAddress ?? '', opts, (ep, options, events) => connectRelay(client, ep, options, events), () => client.destroy());
+  if (relay === 'reset') client.resetAndDestroy();
+  else if (relay) client.on('close', () => relay.close());
+  return relay !== undefined;
+}
+
+type NativeConnect = (ep: Endpoint, options: ConnectRelayOptions, events: ConnectRelayEvents) => Relay | undefined;
+
+/**
+ * A client connection from `clientIP` relayed natively by `connect`, from its first byte: the
+ * endpoints picked here, failures counted and ejected, `ended` called at the end. 'reset' when
+ * there is no endpoint; undefined when the relay did not take it (no descriptor left, an
+ * endpoint that is no IP address), and the connection is still the caller's.
+ */
+function relayFrom(clientIP: string, opts: TcpForwarderOptions, connect: NativeConnect, ended: () => void): Relay | 'reset' | undefined {
   const picker = opts.picker();
-  const clientIP = client.remoteAddress ?? '';
   const tried = new Set<string>();
   const first = picker.pick(clientIP, tried);
-  if (!first) {
-    client.resetAndDestroy();
-    return true;
-  }
+  if (!first) return 'reset';
   let ep: Endpoint = first;
   tried.add(endpointKey(ep));
   const options = { idleMs: opts.idleTimeoutMs ?? 600_000, connectTimeoutMs: opts.connectTimeoutMs ?? 3000, replayLimit: opts.replayLimit ?? 64 * 1024 };
-  const relay = connectRelay(client, ep, options, {
+  return connect(ep, options, {
     connected: () => {
       opts.observer?.connection?.(ep);
       (picker as HealthPicker).succeeded?.(ep);
@@ -87,14 +110,9 @@ function relayFromStart(client: Socket, opts: TcpForwarderOptions): boolean {
     },
     end: (end) => {
       if (end === 'upstream reset') opts.observer?.upstreamFailure?.(ep, 'reset');
-      client.destroy();
+      ended();
     },
   });
-  // Not taken after all (no descriptor left, an endpoint that is no IP address): the connection
-  // starts over in JavaScript, one endpoint further round.
-  if (!relay) return false;
-  client.on('close', () => relay.close());
-  return true;
 }
 
 class TcpConnection {

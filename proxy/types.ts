@@ -32,6 +32,11 @@ export interface ForwardObserver {
   upstreamFailure?(endpoint: Endpoint, reason: 'connect' | 'reset' | 'timeout'): void;
 }
 
+/** What carries a client connection: a socket, or a connection relayed from a bare descriptor. */
+export interface Carried {
+  destroy(): void;
+}
+
 /** Takes over an accepted client connection of one Service port. */
 export interface Forwarder {
   /**
@@ -41,6 +46,14 @@ export interface Forwarder {
    * forwarder relays natively from the first byte.
    */
   handle(client: Socket): Socket;
+  /**
+   * Takes an accepted connection that is a bare descriptor (a native listener's, see
+   * listener.ts), relaying it natively from its first byte. Returns what carries it (destroying
+   * it ends the connection; `ended` is called once it is over), 'reset' when there is no endpoint
+   * (the caller resets the client), or undefined when this forwarder needs a socket: the caller
+   * then makes one around the descriptor and calls `handle`.
+   */
+  handleDescriptor?(fd: number, clientIP: string, ended: () => void): Carried | 'reset' | undefined;
   /** Ends idle upstream connections and stops taking work (open client connections finish). */
   close(): Promise<void>;
 }

@@ -17,18 +17,15 @@
   } while (0)
 
 /*
- * Calls the function `fn` holds with `argc` integers, as a callback from the event loop (the
- * microtasks it queues run afterwards). What it throws goes to the process's uncaught exception
- * handling; a call that cannot be made at all is fatal, since every later one would fail too.
+ * Calls the function `fn` holds with `argc` values (made in the caller's handle scope), as a
+ * callback from the event loop (the microtasks it queues run afterwards). Returns its result, or
+ * NULL when it threw: what it throws goes to the process's uncaught exception handling. A call
+ * that cannot be made at all is fatal, since every later one would fail too.
  */
-static inline void call_back_n(napi_env env, napi_async_context async, napi_ref fn, size_t argc, const int32_t *args) {
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value f, recv, argv[4], result;
-  if (argc > 4) argc = 4;
+static inline napi_value call_back_values(napi_env env, napi_async_context async, napi_ref fn, size_t argc, const napi_value *argv) {
+  napi_value f, recv, result = NULL;
   napi_get_reference_value(env, fn, &f);
   napi_get_global(env, &recv); /* napi_make_callback wants an object as the receiver */
-  for (size_t i = 0; i < argc; i++) napi_create_int32(env, args[i], &argv[i]);
   napi_status st = napi_make_callback(env, async, recv, f, argc, argv, &result);
   bool pending = false;
   napi_is_exception_pending(env, &pending);
@@ -36,9 +33,20 @@ static inline void call_back_n(napi_env env, napi_async_context async, napi_ref 
     napi_value error;
     napi_get_and_clear_last_exception(env, &error);
     napi_fatal_exception(env, error);
-  } else if (st != napi_ok) {
-    napi_fatal_error("tugboat native", NAPI_AUTO_LENGTH, "cannot call back into JavaScript", NAPI_AUTO_LENGTH);
+    return NULL;
   }
+  if (st != napi_ok) napi_fatal_error("tugboat native", NAPI_AUTO_LENGTH, "cannot call back into JavaScript", NAPI_AUTO_LENGTH);
+  return result;
+}
+
+/* call_back_values with up to 4 integers, in a handle scope of its own. */
+static inline void call_back_n(napi_env env, napi_async_context async, napi_ref fn, size_t argc, const int32_t *args) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value argv[4];
+  if (argc > 4) argc = 4;
+  for (size_t i = 0; i < argc; i++) napi_create_int32(env, args[i], &argv[i]);
+  call_back_values(env, async, fn, argc, argv);
   napi_close_handle_scope(env, scope);
 }
 

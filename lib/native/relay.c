@@ -16,7 +16,12 @@
 //   sees the failure.
 //
 // JavaScript keeps its own sockets open but idle, and closes them when the relay reports the end
-// (or closes the relay first, which then reports nothing).
+// (or closes the relay first, which then reports nothing). A descriptor given to connect() as
+// owned is the relay's alone: it closes it at the end, and JavaScript has no socket for it.
+//
+// listen() makes a listening socket whose connections are accepted here and offered to
+// JavaScript as bare descriptors with the client's address, so that a connection relayed from
+// its first byte never gets a Node socket (a handle, a stream, a getpeername) at all.
 //
 // All relays of an event loop share one epoll set, which the loop polls as one descriptor: a
 // socket is added once and changed with one epoll_ctl, where a libuv poll per socket would cost
@@ -27,6 +32,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,50 +52,68 @@ enum { END_CLOSED = 0, END_RESET_A = 1, END_RESET_B = 2, END_IDLE = 3, END_NO_UP
 /* EVENT_FAILED: how the upstream failed before answering. */
 enum { FAIL_CONNECT = 0, FAIL_RESET = 1, FAIL_TIMEOUT = 2 };
 
-typedef struct Relay Relay;
+/* The epoll set of the relays and listeners of one event loop (one per N-API environment). */
+/* Relays that ended, kept for the next ones (at most this many): no allocation, page faults or
+   zeroing of their buffers per connection. */
+#define SPARES 32
 
-/* The epoll set of the relays of one event loop (one per N-API environment). */
 typedef struct {
   int epfd;
-  uv_poll_t poll;        /* the loop polls the set; referenced while relays are in it */
-  int relays;
+  uv_poll_t poll;        /* the loop polls the set; referenced while anything is in it */
+  int members;
+  void *spares[SPARES];
+  int nspares;
 } Set;
 
-/* What an epoll event of a relay's socket points at. */
+/*
+ * What a relay and a listener share: the JavaScript handle around it and its callback, and a
+ * timer whose close lets the memory go (with the handle dropped too). A close completes in the
+ * loop's closing phase, never inside a batch of the set's events, so an event later in the same
+ * batch can still look at something that stopped. `core` is the first member of both.
+ */
+typedef struct Core Core;
+struct Core {
+  napi_env env;
+  Set *set;
+  uv_timer_t timer;
+  int closing_handles;   /* libuv handles not yet closed */
+  int finalized;         /* JavaScript dropped its handle */
+  int env_gone;
+  napi_ref callback;
+  /* Holds JavaScript's handle while running, so dropping it cannot end a live relay or listener. */
+  napi_ref self;
+  napi_async_context async;
+  void (*stop)(Core *c, int from_hook);
+};
+
+/* What an epoll event points at: a relay's socket (side 0 or 1) or a listener (SIDE_LISTENER). */
+#define SIDE_LISTENER 2
 typedef struct {
-  Relay *relay;
+  Core *owner;
   int side;
 } Watch;
 
 typedef struct {
   int from, to;          /* indexes into fds: bytes go fds[from] -> fds[to] */
-  unsigned char buf[BUFFER_BYTES];
+  unsigned char *buf;     /* BUFFER_BYTES, at the relay's end */
   size_t off, len;       /* bytes read but not yet written */
   int eof;               /* the reading side sent FIN */
   int shut;              /* and it was passed on */
 } Direction;
 
-struct Relay {
-  napi_env env;
+typedef struct {
+  Core core;
   int fds[2];            /* a (the client) and b (the upstream) */
-  Set *set;
   Watch watches[2];
   int events[2];         /* what each socket is polled for: EPOLLIN, EPOLLOUT, 0 (not in the set) */
-  uv_timer_t timer;
   uint64_t idle_ms;
   uint64_t last_active;
   Direction dirs[2];     /* 0: a -> b, 1: b -> a */
   int ended;             /* no more I/O; handles are closing */
-  int closing_handles;   /* libuv handles not yet closed */
-  int finalized;         /* JavaScript dropped its handle */
-  int env_gone;
-  napi_ref ondone;
-  /* Holds JavaScript's handle while the relay runs, so dropping it cannot end a live relay. */
-  napi_ref self;
-  napi_async_context async;
 
   /* connect() only. While `replay` is set, a's bytes go into it and are sent to b from there
-     (dirs[0] is unused); it is dropped once b answered, or filled up, and all of it was sent. */
+     (dirs[0] is unused, and its buffer holds the first BUFFER_BYTES of them); it is dropped once
+     b answered, or filled up, and all of it was sent. */
   int connecting;        /* b's connect is in progress */
   int connect_error;     /* a connect that failed at once, reported from the timer */
   int waiting;           /* b failed before answering: JavaScript is asked for another */
@@ -98,66 +122,116 @@ struct Relay {
   uint64_t connect_started;
   unsigned char *replay;
   size_t replay_len, replay_cap, replay_sent, replay_limit;
-};
+
+  /* Last: a new relay zeroes everything before it. */
+  unsigned char bufs[2][BUFFER_BYTES];
+} Relay;
+
+/* A listening socket: its connections are accepted here and offered to JavaScript. */
+typedef struct {
+  Core core;
+  int fd;
+  Watch watch;
+  int events;
+  int closed;
+} Listener;
 
 static void cleanup_hook(void *arg);
 static void on_ready(Relay *r, int i, uint32_t events);
 static void on_timer(uv_timer_t *timer);
 
-static void on_handle_closed(uv_handle_t *h) {
-  Relay *r = h->data;
-  if (--r->closing_handles > 0) return;
-  if (!r->env_gone) {
-    napi_delete_reference(r->env, r->ondone);
-    napi_delete_reference(r->env, r->self);
-    napi_async_destroy(r->env, r->async);
-  }
-  r->ondone = NULL;
-  if (r->finalized) free(r);
+static void stop_relay(Core *c, int from_hook);
+
+/* Frees c, or keeps it as a spare for the next relay. */
+static void discard(Core *c) {
+  Set *set = c->set;
+  if (c->stop == stop_relay && !c->env_gone && set->nspares < SPARES) set->spares[set->nspares++] = c;
+  else free(c);
 }
 
-/* Polls socket i for `want` (EPOLLIN, EPOLLOUT; 0 takes it out of the set). */
+static void on_handle_closed(uv_handle_t *h) {
+  Core *c = h->data;
+  if (--c->closing_handles > 0) return;
+  if (!c->env_gone) {
+    napi_delete_reference(c->env, c->callback);
+    napi_delete_reference(c->env, c->self);
+    napi_async_destroy(c->env, c->async);
+  }
+  c->callback = NULL;
+  if (c->finalized) discard(c);
+}
+
+/* The common end of a relay or listener that stopped: out of the environment's hooks and the
+   set's count, its timer closing. */
+static void release(Core *c, int from_hook) {
+  if (!from_hook) {
+    napi_remove_env_cleanup_hook(c->env, cleanup_hook, c);
+    if (--c->set->members == 0) uv_unref((uv_handle_t *)&c->set->poll);
+  }
+  c->closing_handles = 1;
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* Polls fd for `want` (EPOLLIN, EPOLLOUT; 0 takes it out of the set); *events is what it is
+   polled for now. */
+static void poll_fd(Set *set, int fd, Watch *w, int *events, int want) {
+  if (want == *events) return;
+  struct epoll_event ev = {.events = (uint32_t)want, .data.ptr = w};
+  int op = want == 0 ? EPOLL_CTL_DEL : *events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  *events = want;
+  epoll_ctl(set->epfd, op, fd, &ev);
+}
+
+/* Polls the relay's socket i for `want`. */
 static void watch(Relay *r, int i, int want) {
-  if (want == r->events[i]) return;
-  struct epoll_event ev = {.events = (uint32_t)want, .data.ptr = &r->watches[i]};
-  int op = want == 0 ? EPOLL_CTL_DEL : r->events[i] == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-  r->events[i] = want;
-  epoll_ctl(r->set->epfd, op, r->fds[i], &ev);
+  poll_fd(r->core.set, r->fds[i], &r->watches[i], &r->events[i], want);
+}
+
+/* Closes fd with an RST. */
+static void close_reset(int fd) {
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(fd);
+}
+
+static void free_replay(Relay *r) {
+  if (r->replay != r->bufs[0]) free(r->replay);
+  r->replay = NULL;
 }
 
 /* Stops all I/O and closes the descriptors; `reset_fd` (or -1) is closed with an RST. */
-static void stop_relay(Relay *r, int reset_fd, int from_hook) {
+static void end_relay(Relay *r, int reset_fd, int from_hook) {
   if (r->ended) return;
   r->ended = 1;
+  /* Out of the set before the close: a close takes a socket out only when no other descriptor
+     (a duplicate, or a child's between its fork and exec) refers to it. */
   if (!from_hook) {
-    napi_remove_env_cleanup_hook(r->env, cleanup_hook, r);
     watch(r, 0, 0);
     watch(r, 1, 0);
-    if (--r->set->relays == 0) uv_unref((uv_handle_t *)&r->set->poll);
   }
-  if (reset_fd >= 0) {
-    struct linger lg = {1, 0};
-    setsockopt(reset_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  free_replay(r);
+  for (int i = 0; i < 2; i++) {
+    if (r->fds[i] == reset_fd) close_reset(r->fds[i]);
+    else close(r->fds[i]);
   }
-  free(r->replay);
-  r->replay = NULL;
-  close(r->fds[0]);
-  close(r->fds[1]);
-  r->closing_handles = 1;
-  uv_timer_stop(&r->timer);
-  uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+  release(&r->core, from_hook);
+}
+
+static void stop_relay(Core *c, int from_hook) {
+  end_relay((Relay *)c, -1, from_hook);
 }
 
 static void tell(Relay *r, int event, int detail) {
   int32_t args[2] = {event, detail};
-  call_back_n(r->env, r->async, r->ondone, 2, args);
+  call_back_n(r->core.env, r->core.async, r->core.callback, 2, args);
 }
 
 /* Ends the relay and tells JavaScript why. */
 static void finish(Relay *r, int reason) {
   if (r->ended) return;
   int reset_fd = reason == END_RESET_A ? r->fds[1] : (reason == END_RESET_B || reason == END_NO_UPSTREAM) ? r->fds[0] : -1;
-  stop_relay(r, reset_fd, 0);
+  end_relay(r, reset_fd, 0);
   tell(r, EVENT_END, reason);
 }
 
@@ -208,7 +282,8 @@ static int flush(Relay *r, Direction *dir) {
   dir->off = 0;
   if (dir->eof && !dir->shut) {
     dir->shut = 1;
-    shutdown(r->fds[dir->to], SHUT_WR);
+    /* With the other way shut already, the relay ends now: its close sends this FIN. */
+    if (!r->dirs[dir == &r->dirs[0] ? 1 : 0].shut) shutdown(r->fds[dir->to], SHUT_WR);
   }
   return -1;
 }
@@ -266,8 +341,9 @@ static int pump_replay(Relay *r) {
     if (r->replay_cap == r->replay_len) {
       size_t cap = r->replay_cap ? r->replay_cap * 2 : BUFFER_BYTES;
       if (cap > r->replay_limit) cap = r->replay_limit;
-      unsigned char *grown = realloc(r->replay, cap);
+      unsigned char *grown = r->replay == r->bufs[0] ? malloc(cap) : realloc(r->replay, cap);
       if (grown == NULL) return 0;
+      if (r->replay == r->bufs[0]) memcpy(grown, r->replay, r->replay_len);
       r->replay = grown;
       r->replay_cap = cap;
     }
@@ -291,8 +367,7 @@ static int pump_replay(Relay *r) {
 static void drop_replay(Relay *r) {
   if (r->replay_limit == 0 || r->replay_sent < r->replay_len) return;
   if (!r->answered && r->replay_len < r->replay_limit) return;
-  free(r->replay);
-  r->replay = NULL;
+  free_replay(r);
   r->replay_limit = r->replay_len = r->replay_cap = r->replay_sent = 0;
 }
 
@@ -300,7 +375,7 @@ static void drop_replay(Relay *r) {
    the client gets an RST. */
 static void upstream_failed(Relay *r, int how) {
   watch(r, 1, 0);
-  uv_timer_stop(&r->timer);
+  uv_timer_stop(&r->core.timer);
   r->connecting = 0;
   r->connect_error = 0;
   r->waiting = 1;
@@ -320,29 +395,19 @@ static void side_failed(Relay *r, int side) {
 }
 
 static void start_idle_timer(Relay *r) {
-  if (r->idle_ms > 0) uv_timer_start(&r->timer, on_timer, r->idle_ms, 0);
-  else uv_timer_stop(&r->timer);
+  if (r->idle_ms > 0) uv_timer_start(&r->core.timer, on_timer, r->idle_ms, 0);
+  else uv_timer_stop(&r->core.timer);
 }
 
-/* b reported ready while connecting: its connect finished, one way or the other. */
-static void connect_done(Relay *r) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(r->fds[1], SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err == 0) {
-    struct sockaddr_storage peer;
-    socklen_t plen = sizeof peer;
-    if (getpeername(r->fds[1], (struct sockaddr *)&peer, &plen) != 0) {
-      if (errno == ENOTCONN) return; /* not finished after all: wait on */
-      err = errno;
-    }
-  }
-  if (err != 0) {
+/* b reported `events` while connecting: writable once connected, an error or hang-up when the
+   connect failed (no system call needed to tell). */
+static void connect_done(Relay *r, uint32_t events) {
+  if (events & (EPOLLERR | EPOLLHUP)) {
     upstream_failed(r, FAIL_CONNECT);
     return;
   }
   r->connecting = 0;
-  r->last_active = uv_now(r->timer.loop);
+  r->last_active = uv_now(r->core.timer.loop);
   start_idle_timer(r);
   tell(r, EVENT_CONNECTED, 0);
   if (r->ended) return;
@@ -355,13 +420,13 @@ static void connect_done(Relay *r) {
    for: the next read, write or SO_ERROR tells what happened). */
 static void on_ready(Relay *r, int i, uint32_t events) {
   if (r->ended || r->events[i] == 0) return;
-  if (events & (EPOLLERR | EPOLLHUP)) events |= (uint32_t)r->events[i];
-  events &= (uint32_t)r->events[i];
-  r->last_active = uv_now(r->timer.loop);
+  r->last_active = uv_now(r->core.timer.loop);
   if (i == 1 && r->connecting) {
-    connect_done(r);
+    connect_done(r, events);
     return;
   }
+  if (events & (EPOLLERR | EPOLLHUP)) events |= (uint32_t)r->events[i];
+  events &= (uint32_t)r->events[i];
   int failed = -1;
   if (r->replay != NULL) {
     if (i == 0 && (events & EPOLLIN)) failed = pump_replay(r);
@@ -381,9 +446,67 @@ static void on_ready(Relay *r, int i, uint32_t events) {
   else update_polls(r);
 }
 
-/* The set has ready sockets: each goes to its relay. A relay that ends meanwhile is not freed
-   before the loop's next turn (its timer closes first), so later events of the batch can still
-   look at it. */
+/* Accepts at most this many connections per readiness of a listener, as libuv does. */
+#define ACCEPTS 64
+/* After an accept failed for want of descriptors or memory, the listener rests this long (its
+   pending connections wait in the kernel's queue), instead of spinning on it. */
+#define ACCEPT_BACKOFF_MS 100
+
+static void stop_listener(Core *c, int from_hook) {
+  Listener *l = (Listener *)c;
+  if (l->closed) return;
+  l->closed = 1;
+  if (!from_hook) poll_fd(c->set, l->fd, &l->watch, &l->events, 0);
+  close(l->fd);
+  release(c, from_hook);
+}
+
+static void on_backoff(uv_timer_t *timer) {
+  Listener *l = timer->data;
+  if (!l->closed) poll_fd(l->core.set, l->fd, &l->watch, &l->events, EPOLLIN);
+}
+
+/* Offers an accepted connection to JavaScript: true when it took the descriptor. */
+static int offer(Listener *l, int fd, const char *ip) {
+  napi_env env = l->core.env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  napi_value argv[2], result;
+  bool taken = false;
+  if (napi_create_int32(env, fd, &argv[0]) == napi_ok && napi_create_string_latin1(env, ip, NAPI_AUTO_LENGTH, &argv[1]) == napi_ok &&
+      (result = call_back_values(env, l->core.async, l->core.callback, 2, argv)) != NULL)
+    napi_get_value_bool(env, result, &taken);
+  napi_close_handle_scope(env, scope);
+  return taken;
+}
+
+/* The listener has connections waiting: each is accepted and offered to JavaScript; one it does
+   not take is reset. */
+static void on_listener(Listener *l) {
+  for (int k = 0; k < ACCEPTS && !l->closed; k++) {
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        poll_fd(l->core.set, l->fd, &l->watch, &l->events, 0);
+        uv_timer_start(&l->core.timer, on_backoff, ACCEPT_BACKOFF_MS, 0);
+      }
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (peer.ss_family == AF_INET) inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, ip, sizeof ip);
+    else if (peer.ss_family == AF_INET6) inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, ip, sizeof ip);
+    if (!offer(l, fd, ip)) close_reset(fd);
+  }
+}
+
+/* The set has ready sockets: each goes to its relay or listener. One that stops meanwhile is
+   not freed before the loop's next turn (see Core), so later events of the batch can still look
+   at it. */
 static void on_set(uv_poll_t *poll, int status, int events) {
   Set *set = poll->data;
   struct epoll_event ready[64];
@@ -392,7 +515,8 @@ static void on_set(uv_poll_t *poll, int status, int events) {
   while (n < 0 && errno == EINTR);
   for (int k = 0; k < n; k++) {
     Watch *w = ready[k].data.ptr;
-    on_ready(w->relay, w->side, ready[k].events);
+    if (w->side == SIDE_LISTENER) on_listener((Listener *)w->owner);
+    else on_ready((Relay *)w->owner, w->side, ready[k].events);
   }
 }
 
@@ -402,6 +526,7 @@ static void free_set(napi_env env, void *data, void *hint) {
   Set *set = data;
   if (!uv_is_closing((uv_handle_t *)&set->poll)) uv_close((uv_handle_t *)&set->poll, NULL);
   close(set->epfd);
+  while (set->nspares > 0) free(set->spares[--set->nspares]);
 }
 
 /* The epoll set of this environment's loop, made at the first relay. */
@@ -431,51 +556,61 @@ static void on_timer(uv_timer_t *timer) {
     uint64_t spent = now - r->connect_started;
     if (r->connect_error) upstream_failed(r, FAIL_CONNECT);
     else if (spent >= r->connect_timeout_ms) upstream_failed(r, FAIL_TIMEOUT);
-    else uv_timer_start(&r->timer, on_timer, r->connect_timeout_ms - spent, 0);
+    else uv_timer_start(timer, on_timer, r->connect_timeout_ms - spent, 0);
     return;
   }
   uint64_t idle = now - r->last_active;
   if (idle >= r->idle_ms) finish(r, END_IDLE);
-  else uv_timer_start(&r->timer, on_timer, r->idle_ms - idle, 0);
+  else uv_timer_start(timer, on_timer, r->idle_ms - idle, 0);
 }
 
 static void cleanup_hook(void *arg) {
-  Relay *r = arg;
-  r->env_gone = 1;
-  stop_relay(r, -1, 1);
+  Core *c = arg;
+  c->env_gone = 1;
+  c->stop(c, 1);
 }
 
 static void finalize_handle(napi_env env, void *data, void *hint) {
-  Relay *r = data;
-  r->finalized = 1;
-  if (!r->env_gone) stop_relay(r, -1, 0);
-  if (r->closing_handles == 0 && r->ondone == NULL) free(r);
+  Core *c = data;
+  c->finalized = 1;
+  if (!c->env_gone) c->stop(c, 0);
+  if (c->closing_handles == 0 && c->callback == NULL) discard(c);
 }
 
-/* A non-blocking socket connecting to ip:port; -1 (errno set) when it cannot be made. A connect
-   that fails at once leaves its error in *connect_error. */
-static int connect_to(const char *ip, int port, int *connect_error) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  socklen_t len;
-  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-  if (port <= 0 || port > 65535) {
+/* ip:port (port 0 and up) as a socket address; 0, or -1 with errno EINVAL. */
+static int socket_address(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+  if (port < 0 || port > 65535) {
     errno = EINVAL;
     return -1;
   }
   if (inet_pton(AF_INET, ip, &in4->sin_addr) == 1) {
     in4->sin_family = AF_INET;
     in4->sin_port = htons((uint16_t)port);
-    len = sizeof *in4;
+    *len = sizeof *in4;
   } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
     in6->sin6_family = AF_INET6;
     in6->sin6_port = htons((uint16_t)port);
-    len = sizeof *in6;
+    *len = sizeof *in6;
   } else {
     errno = EINVAL;
     return -1;
   }
+  return 0;
+}
+
+/* A non-blocking socket connecting to ip:port; -1 (errno set) when it cannot be made. A connect
+   that fails at once leaves its error in *connect_error. */
+static int connect_to(const char *ip, int port, int *connect_error) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (port == 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (socket_address(ip, port, &ss, &len) != 0) return -1;
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
@@ -490,62 +625,78 @@ static void begin_connect(Relay *r, int connect_error) {
   r->connecting = 1;
   r->waiting = 0;
   r->connect_error = connect_error;
-  r->connect_started = uv_now(r->timer.loop);
-  uv_timer_start(&r->timer, on_timer, connect_error ? 0 : r->connect_timeout_ms, 0);
+  r->connect_started = uv_now(r->core.timer.loop);
+  uv_timer_start(&r->core.timer, on_timer, connect_error ? 0 : r->connect_timeout_ms, 0);
 }
 
-/* The common part of start() and connect(): the handle around a relay of fds[0] and fds[1]. */
-static napi_value make_relay(napi_env env, Relay *r, int fds[2], double idle, napi_value ondone) {
+/* The epoll set of this environment's loop, or NULL having thrown. */
+static Set *set_or_throw(napi_env env) {
   uv_loop_t *loop;
   Set *set = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || (set = set_of(env, loop)) == NULL) {
-    close(fds[0]);
-    close(fds[1]);
-    free(r);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || (set = set_of(env, loop)) == NULL)
     napi_throw_error(env, NULL, "relay: cannot make the epoll set of the relays");
-    return NULL;
-  }
-  uv_timer_init(loop, &r->timer);
-  r->env = env;
-  r->set = set;
+  return set;
+}
+
+/* Makes the JavaScript handle around c (a relay or listener, in `set`) whose callback is `fn`. */
+static napi_value make_handle(napi_env env, Core *c, Set *set, napi_value fn, void (*stop)(Core *, int)) {
+  uv_timer_init(set->poll.loop, &c->timer);
+  uv_unref((uv_handle_t *)&c->timer);
+  c->timer.data = c;
+  c->env = env;
+  c->set = set;
+  c->stop = stop;
+  if (set->members++ == 0) uv_ref((uv_handle_t *)&set->poll);
+  napi_value resource, name, handle;
+  CHECK(napi_create_object(env, &resource));
+  CHECK(napi_create_string_utf8(env, "tugboat:relay", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, resource, name, &c->async));
+  CHECK(napi_create_reference(env, fn, 1, &c->callback));
+  CHECK(napi_add_env_cleanup_hook(env, cleanup_hook, c));
+  CHECK(napi_create_external(env, c, finalize_handle, NULL, &handle));
+  CHECK(napi_create_reference(env, handle, 1, &c->self));
+  return handle;
+}
+
+/* The handle around a relay of fds[0] and fds[1]. */
+static napi_value make_relay(napi_env env, Relay *r, Set *set, int fds[2], double idle, napi_value onevent) {
   r->fds[0] = fds[0];
   r->fds[1] = fds[1];
-  r->timer.data = r;
   for (int i = 0; i < 2; i++) {
-    r->watches[i].relay = r;
+    r->watches[i].owner = &r->core;
     r->watches[i].side = i;
   }
   r->dirs[0].from = 0;
   r->dirs[0].to = 1;
+  r->dirs[0].buf = r->bufs[0];
   r->dirs[1].from = 1;
   r->dirs[1].to = 0;
+  r->dirs[1].buf = r->bufs[1];
   r->idle_ms = (uint64_t)idle;
-  r->last_active = uv_now(loop);
-  uv_unref((uv_handle_t *)&r->timer);
-  if (set->relays++ == 0) uv_ref((uv_handle_t *)&set->poll);
-  napi_value resource, name, handle;
-  CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_utf8(env, "tugboat:relay", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_async_init(env, resource, name, &r->async));
-  CHECK(napi_create_reference(env, ondone, 1, &r->ondone));
-  CHECK(napi_add_env_cleanup_hook(env, cleanup_hook, r));
-  CHECK(napi_create_external(env, r, finalize_handle, NULL, &handle));
-  CHECK(napi_create_reference(env, handle, 1, &r->self));
-  return handle;
+  r->last_active = uv_now(set->poll.loop);
+  return make_handle(env, &r->core, set, onevent, stop_relay);
 }
 
-/* A relay for fds, or NULL (closing them, throwing "relay: <what>: <error>") when one of them
-   could not be made or memory ran out. */
-static Relay *new_relay(napi_env env, int fds[2], const char *what) {
-  int err = errno;
-  Relay *r = fds[0] >= 0 && fds[1] >= 0 ? calloc(1, sizeof *r) : NULL;
-  if (r != NULL) return r;
-  if (fds[0] >= 0 && fds[1] >= 0) err = ENOMEM;
-  if (fds[0] >= 0) close(fds[0]);
-  if (fds[1] >= 0) close(fds[1]);
+static void throw_errno(napi_env env, int err, const char *what) {
   char msg[192];
   snprintf(msg, sizeof msg, "relay: %s: %s", what, strerror(err));
-  napi_throw_error(env, NULL, msg);
+  napi_throw_error(env, strerrorname_np(err), msg);
+}
+
+/* A relay for fds in the set, or NULL (closing them, but fds[0] if keep_a, and throwing
+   "relay: <what>: <error>") when one of them could not be made or memory ran out. */
+static Relay *new_relay(napi_env env, Set *set, int fds[2], int keep_a, const char *what) {
+  int err = errno;
+  Relay *r = NULL;
+  if (set != NULL && fds[0] >= 0 && fds[1] >= 0) r = set->nspares > 0 ? set->spares[--set->nspares] : malloc(sizeof *r);
+  if (r != NULL) {
+    memset(r, 0, offsetof(Relay, bufs));
+    return r;
+  }
+  if (fds[0] >= 0 && fds[1] >= 0) err = ENOMEM;
+  if (fds[0] >= 0 && !keep_a) close(fds[0]);
+  if (fds[1] >= 0) close(fds[1]);
+  if (set != NULL) throw_errno(env, err, what);
   return NULL;
 }
 
@@ -567,73 +718,138 @@ static napi_value start(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "relay.start(fdA, fdB, idleMs, onevent): two descriptors and an idle time (0: none)");
     return NULL;
   }
+  Set *set = set_or_throw(env);
   int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), fcntl(fb, F_DUPFD_CLOEXEC, 0)};
-  Relay *r = new_relay(env, fds, "cannot take the sockets");
+  Relay *r = new_relay(env, set, fds, 0, "cannot take the sockets");
   if (r == NULL) return NULL;
-  napi_value handle = make_relay(env, r, fds, idle, argv[3]);
+  napi_value handle = make_relay(env, r, set, fds, idle, argv[3]);
   if (handle == NULL) return NULL;
   update_polls(r);
   start_idle_timer(r);
   return handle;
 }
 
-// connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent(event, detail)) ->
-// handle: connects to ip:port and relays the client there, keeping up to replayLimit client
-// bytes until the upstream answers. The client descriptor is duplicated, and nothing may have
-// read from it. Events: connected; failed (the upstream, before answering: call retry() during
-// it, or the client gets an RST); the end.
+// connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent(event, detail), owned)
+// -> handle: connects to ip:port and relays the client there, keeping up to replayLimit client
+// bytes until the upstream answers. Nothing may have read from the client descriptor. Unless
+// `owned`, it is duplicated (the caller keeps its own); an owned one is the relay's once this
+// returns (it closes it at the end), and stays the caller's when this throws. Events: connected;
+// failed (the upstream, before answering: call retry() during it, or the client gets an RST);
+// the end.
 static napi_value connect_upstream(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fa, port;
   double idle, timeout, limit;
+  bool owned = false;
   char ip[64];
   size_t iplen;
   if (argc < 7 || napi_get_value_int32(env, argv[0], &fa) != napi_ok || fa < 0 ||
       napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &iplen) != napi_ok || napi_get_value_int32(env, argv[2], &port) != napi_ok ||
-      !get_number(env, argv[3], &idle) || !get_number(env, argv[4], &timeout) || !(timeout > 0) || !get_number(env, argv[5], &limit) || !(limit > 0)) {
-    napi_throw_type_error(env, NULL, "relay.connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent)");
+      !get_number(env, argv[3], &idle) || !get_number(env, argv[4], &timeout) || !(timeout > 0) || !get_number(env, argv[5], &limit) || !(limit > 0) ||
+      (argc > 7 && napi_get_value_bool(env, argv[7], &owned) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "relay.connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent, owned)");
     return NULL;
   }
+  Set *set = set_or_throw(env);
+  if (set == NULL) return NULL;
   int connect_error = 0;
-  int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), connect_to(ip, port, &connect_error)};
+  int fds[2] = {owned ? fa : fcntl(fa, F_DUPFD_CLOEXEC, 0), connect_to(ip, port, &connect_error)};
   char what[112];
   snprintf(what, sizeof what, "cannot connect to %s port %d", ip, port);
-  Relay *r = new_relay(env, fds, what);
+  Relay *r = new_relay(env, set, fds, owned, what);
   if (r == NULL) return NULL;
+  /* The client's writes go out at once, as the upstream's do (Nagle would hold a response's
+     tail until the client acknowledged its head); an owned descriptor is listen()'s, set so. */
+  int one = 1;
+  if (!owned) setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   r->connect_timeout_ms = (uint64_t)timeout;
   r->replay_limit = (size_t)limit;
-  napi_value handle = make_relay(env, r, fds, idle, argv[6]);
+  /* The replay mode: the client's first bytes go into dirs[0]'s buffer, unused until then. */
+  r->replay = r->bufs[0];
+  r->replay_cap = r->replay_limit < BUFFER_BYTES ? r->replay_limit : BUFFER_BYTES;
+  napi_value handle = make_relay(env, r, set, fds, idle, argv[6]);
   if (handle == NULL) return NULL;
-  /* Something that is not NULL marks the replay mode; it grows (from a capacity of 0) at the
-     first client bytes. */
-  r->replay = malloc(1);
-  r->replay_cap = 0;
-  if (r->replay == NULL) {
-    stop_relay(r, -1, 0);
-    napi_throw_error(env, NULL, "relay: out of memory");
-    return NULL;
-  }
   begin_connect(r, connect_error);
   update_polls(r);
   return handle;
 }
 
-static Relay *relay_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = want;
-  Relay *r = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want ||
-      napi_get_value_external(env, argv[0], (void **)&r) != napi_ok)
+// listen(host, port, backlog, onaccept(fd, ip) -> taken) -> [handle, port]: a listening socket
+// on host:port (port 0: any free one, the port returned), its connections accepted here. Each
+// comes to onaccept as a non-blocking descriptor with TCP_NODELAY set, and the client's
+// address; one it does not take (returns anything but true) gets an RST. Throws an error whose
+// code is the errno's name (EADDRINUSE, EACCES) when the socket cannot listen.
+static napi_value listen_native(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char host[64];
+  size_t hostlen;
+  int32_t port, backlog;
+  napi_valuetype fn_type = napi_undefined;
+  if (argc < 4 || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hostlen) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok || napi_get_value_int32(env, argv[2], &backlog) != napi_ok || backlog < 1 ||
+      napi_typeof(env, argv[3], &fn_type) != napi_ok || fn_type != napi_function) {
+    napi_throw_type_error(env, NULL, "relay.listen(host, port, backlog, onaccept)");
     return NULL;
-  return r;
+  }
+  char what[112];
+  snprintf(what, sizeof what, "cannot listen on %s port %d", host, port);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (socket_address(host, port, &ss, &len) != 0) {
+    throw_errno(env, errno, what);
+    return NULL;
+  }
+  Set *set = set_or_throw(env);
+  if (set == NULL) return NULL;
+  int one = 1;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+      listen(fd, backlog) != 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    throw_errno(env, err, what);
+    return NULL;
+  }
+  Listener *l = calloc(1, sizeof *l);
+  if (l == NULL) {
+    close(fd);
+    throw_errno(env, ENOMEM, what);
+    return NULL;
+  }
+  l->fd = fd;
+  l->watch.owner = &l->core;
+  l->watch.side = SIDE_LISTENER;
+  napi_value handle = make_handle(env, &l->core, set, argv[3], stop_listener);
+  if (handle == NULL) return NULL;
+  poll_fd(set, fd, &l->watch, &l->events, EPOLLIN);
+  int bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  napi_value result, port_value;
+  CHECK(napi_create_array_with_length(env, 2, &result));
+  CHECK(napi_create_int32(env, bound, &port_value));
+  CHECK(napi_set_element(env, result, 0, handle));
+  CHECK(napi_set_element(env, result, 1, port_value));
+  return result;
+}
+
+static Core *core_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  Core *c = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want ||
+      napi_get_value_external(env, argv[0], (void **)&c) != napi_ok)
+    return NULL;
+  return c;
 }
 
 // retry(handle, ip, port): during a failed event, connects to the next upstream and sends it the
 // client's bytes again. Throws when the relay is not waiting for one or the address is bad.
 static napi_value retry(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  Relay *r = relay_arg(env, info, 3, argv);
+  Core *c = core_arg(env, info, 3, argv);
+  Relay *r = c != NULL && c->stop == stop_relay ? (Relay *)c : NULL;
   char ip[64];
   size_t iplen;
   int32_t port;
@@ -648,19 +864,17 @@ static napi_value retry(napi_env env, napi_callback_info info) {
   }
   int connect_error = 0;
   int fd = connect_to(ip, port, &connect_error);
+  char what[112];
   if (fd < 0) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "relay: cannot connect to %s port %d: %s", ip, port, strerror(errno));
-    napi_throw_error(env, NULL, msg);
+    snprintf(what, sizeof what, "cannot connect to %s port %d", ip, port);
+    throw_errno(env, errno, what);
     return NULL;
   }
   /* The failed socket is out of the set; the new one takes its descriptor number. */
   if (dup3(fd, r->fds[1], O_CLOEXEC) < 0) {
     int err = errno;
     close(fd);
-    char msg[128];
-    snprintf(msg, sizeof msg, "relay: cannot take the new upstream socket: %s", strerror(err));
-    napi_throw_error(env, NULL, msg);
+    throw_errno(env, err, "cannot take the new upstream socket");
     return NULL;
   }
   close(fd);
@@ -668,15 +882,16 @@ static napi_value retry(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// close(handle): ends the relay without telling onevent; idempotent.
+// close(handle): stops a relay (without telling onevent) or a listener (the connections it
+// accepted go on); idempotent.
 static napi_value stop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  Relay *r = relay_arg(env, info, 1, argv);
-  if (r == NULL) {
+  Core *c = core_arg(env, info, 1, argv);
+  if (c == NULL) {
     napi_throw_type_error(env, NULL, "relay.close(handle)");
     return NULL;
   }
-  stop_relay(r, -1, 0);
+  c->stop(c, 0);
   return NULL;
 }
 
@@ -685,6 +900,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"connect", NULL, connect_upstream, NULL, NULL, NULL, napi_enumerable, NULL},
       {"retry", NULL, retry, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listen", NULL, listen_native, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
