@@ -84,7 +84,8 @@ export async function startUpstreams(dir: string, ports: number[]): Promise<Chil
 }
 
 /** The proxy process of a benchmark: one forwarder behind a listener (paused on connect, as the proxy's) until SIGTERM. */
-export function serveForwarder(forwarder: Forwarder, port: number, native = false): void {
+/** Serves `forwarder` on port; `native`: accepting in the native relay, as the proxy does where it is built. */
+export function serveForwarder(forwarder: Forwarder, port: number, native = true): void {
   const connections = new Set<Carried>();
   listenTcp({ host: HOST, port, forwarder: () => forwarder, connections, native }).then((listener) => {
     console.log('ready');

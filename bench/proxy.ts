@@ -24,7 +24,7 @@
 //   npm run bench:proxy [-- --duration 10 --connections 50 --rounds 3 --only tcp,haproxy]
 //   npm run bench:proxy -- --baseline /other/build/dist/bench/proxy.js   (adds that build's modes)
 //   node dist/bench/proxy.js --serve http|tcp|tcp-js --port P --upstreams P1,P2,P3   (the proxy
-//     process; tcp-js keeps every connection out of the native relay)
+//     process; tcp-js keeps every connection out of the native relay, and accepts with a net.Server)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,7 +60,7 @@ function serve(mode: string, port: number, upstreams: number[]): void {
   const service = 'bench/upstream';
   const picker = () => balancer;
   if (mode === 'tcp' && relayUnavailable()) throw new Error(`the native relay is not built: ${relayUnavailable()} (npm install builds it with node-gyp)`);
-  serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker }) : createTcpForwarder({ service, picker, nativeRelay: mode === 'tcp' }), port, mode === 'tcp');
+  serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker }) : createTcpForwarder({ service, picker, nativeRelay: mode === 'tcp' }), port, mode !== 'tcp-js');
 }
 
 /** Builds bench/loadgen.c (an open-loop, fixed-rate load generator) into dir. */

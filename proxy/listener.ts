@@ -1,9 +1,11 @@
 // The proxy's TCP listeners. Where the native relay is built, the listening socket is native
-// (relay.ts listenNative): connections are accepted in native code and come as bare
-// descriptors, which the TCP forwarder relays from their first byte with no Node socket at all
-// (no handle, stream or getpeername per connection). A forwarder that needs a socket (HTTP mode)
-// gets one made around the descriptor, paused, as a net.Server that pauses on connect would
-// hand it over. Where the module is not built, the listener is such a net.Server.
+// (relay.ts listenNative): connections are accepted in native code and come to the forwarder as
+// bare descriptors. The TCP forwarder relays them from their first byte with no Node socket at
+// all; the HTTP forwarder makes the one socket it reads through around the descriptor. Node's
+// own accept would make a handle and a socket per connection, ask for the peer's address, and
+// (for reads into the forwarder's buffers, readinto.ts) a second socket. A forwarder that takes
+// no descriptor gets a socket made around it, paused, as from a net.Server that pauses on
+// connect. Where the module is not built, the listener is such a net.Server.
 import { createServer, isIP, Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { listenNative } from './relay.js';
 import type { Carried, Forwarder } from './types.js';

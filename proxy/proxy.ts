@@ -323,8 +323,6 @@ class ServiceProxy {
       port: addr.port,
       forwarder: () => (this.abort.signal.aborted ? undefined : this.ports.get(addr.entryKey)?.forwarder),
       connections: this.clients,
-      // An HTTP-mode port takes Node's sockets as they come; a TCP one takes bare descriptors.
-      native: this.ports.get(addr.entryKey)?.mode === 'tcp',
       onError: (e) => this.log(`listener ${addr.host}:${addr.port}: ${e.message}`),
     });
     // Closing frees the port at once; connections already accepted finish on their own.

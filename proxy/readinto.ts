@@ -64,3 +64,8 @@ export function readInto(accepted: Socket, onread: OnReadOpts, allowHalfOpen: bo
   accepted.destroy();
   return new Socket({ handle, onread, allowHalfOpen, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
 }
+
+/** A socket around an accepted connection's bare descriptor (a native listener's), reading through `onread` from the start. */
+export function socketOnDescriptor(fd: number, onread: OnReadOpts, allowHalfOpen: boolean): Socket {
+  return new Socket({ fd, onread, allowHalfOpen, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+}

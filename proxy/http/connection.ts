@@ -7,7 +7,7 @@
 // queued either way.
 import type net from 'node:net';
 import type { HealthPicker } from '../balancer.js';
-import { bytesRead, ReadBuffer, readInto } from '../readinto.js';
+import { bytesRead, ReadBuffer, readInto, socketOnDescriptor } from '../readinto.js';
 import { startRelay, type Relay } from '../relay.js';
 import { endpointKey, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
 import { clientResponseHead, localResponse, upstreamRequestHead, type ClientConnectionField } from './heads.js';
@@ -110,26 +110,28 @@ export class ClientConnection implements UpstreamOwner {
   /** The client connection, read into `input`. */
   readonly socket: net.Socket;
   private readonly input = new ReadBuffer();
-  /** The client socket reads through `onread` (readInto moved its handle), so a pause stops its reads at once. */
+  /** The client socket reads through `onread` (made so, or readInto moved its handle), so a pause stops its reads at once. */
   private readonly ownReads: boolean;
   /** The native relay carrying the tunnel, once it took it. */
   private relay: Relay | undefined;
 
+  /** Takes an accepted socket, or the bare descriptor of one (a native listener's: it throws when that is no TCP socket). */
   constructor(
     private readonly ctx: ConnectionContext,
-    accepted: net.Socket,
+    accepted: net.Socket | { fd: number; clientIP: string },
   ) {
-    const ip = accepted.remoteAddress ?? '';
+    const ip = ('fd' in accepted ? accepted.clientIP : accepted.remoteAddress) ?? '';
     this.clientIP = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-    // Answer what a client sent before its FIN (`printf ... | nc`): our side stays writable.
-    const socket = readInto(accepted, {
+    const onread = {
       buffer: this.input.next,
-      callback: (bytes, buffer) => {
+      callback: (bytes: number, buffer: Uint8Array) => {
         this.onData(bytesRead(bytes, buffer));
         if (this.holdsInput()) this.input.hold();
         return true;
       },
-    }, true);
+    };
+    // Answer what a client sent before its FIN (`printf ... | nc`): our side stays writable.
+    const socket = 'fd' in accepted ? socketOnDescriptor(accepted.fd, onread, true) : readInto(accepted, onread, true);
     this.socket = socket;
     this.ownReads = socket !== accepted;
     socket.allowHalfOpen = true;

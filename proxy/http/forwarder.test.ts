@@ -1,10 +1,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import type net from 'node:net';
 import { activeRelays, relayUnavailable } from '../relay.js';
 import { endpointKey } from '../types.js';
 import { allClosed, Harness, HOST, PULL_BLOCK, refusedPort, type TestServer } from './harness.js';
 
-async function harness(t: TestContext, servers: number, opts = {}): Promise<{ h: Harness; ups: TestServer[] }> {
+/** A forwarder in front of `servers` upstreams; `native`: behind the native listener where it is built (the proxy's way), else a net.Server. */
+async function harness(t: TestContext, servers: number, opts = {}, native = true): Promise<{ h: Harness; ups: TestServer[] }> {
   const h = new Harness();
   t.after(() => h.close());
   const ups: TestServer[] = [];
@@ -12,12 +14,13 @@ async function harness(t: TestContext, servers: number, opts = {}): Promise<{ h:
   await h.start(
     ups.map((u) => u.endpoint),
     opts,
+    native,
   );
   return { h, ups };
 }
 
-test('300 requests over one keep-alive client connection spread exactly 100 per upstream', async (t) => {
-  const { h } = await harness(t, 3);
+for (const native of [true, false]) test(`300 requests over one keep-alive client connection spread exactly 100 per upstream (${native ? 'accepted natively' : 'accepted by a net.Server'})`, async (t) => {
+  const { h } = await harness(t, 3, {}, native);
   const c = await h.client();
   const counts = new Map<string, number>();
   for (let i = 0; i < 300; i++) {
@@ -28,6 +31,10 @@ test('300 requests over one keep-alive client connection spread exactly 100 per 
   assert.deepEqual(Object.fromEntries(counts), { up0: 100, up1: 100, up2: 100 });
   assert.equal(h.accepted.size, 1);
   assert.equal(c.closed, false);
+  const carried = [...h.accepted] as net.Socket[];
+  c.close();
+  await allClosed(new Set(carried));
+  assert.equal(h.accepted.size, 0, 'the closed connection left the listener\'s set');
   // Keep-alive upstream: a handful of connections, not one per request.
   assert.ok(h.observer.connections.length <= 6, `upstream connections: ${h.observer.connections.length}`);
   assert.equal(h.observer.requests.length, 300);
@@ -219,8 +226,8 @@ test('no endpoints: 503 naming the service, connection kept', async (t) => {
   );
 });
 
-test('X-Forwarded-For is added or appended; hop-by-hop fields are dropped', async (t) => {
-  const { h } = await harness(t, 1);
+for (const native of [true, false]) test(`X-Forwarded-For is added or appended; hop-by-hop fields are dropped (${native ? 'accepted natively' : 'accepted by a net.Server'})`, async (t) => {
+  const { h } = await harness(t, 1, {}, native);
   const c = await h.client();
   const plain = JSON.parse((await c.get('/headers')).text);
   assert.equal(plain['x-forwarded-for'], '127.0.0.1');

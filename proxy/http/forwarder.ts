@@ -72,7 +72,22 @@ export class HttpForwarder implements Forwarder, ConnectionContext {
       client.destroy();
       return client;
     }
-    const conn = new ClientConnection(this, client);
+    return this.adopt(new ClientConnection(this, client));
+  }
+
+  handleDescriptor(fd: number, clientIP: string, ended: () => void): net.Socket | 'reset' | undefined {
+    if (this.closing) return undefined; // handle() closes the socket made for it
+    let conn: ClientConnection;
+    try {
+      conn = new ClientConnection(this, { fd, clientIP });
+    } catch {
+      return 'reset';
+    }
+    conn.socket.once('close', ended);
+    return this.adopt(conn);
+  }
+
+  private adopt(conn: ClientConnection): net.Socket {
     this.connections.add(conn);
     this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(this.idleTimeoutMs, this.lingerMs) / 4)).unref();
     return conn.socket;

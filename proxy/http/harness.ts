@@ -3,7 +3,8 @@
 // Everything it opens is closed by `Harness.close()`, which the tests call from `t.after`.
 import http from 'node:http';
 import net from 'node:net';
-import { endpointKey, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
+import { listenTcp, type TcpListener } from '../listener.js';
+import { endpointKey, type Carried, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
 import { HttpForwarder, type HttpForwarderOptions } from './forwarder.js';
 import { ChunkedScanner, isHeadError, parseResponseHead, responseFraming, type ResponseHead } from './parser.js';
 
@@ -333,27 +334,23 @@ export class RecordingObserver implements ForwardObserver {
   }
 }
 
-/** A forwarder behind a listener on 127.0.0.1, plus everything a test opened. */
+/** A forwarder behind the proxy's listener on 127.0.0.1, plus everything a test opened. */
 export class Harness {
   readonly closers: (() => Promise<void> | void)[] = [];
   forwarder!: HttpForwarder;
   port = 0;
   readonly observer = new RecordingObserver();
   picker!: RoundRobin;
-  private listener: net.Server | undefined;
+  private listener: TcpListener | undefined;
   /** Client connections as the forwarder carries them. */
-  readonly accepted = new Set<net.Socket>();
+  readonly accepted = new Set<Carried>();
 
-  async start(endpoints: Endpoint[], opts: Partial<HttpForwarderOptions> = {}): Promise<void> {
+  /** `native`: accepting in the native relay where it is built (as the proxy), else with a net.Server. */
+  async start(endpoints: Endpoint[], opts: Partial<HttpForwarderOptions> = {}, native = true): Promise<void> {
     this.picker = new RoundRobin(endpoints);
     this.forwarder = new HttpForwarder({ service: 'default/web', picker: () => this.picker, observer: this.observer, ...opts });
-    this.listener = net.createServer((accepted) => {
-      const socket = this.forwarder.handle(accepted);
-      this.accepted.add(socket);
-      socket.on('close', () => this.accepted.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.listener!.listen(0, HOST, resolve));
-    this.port = (this.listener.address() as net.AddressInfo).port;
+    this.listener = await listenTcp({ host: HOST, port: 0, forwarder: () => this.forwarder, connections: this.accepted, native });
+    this.port = this.listener.port;
   }
 
   async server(name: string, hooks?: { onBlocked?: () => void }): Promise<TestServer> {
@@ -377,7 +374,7 @@ export class Harness {
   async close(): Promise<void> {
     for (const s of this.accepted) s.destroy();
     await this.forwarder?.close();
-    if (this.listener) await new Promise<void>((resolve) => this.listener!.close(() => resolve()));
+    this.listener?.close();
     for (const close of this.closers.reverse()) await close();
   }
 }
