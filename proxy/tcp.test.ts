@@ -538,6 +538,59 @@ describe('the native listener with the TCP forwarder', () => {
   });
 });
 
+describe('the native listener out of descriptors', () => {
+  beforeEach((t) => requireRelay(t));
+
+  it('rests while accept fails for want of descriptors, and serves the waiting connections once some are free', async () => {
+    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
+    // A proxy process limited to 64 descriptors, with an even number of them free (a relayed
+    // connection takes two: the client's and the upstream's).
+    const at = (name: string) => new URL(`./${name}.js`, import.meta.url).href;
+    const code = `
+      const { listenTcp } = await import('${at('listener')}');
+      const { createTcpForwarder } = await import('${at('tcp')}');
+      const { Balancer } = await import('${at('balancer')}');
+      const { openSync, readdirSync } = await import('node:fs');
+      const balancer = new Balancer();
+      balancer.setEndpoints([{ ip: '127.0.0.1', port: ${upstream.port} }]);
+      const forwarder = createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer });
+      const listener = await listenTcp({ host: '127.0.0.1', port: 0, forwarder: () => forwarder, connections: new Set() });
+      let open = readdirSync('/proc/self/fd').length - 1; // less the directory being read
+      if ((64 - open) % 2 === 1) openSync('/dev/null', 'r'), open++;
+      console.log(JSON.stringify({ port: listener.port, free: 64 - open }));
+    `;
+    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const { port, free } = JSON.parse(line.toString()) as { port: number; free: number };
+    assert.ok(free >= 4, `free descriptors in the proxy process: ${free}`);
+
+    /** A client that sends `x` and collects what comes back. */
+    const client = () => {
+      const s = connect({ port, host: '127.0.0.1' });
+      s.on('error', () => undefined);
+      cleanups.push(() => s.destroy());
+      const got = { data: '', closed: false };
+      s.on('data', (d) => (got.data += d));
+      s.on('close', () => (got.closed = true));
+      s.write('x');
+      return { s, got };
+    };
+    const holding = [];
+    for (let i = 0; i < free / 2; i++) {
+      const c = client();
+      await until(() => c.got.data === 'x', `the echo through connection ${i + 1} of ${free / 2}`);
+      holding.push(c);
+    }
+    // Every descriptor is taken now: these wait in the listen queue while accept fails.
+    const waiting = [client(), client()];
+    for (const c of holding) c.s.destroy();
+    for (const c of waiting) await until(() => c.got.data === 'x', 'a waiting connection served once descriptors were free');
+    assert.equal(child.exitCode, null, 'the proxy process is still running');
+    assert.ok(waiting.every((c) => !c.got.closed));
+  });
+});
+
 /** 64 MiB of a byte pattern written with back-pressure, and the check that a reader got it all, in order. */
 class PatternStream {
   static readonly TOTAL = 64 * 1024 * 1024;
