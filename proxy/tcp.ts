@@ -3,12 +3,13 @@
 // reset before the upstream sent any byte, is retried on the next endpoint with the client's
 // bytes replayed, so the client never sees it; with no endpoint left the client gets an RST.
 //
-// With the native relay (relay.ts), a client socket nothing has read yet (its listener pauses on
-// connect, as the proxy's do), or a bare descriptor a native listener accepted, is relayed
+// With the native relay (relay.ts), a bare descriptor the proxy's native listener accepted, or a
+// client socket nothing has read yet (from a listener that pauses on connect), is relayed
 // natively from its first byte: the relay connects, retries and replays itself, asking
-// JavaScript only for the endpoints and telling it what happened. Any other socket starts here and is handed to the relay once the upstream has
-// answered more than once and nothing is queued either way (a connection that ends after one
-// answer costs less relayed here than taking the relay up and down).
+// JavaScript only for the endpoints and telling it what happened. Any other socket starts here
+// and is handed to the relay once the upstream has answered more than once and nothing is
+// queued either way (a connection that ends after one answer costs less relayed here than taking
+// the relay up and down).
 import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
 import { bytesRead, ReadBuffer, readInto } from './readinto.js';

@@ -47,11 +47,12 @@ export interface Forwarder {
    */
   handle(client: Socket): Socket;
   /**
-   * Takes an accepted connection that is a bare descriptor (a native listener's, see
-   * listener.ts), relaying it natively from its first byte. Returns what carries it (destroying
-   * it ends the connection; `ended` is called once it is over), 'reset' when there is no endpoint
-   * (the caller resets the client), or undefined when this forwarder needs a socket: the caller
-   * then makes one around the descriptor and calls `handle`.
+   * Takes an accepted connection that is a bare descriptor (the native listener's, see
+   * listener.ts): the TCP forwarder relays it natively, the HTTP one reads it through a socket
+   * of its own. Returns what carries it (destroying it ends the connection; `ended` is called
+   * once it is over), 'reset' when there is no endpoint (the caller resets the client), or
+   * undefined when it does not take it: the caller then makes a socket around the descriptor
+   * and calls `handle`.
    */
   handleDescriptor?(fd: number, clientIP: string, ended: () => void): Carried | 'reset' | undefined;
   /** Ends idle upstream connections and stops taking work (open client connections finish). */
