@@ -538,13 +538,16 @@ describe('the native listener with the TCP forwarder', () => {
   });
 });
 
-describe('the native listener out of descriptors', () => {
+describe('a proxy process out of descriptors', () => {
   beforeEach((t) => requireRelay(t));
 
-  it('rests while accept fails for want of descriptors, and serves the waiting connections once some are free', async () => {
-    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
-    // A proxy process limited to 64 descriptors, with an even number of them free (a relayed
-    // connection takes two: the client's and the upstream's).
+  /**
+   * A proxy process limited to 64 descriptors: the native listener and the TCP forwarder in front
+   * of `upstream`, with an even number of descriptors free (or odd, with `odd`). A relayed
+   * connection takes two: the client's and the upstream's. Each upstream failure the forwarder
+   * reports is pushed to `failures`.
+   */
+  async function limitedProxy(upstream: Endpoint, odd: boolean) {
     const at = (name: string) => new URL(`./${name}.js`, import.meta.url).href;
     const code = `
       const { listenTcp } = await import('${at('listener')}');
@@ -553,41 +556,82 @@ describe('the native listener out of descriptors', () => {
       const { openSync, readdirSync } = await import('node:fs');
       const balancer = new Balancer();
       balancer.setEndpoints([{ ip: '127.0.0.1', port: ${upstream.port} }]);
-      const forwarder = createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer });
+      const observer = { upstreamFailure: (e, reason) => console.log(JSON.stringify({ failure: reason })) };
+      const forwarder = createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer, observer });
       const listener = await listenTcp({ host: '127.0.0.1', port: 0, forwarder: () => forwarder, connections: new Set() });
       let open = readdirSync('/proc/self/fd').length - 1; // less the directory being read
-      if ((64 - open) % 2 === 1) openSync('/dev/null', 'r'), open++;
+      if ((64 - open) % 2 !== ${odd ? 1 : 0}) openSync('/dev/null', 'r'), open++;
       console.log(JSON.stringify({ port: listener.port, free: 64 - open }));
     `;
     const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, code], { stdio: ['ignore', 'pipe', 'inherit'] });
     cleanups.push(() => child.kill('SIGKILL'));
-    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-    const { port, free } = JSON.parse(line.toString()) as { port: number; free: number };
+    const lines: Record<string, unknown>[] = [];
+    let rest = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      const parts = (rest + d.toString()).split('\n');
+      rest = parts.pop()!;
+      for (const p of parts) lines.push(JSON.parse(p) as Record<string, unknown>);
+    });
+    await until(() => lines.length > 0, 'the proxy process to listen');
+    const { port, free } = lines[0] as { port: number; free: number };
     assert.ok(free >= 4, `free descriptors in the proxy process: ${free}`);
-
     /** A client that sends `x` and collects what comes back. */
     const client = () => {
       const s = connect({ port, host: '127.0.0.1' });
-      s.on('error', () => undefined);
       cleanups.push(() => s.destroy());
-      const got = { data: '', closed: false };
+      const got = { data: '', error: '', closed: false };
       s.on('data', (d) => (got.data += d));
+      s.on('error', (e: NodeJS.ErrnoException) => (got.error = e.code ?? e.message));
       s.on('close', () => (got.closed = true));
       s.write('x');
       return { s, got };
     };
-    const holding = [];
-    for (let i = 0; i < free / 2; i++) {
-      const c = client();
-      await until(() => c.got.data === 'x', `the echo through connection ${i + 1} of ${free / 2}`);
-      holding.push(c);
-    }
+    /** Holds as many relayed connections as the free descriptors allow. */
+    const fill = async () => {
+      const holding = [];
+      for (let i = 0; i < Math.floor(free / 2); i++) {
+        const c = client();
+        await until(() => c.got.data === 'x', `the echo through connection ${i + 1}`);
+        holding.push(c);
+      }
+      return holding;
+    };
+    return { child, client, fill, failures: () => lines.filter((l) => 'failure' in l) };
+  }
+
+  it('rests while accept fails, and serves the waiting connections once descriptors are free', async () => {
+    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
+    const p = await limitedProxy(upstream.endpoint, false);
+    const holding = await p.fill();
     // Every descriptor is taken now: these wait in the listen queue while accept fails.
-    const waiting = [client(), client()];
+    const waiting = [p.client(), p.client()];
     for (const c of holding) c.s.destroy();
     for (const c of waiting) await until(() => c.got.data === 'x', 'a waiting connection served once descriptors were free');
-    assert.equal(child.exitCode, null, 'the proxy process is still running');
+    assert.equal(p.child.exitCode, null, 'the proxy process is still running');
     assert.ok(waiting.every((c) => !c.got.closed));
+  });
+
+  it('resets a connection whose upstream socket cannot be made, without counting it against the endpoint', async () => {
+    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
+    const p = await limitedProxy(upstream.endpoint, true);
+    const holding = await p.fill();
+    // One descriptor is left: the client's is accepted, the upstream's cannot be made.
+    const refused = p.client();
+    await until(() => refused.got.closed, 'the connection without an upstream to end');
+    assert.deepEqual([refused.got.data, refused.got.error], ['', 'ECONNRESET']);
+    assert.deepEqual(p.failures(), [], 'no upstream failure reported');
+    // Once the relay of a closed connection let its descriptors go, a new connection is served;
+    // until then, new ones are reset the same way.
+    holding[0].s.destroy();
+    let served = false;
+    for (let attempt = 0; attempt < 50 && !served; attempt++) {
+      const next = p.client();
+      await until(() => next.got.data === 'x' || next.got.closed, 'a new connection to be served or reset');
+      served = next.got.data === 'x';
+    }
+    assert.ok(served, 'a connection served once descriptors were free');
+    assert.deepEqual(p.failures(), [], 'no upstream failure reported');
+    assert.equal(p.child.exitCode, null, 'the proxy process is still running');
   });
 });
 

@@ -16,6 +16,9 @@ import { bytesRead, ReadBuffer, readInto } from './readinto.js';
 import { canConnectRelay, connectRelay, relayDescriptor, startRelay, type ConnectRelayEvents, type ConnectRelayOptions, type Relay } from './relay.js';
 import { endpointKey, type Carried, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
+/** Connect errors that are this process's (out of descriptors or memory), not the endpoint's. */
+const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
 export interface TcpForwarderOptions {
   /** `namespace/name:port`, for messages. */
   service: string;
@@ -248,6 +251,11 @@ class TcpConnection {
     });
     upstream.on('error', (e: NodeJS.ErrnoException) => {
       if (this.upstream !== upstream) return;
+      if (!this.connected && LOCAL_ERRORS.has(e.code ?? '')) {
+        // This process could not make the socket: no fault of the endpoint, nor of the next one.
+        if (!this.client.destroyed) this.client.resetAndDestroy();
+        return;
+      }
       if (!spoke && this.replay && !this.client.destroyed) {
         this.retry(upstream, ep, picker, this.connected ? 'reset' : e.code === 'ETIMEDOUT' ? 'timeout' : 'connect');
         return;
