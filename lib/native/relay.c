@@ -23,9 +23,9 @@
 // JavaScript as bare descriptors with the client's address, so that a connection relayed from
 // its first byte never gets a Node socket (a handle, a stream, a getpeername) at all.
 //
-// All relays of an event loop share one epoll set, which the loop polls as one descriptor: a
-// socket is added once and changed with one epoll_ctl, where a libuv poll per socket would cost
-// several system calls per change. Linux only.
+// All relays and listeners of an event loop share one epoll set, which the loop polls as one
+// descriptor: a socket is added once and changed with one epoll_ctl, where a libuv poll per
+// socket would cost several system calls per change. Linux only.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
