@@ -542,22 +542,25 @@ describe('a proxy process out of descriptors', () => {
   beforeEach((t) => requireRelay(t));
 
   /**
-   * A proxy process limited to 64 descriptors: the native listener and the TCP forwarder in front
-   * of `upstream`, with an even number of descriptors free (or odd, with `odd`). A relayed
-   * connection takes two: the client's and the upstream's. Each upstream failure the forwarder
-   * reports is pushed to `failures`.
+   * A proxy process limited to 64 descriptors: the native listener and the TCP (or HTTP)
+   * forwarder in front of `upstream`, with an even number of descriptors free (or odd, with
+   * `odd`). A relayed connection takes two: the client's and the upstream's. Each upstream
+   * failure the forwarder reports is in `failures()`.
    */
-  async function limitedProxy(upstream: Endpoint, odd: boolean) {
+  async function limitedProxy(upstream: Endpoint, odd: boolean, mode: 'tcp' | 'http' = 'tcp') {
     const at = (name: string) => new URL(`./${name}.js`, import.meta.url).href;
     const code = `
       const { listenTcp } = await import('${at('listener')}');
       const { createTcpForwarder } = await import('${at('tcp')}');
       const { Balancer } = await import('${at('balancer')}');
+      const { HttpForwarder } = await import('${at('http/forwarder')}');
       const { openSync, readdirSync } = await import('node:fs');
       const balancer = new Balancer();
       balancer.setEndpoints([{ ip: '127.0.0.1', port: ${upstream.port} }]);
       const observer = { upstreamFailure: (e, reason) => console.log(JSON.stringify({ failure: reason })) };
-      const forwarder = createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer, observer });
+      const forwarder = '${mode}' === 'http'
+        ? new HttpForwarder({ service: 'default/test', picker: () => balancer, observer })
+        : createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer, observer });
       const listener = await listenTcp({ host: '127.0.0.1', port: 0, forwarder: () => forwarder, connections: new Set() });
       let open = readdirSync('/proc/self/fd').length - 1; // less the directory being read
       if ((64 - open) % 2 !== ${odd ? 1 : 0}) openSync('/dev/null', 'r'), open++;
@@ -575,15 +578,15 @@ describe('a proxy process out of descriptors', () => {
     await until(() => lines.length > 0, 'the proxy process to listen');
     const { port, free } = lines[0] as { port: number; free: number };
     assert.ok(free >= 4, `free descriptors in the proxy process: ${free}`);
-    /** A client that sends `x` and collects what comes back. */
-    const client = () => {
+    /** A client that sends `send` and collects what comes back. */
+    const client = (send = 'x') => {
       const s = connect({ port, host: '127.0.0.1' });
       cleanups.push(() => s.destroy());
       const got = { data: '', error: '', closed: false };
       s.on('data', (d) => (got.data += d));
       s.on('error', (e: NodeJS.ErrnoException) => (got.error = e.code ?? e.message));
       s.on('close', () => (got.closed = true));
-      s.write('x');
+      s.write(send);
       return { s, got };
     };
     /** Holds as many relayed connections as the free descriptors allow. */
@@ -631,6 +634,36 @@ describe('a proxy process out of descriptors', () => {
     }
     assert.ok(served, 'a connection served once descriptors were free');
     assert.deepEqual(p.failures(), [], 'no upstream failure reported');
+    assert.equal(p.child.exitCode, null, 'the proxy process is still running');
+  });
+
+  it('answers 503 in HTTP mode when the upstream socket cannot be made, without counting it against the endpoint', async () => {
+    // Every answer closes its upstream connection, so each request needs a new one.
+    const upstream = await server((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx')));
+    const p = await limitedProxy(upstream.endpoint, false, 'http');
+    const request = 'GET / HTTP/1.1\r\nHost: t\r\n\r\n';
+    const answered = (c: ReturnType<typeof p.client>) => c.got.data.includes('\r\n\r\n') || c.got.closed;
+    // Kept-alive clients take the descriptors one by one, until one's upstream socket cannot be made.
+    const held = [];
+    let local = '';
+    for (let i = 0; i < 80 && !local; i++) {
+      const c = p.client(request);
+      held.push(c);
+      await until(() => answered(c), `an answer to client ${i + 1}`);
+      if (c.got.data.startsWith('HTTP/1.1 503')) local = c.got.data;
+      else assert.match(c.got.data, /^HTTP\/1\.1 200 /);
+    }
+    assert.match(local, /the proxy cannot open a connection now \(EMFILE\)/);
+    assert.deepEqual(p.failures(), [], 'no upstream failure reported');
+    for (const c of held) c.s.destroy();
+    let served = false;
+    for (let attempt = 0; attempt < 50 && !served; attempt++) {
+      const c = p.client(request);
+      await until(() => answered(c), 'an answer once descriptors were free');
+      served = c.got.data.startsWith('HTTP/1.1 200 ');
+    }
+    assert.ok(served, 'a request served once descriptors were free');
+    assert.deepEqual(p.failures(), []);
     assert.equal(p.child.exitCode, null, 'the proxy process is still running');
   });
 });

@@ -14,10 +14,7 @@ import { connect, type Socket } from 'node:net';
 import type { HealthPicker } from './balancer.js';
 import { bytesRead, ReadBuffer, readInto } from './readinto.js';
 import { canConnectRelay, connectRelay, relayDescriptor, startRelay, type ConnectRelayEvents, type ConnectRelayOptions, type Relay } from './relay.js';
-import { endpointKey, type Carried, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
-
-/** Connect errors that are this process's (out of descriptors or memory), not the endpoint's. */
-const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+import { endpointKey, isLocalFailure, type Carried, type Endpoint, type ForwardObserver, type Forwarder, type Picker } from './types.js';
 
 export interface TcpForwarderOptions {
   /** `namespace/name:port`, for messages. */
@@ -251,7 +248,7 @@ class TcpConnection {
     });
     upstream.on('error', (e: NodeJS.ErrnoException) => {
       if (this.upstream !== upstream) return;
-      if (!this.connected && LOCAL_ERRORS.has(e.code ?? '')) {
+      if (!this.connected && isLocalFailure(e)) {
         // This process could not make the socket: no fault of the endpoint, nor of the next one.
         if (!this.client.destroyed) this.client.resetAndDestroy();
         return;

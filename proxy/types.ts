@@ -32,6 +32,11 @@ export interface ForwardObserver {
   upstreamFailure?(endpoint: Endpoint, reason: 'connect' | 'reset' | 'timeout'): void;
 }
 
+/** Whether a connect failed for this process's want of descriptors or memory, no fault of the endpoint. */
+export function isLocalFailure(err: NodeJS.ErrnoException | undefined): boolean {
+  return err?.code === 'EMFILE' || err?.code === 'ENFILE' || err?.code === 'ENOBUFS' || err?.code === 'ENOMEM';
+}
+
 /** What carries a client connection: a socket, or a connection relayed from a bare descriptor. */
 export interface Carried {
   destroy(): void;

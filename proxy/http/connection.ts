@@ -9,7 +9,7 @@ import type net from 'node:net';
 import type { HealthPicker } from '../balancer.js';
 import { bytesRead, ReadBuffer, readInto, socketOnDescriptor } from '../readinto.js';
 import { startRelay, type Relay } from '../relay.js';
-import { endpointKey, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
+import { endpointKey, isLocalFailure, type Endpoint, type ForwardObserver, type Picker } from '../types.js';
 import { clientResponseHead, localResponse, upstreamRequestHead, type ClientConnectionField } from './heads.js';
 import { ChunkedScanner, isHeadError, parseRequestHead, parseResponseHead, responseFraming, responseKeepAlive, type Framing, type RequestHead, type ResponseHead } from './parser.js';
 import type { UpstreamConn, UpstreamOwner, UpstreamPool } from './pool.js';
@@ -635,6 +635,12 @@ export class ClientConnection implements UpstreamOwner {
   private upstreamFailed(ex: Exchange, conn: UpstreamConn): void {
     const endpoint = conn.endpoint;
     const connectFailure = !conn.connected;
+    if (connectFailure && isLocalFailure(conn.error)) {
+      // This process could not make the socket: no fault of the endpoint, nor of the next one.
+      this.answerLocally(ex, 503, `service "${this.ctx.service}" unavailable: the proxy cannot open a connection now (${(conn.error as NodeJS.ErrnoException).code})`);
+      this.updateFlow();
+      return;
+    }
     if (connectFailure || !conn.reused) {
       // A reused socket closed under a new request is the keep-alive race, not the endpoint's fault.
       this.ctx.picker().failed(endpoint);
