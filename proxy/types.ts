@@ -33,8 +33,9 @@ export interface ForwardObserver {
 }
 
 /** Whether a connect failed for this process's want of descriptors or memory, no fault of the endpoint. */
-export function isLocalFailure(err: NodeJS.ErrnoException | undefined): boolean {
-  return err?.code === 'EMFILE' || err?.code === 'ENFILE' || err?.code === 'ENOBUFS' || err?.code === 'ENOMEM';
+export function isLocalFailure(err: Error | undefined): err is NodeJS.ErrnoException {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EMFILE' || code === 'ENFILE' || code === 'ENOBUFS' || code === 'ENOMEM';
 }
 
 /** What carries a client connection: a socket, or a connection relayed from a bare descriptor. */

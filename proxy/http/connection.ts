@@ -637,7 +637,7 @@ export class ClientConnection implements UpstreamOwner {
     const connectFailure = !conn.connected;
     if (connectFailure && isLocalFailure(conn.error)) {
       // This process could not make the socket: no fault of the endpoint, nor of the next one.
-      this.answerLocally(ex, 503, `service "${this.ctx.service}" unavailable: the proxy cannot open a connection now (${(conn.error as NodeJS.ErrnoException).code})`);
+      this.answerLocally(ex, 503, `service "${this.ctx.service}" unavailable: the proxy cannot open a connection now (${conn.error.code})`);
       this.updateFlow();
       return;
     }
