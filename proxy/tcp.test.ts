@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { connect, createServer, Socket, type Server } from 'node:net';
 import { afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
 import { Registry } from 'prom-client';
@@ -543,18 +544,22 @@ describe('a proxy process out of descriptors', () => {
 
   /**
    * A proxy process limited to 64 descriptors: the native listener and the TCP (or HTTP)
-   * forwarder in front of `upstream`, with an even number of descriptors free (or odd, with
-   * `odd`). A relayed connection takes two: the client's and the upstream's. Each upstream
-   * failure the forwarder reports is in `failures()`.
+   * forwarder in front of `upstream`. A relayed connection takes two descriptors, the client's
+   * and the upstream's. Each upstream failure the forwarder reports is in `failures()`.
+   *
+   * The free descriptors are counted from outside, in /proc/PID/fd, at the moment they matter:
+   * only numbers below the limit count, whatever the process inherited above it or opened since
+   * it started. The process holds one spare descriptor, which `fill` keeps or lets go so that
+   * exactly `left` (0 or 1) is free once the connections are held.
    */
-  async function limitedProxy(upstream: Endpoint, odd: boolean, mode: 'tcp' | 'http' = 'tcp') {
+  async function limitedProxy(upstream: Endpoint, mode: 'tcp' | 'http' = 'tcp') {
     const at = (name: string) => new URL(`./${name}.js`, import.meta.url).href;
     const code = `
       const { listenTcp } = await import('${at('listener')}');
       const { createTcpForwarder } = await import('${at('tcp')}');
       const { Balancer } = await import('${at('balancer')}');
       const { HttpForwarder } = await import('${at('http/forwarder')}');
-      const { openSync, readdirSync } = await import('node:fs');
+      const { openSync, closeSync } = await import('node:fs');
       const balancer = new Balancer();
       balancer.setEndpoints([{ ip: '127.0.0.1', port: ${upstream.port} }]);
       const observer = { upstreamFailure: (e, reason) => console.log(JSON.stringify({ failure: reason })) };
@@ -562,11 +567,17 @@ describe('a proxy process out of descriptors', () => {
         ? new HttpForwarder({ service: 'default/test', picker: () => balancer, observer })
         : createTcpForwarder({ service: 'default/test:tcp', picker: () => balancer, observer });
       const listener = await listenTcp({ host: '127.0.0.1', port: 0, forwarder: () => forwarder, connections: new Set() });
-      let open = readdirSync('/proc/self/fd').length - 1; // less the directory being read
-      if ((64 - open) % 2 !== ${odd ? 1 : 0}) openSync('/dev/null', 'r'), open++;
-      console.log(JSON.stringify({ port: listener.port, free: 64 - open }));
+      const spare = [openSync('/dev/null', 'r')];
+      process.stdin.setEncoding('utf8').on('data', (command) => {
+        for (const c of command.split('\\n').filter(Boolean)) {
+          if (c === 'take') spare.push(openSync('/dev/null', 'r'));
+          else closeSync(spare.pop());
+          console.log(JSON.stringify({ done: c }));
+        }
+      });
+      console.log(JSON.stringify({ port: listener.port }));
     `;
-    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, code], { stdio: ['pipe', 'pipe', 'inherit'] });
     cleanups.push(() => child.kill('SIGKILL'));
     const lines: Record<string, unknown>[] = [];
     let rest = '';
@@ -576,8 +587,15 @@ describe('a proxy process out of descriptors', () => {
       for (const p of parts) lines.push(JSON.parse(p) as Record<string, unknown>);
     });
     await until(() => lines.length > 0, 'the proxy process to listen');
-    const { port, free } = lines[0] as { port: number; free: number };
-    assert.ok(free >= 4, `free descriptors in the proxy process: ${free}`);
+    const { port } = lines[0] as { port: number };
+    const free = () => 64 - readdirSync(`/proc/${child.pid}/fd`).filter((fd) => Number(fd) < 64).length;
+    assert.ok(free() >= 4, `free descriptors in the proxy process: ${free()}`);
+    /** Has the proxy process take one more descriptor, or let one go. */
+    const command = async (c: 'take' | 'release') => {
+      const answers = lines.filter((l) => 'done' in l).length;
+      child.stdin!.write(`${c}\n`);
+      await until(() => lines.filter((l) => 'done' in l).length > answers, `the proxy process to ${c} a descriptor`);
+    };
     /** A client that sends `send` and collects what comes back. */
     const client = (send = 'x') => {
       const s = connect({ port, host: '127.0.0.1' });
@@ -589,14 +607,17 @@ describe('a proxy process out of descriptors', () => {
       s.write(send);
       return { s, got };
     };
-    /** Holds as many relayed connections as the free descriptors allow. */
-    const fill = async () => {
+    /** Holds relayed connections until `left` descriptors (0 or 1) are free. */
+    const fill = async (left: 0 | 1) => {
       const holding = [];
-      for (let i = 0; i < Math.floor(free / 2); i++) {
+      while (free() >= 2) {
         const c = client();
-        await until(() => c.got.data === 'x', `the echo through connection ${i + 1}`);
+        await until(() => c.got.data === 'x', `the echo through connection ${holding.length + 1}`);
         holding.push(c);
       }
+      if (free() > left) await command('take');
+      else if (free() < left) await command('release');
+      assert.equal(free(), left, 'free descriptors in the proxy process');
       return holding;
     };
     return { child, client, fill, failures: () => lines.filter((l) => 'failure' in l) };
@@ -604,8 +625,8 @@ describe('a proxy process out of descriptors', () => {
 
   it('rests while accept fails, and serves the waiting connections once descriptors are free', async () => {
     const upstream = await server((s) => s.on('data', (d) => s.write(d)));
-    const p = await limitedProxy(upstream.endpoint, false);
-    const holding = await p.fill();
+    const p = await limitedProxy(upstream.endpoint);
+    const holding = await p.fill(0);
     // Every descriptor is taken now: these wait in the listen queue while accept fails.
     const waiting = [p.client(), p.client()];
     for (const c of holding) c.s.destroy();
@@ -616,8 +637,8 @@ describe('a proxy process out of descriptors', () => {
 
   it('resets a connection whose upstream socket cannot be made, without counting it against the endpoint', async () => {
     const upstream = await server((s) => s.on('data', (d) => s.write(d)));
-    const p = await limitedProxy(upstream.endpoint, true);
-    const holding = await p.fill();
+    const p = await limitedProxy(upstream.endpoint);
+    const holding = await p.fill(1);
     // One descriptor is left: the client's is accepted, the upstream's cannot be made.
     const refused = p.client();
     await until(() => refused.got.closed, 'the connection without an upstream to end');
@@ -640,7 +661,7 @@ describe('a proxy process out of descriptors', () => {
   it('answers 503 in HTTP mode when the upstream socket cannot be made, without counting it against the endpoint', async () => {
     // Every answer closes its upstream connection, so each request needs a new one.
     const upstream = await server((s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx')));
-    const p = await limitedProxy(upstream.endpoint, false, 'http');
+    const p = await limitedProxy(upstream.endpoint, 'http');
     const request = 'GET / HTTP/1.1\r\nHost: t\r\n\r\n';
     const answered = (c: ReturnType<typeof p.client>) => c.got.data.includes('\r\n\r\n') || c.got.closed;
     // Kept-alive clients take the descriptors one by one, until one's upstream socket cannot be made.
