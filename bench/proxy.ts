@@ -1,7 +1,8 @@
 // Service proxy benchmark (issue 6): wrk -c50 -t1 for 10 s against the same 3 upstreams,
 // directly (baseline) and through tugboat's HTTP mode, tugboat's TCP mode (with and without the
-// native relay), nginx (round robin, upstream keepalive) and HAProxy (tcp and http modes). The
-// proxy under test runs pinned to core 0, wrk and the upstreams to core 1. Reports requests/s,
+// native relay), nginx (round robin, upstream keepalive), HAProxy (tcp and http modes) and, as
+// the floor, bench/minrelay.c (a TCP relay that only copies bytes: the least a proxy can cost
+// here, which on a virtual machine is far from nothing). The proxy under test runs pinned to core 0, wrk and the upstreams to core 1. Reports requests/s,
 // p99 latency and the proxy's CPU per request (utime+stime from /proc/<pid>/stat across the run
 // ÷ requests), each the median of `--rounds` rounds (the targets take turns, so a noisy moment
 // does not hit one target only).
@@ -10,8 +11,9 @@
 // bench/loadgen.c (open loop: latency counts from when a request was due; wrk has no rate
 // option and its Lua delay() is closed loop), and so is the direct upstream at that same rate;
 // the difference of the two p99s is what the proxy adds (once per round; median and range
-// reported). loadgen first sends one unrecorded request on each connection, so this is the
-// latency of a proxy carrying established connections.
+// reported). The floor runs at that rate too: what the proxy adds beyond the floor is its own.
+// loadgen first sends one unrecorded request on each connection, so this is the latency of a
+// proxy carrying established connections.
 //
 // New connections: wrk again, with `Connection: close` on every request, so each request is a
 // new connection through the proxy (accept, upstream connect, one exchange, both closed):
@@ -63,10 +65,10 @@ function serve(mode: string, port: number, upstreams: number[]): void {
   serveForwarder(mode === 'http' ? createHttpForwarder({ service, picker }) : createTcpForwarder({ service, picker, nativeRelay: mode === 'tcp' }), port, mode !== 'tcp-js');
 }
 
-/** Builds bench/loadgen.c (an open-loop, fixed-rate load generator) into dir. */
-function buildLoadgen(dir: string): string {
-  const source = join(dirname(SELF), '..', '..', 'bench', 'loadgen.c');
-  const binary = join(dir, 'loadgen');
+/** Builds bench/NAME.c (the open-loop load generator, or the minimal relay) into dir. */
+function buildC(dir: string, name: string): string {
+  const source = join(dirname(SELF), '..', '..', 'bench', `${name}.c`);
+  const binary = join(dir, name);
   const r = spawnSync('cc', ['-O2', '-o', binary, source], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building ${source} failed (apt-get install -y gcc): ${r.stderr || r.error?.message}`);
   return binary;
@@ -92,7 +94,7 @@ interface Row {
   result: WrkResult;
   cpuUsPerReq: number | undefined;
   /** At half of this target's peak rate, per round: the p99 through it, and straight to one upstream. */
-  halfLoad?: { rate: number; p99ms: number[]; addedMs: number[] };
+  halfLoad?: { rate: number; p99ms: number[]; addedMs: number[]; beyondFloorMs: number[] };
   /** A new connection per request, per round: connections per second and CPU µs per connection. */
   connects?: { rate: number[]; cpuUs: number[] };
 }
@@ -109,6 +111,9 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** Median and range, in ms. */
+const spread = (xs: number[]): string => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
+
 async function bench(): Promise<void> {
   const seconds = Number(values.duration);
   const warmup = Number(values.warmup);
@@ -119,7 +124,7 @@ async function bench(): Promise<void> {
   requireTools(['wrk', 'nginx', 'haproxy', 'taskset'], 'wrk nginx-light haproxy');
   const dir = mkdtempSync(join(tmpdir(), 'tug-bench-proxy-'));
   const children: ChildProcess[] = [];
-  const loadgen = buildLoadgen(dir);
+  const loadgen = buildC(dir, 'loadgen');
   try {
     const ups = [await freePort(), await freePort(), await freePort()];
     children.push(await startUpstreams(dir, ups));
@@ -188,8 +193,12 @@ async function bench(): Promise<void> {
     }
 
     // Half load, in rounds that take every target in turn too: one p99 is too noisy to go by.
+    // The floor runs at each target's rate too, since the load generator's own core limits how
+    // low a p99 can be at a given rate.
+    const floor = targets.find((t) => t.name === MINIMAL);
     for (let round = 1; round <= rounds; round++) {
       for (const target of targets) {
+        if (target === floor) continue;
         const row = rows.find((r) => r.name === target.name)!;
         const rate = Math.round(row.result.rps / 2);
         // A first paced run at the same rate is thrown away: pinned to one core, Node's JIT and GC
@@ -198,11 +207,14 @@ async function bench(): Promise<void> {
         const twice = (port: number) => (paced(loadgen, port, rate, halfSeconds, connections), paced(loadgen, port, rate, halfSeconds, connections));
         const through = await session(target, twice);
         const straight = await session(direct, twice);
-        row.halfLoad ??= { rate, p99ms: [], addedMs: [] };
+        const least = floor && (await session(floor, twice));
+        row.halfLoad ??= { rate, p99ms: [], addedMs: [], beyondFloorMs: [] };
         row.halfLoad.p99ms.push(through.p99ms);
         row.halfLoad.addedMs.push(through.p99ms - straight.p99ms);
-        const notes = [through.errors, straight.errors && `direct: ${straight.errors}`].filter(Boolean).join('; ');
-        console.error(`round ${round}/${rounds} half load ${target.name}: ${rate} req/s asked, ${Math.round(through.rps)} done, p99 ${through.p99ms} ms (direct at that rate ${straight.p99ms} ms)${notes ? `, ${notes}` : ''}`);
+        if (least) row.halfLoad.beyondFloorMs.push(through.p99ms - least.p99ms);
+        const notes = [through.errors, straight.errors && `direct: ${straight.errors}`, least?.errors && `floor: ${least.errors}`].filter(Boolean).join('; ');
+        const floorNote = least ? `, through the floor ${least.p99ms} ms` : '';
+        console.error(`round ${round}/${rounds} half load ${target.name}: ${rate} req/s asked, ${Math.round(through.rps)} done, p99 ${through.p99ms} ms (direct at that rate ${straight.p99ms} ms${floorNote})${notes ? `, ${notes}` : ''}`);
       }
     }
     printTable(rows, seconds, connections, rounds);
@@ -212,7 +224,10 @@ async function bench(): Promise<void> {
   }
 }
 
-/** tugboat's two modes, nginx and HAProxy's two modes, all in front of the same upstreams. */
+/** The floor: bench/minrelay.c, a TCP relay that does nothing else (no timeouts, retries, health or metrics). */
+const MINIMAL = 'minimal TCP relay in C (floor)';
+
+/** tugboat's two modes, nginx, HAProxy's two modes and the floor, all in front of the same upstreams. */
 function proxyTargets(dir: string, ups: number[]): Target[] {
   const tugboat = (mode: 'http' | 'tcp' | 'tcp-js', build = SELF, suffix = ''): Target => ({
     name: mode === 'tcp-js' ? `tugboat TCP mode, relayed in JavaScript${suffix}` : `tugboat ${mode.toUpperCase()} mode${suffix}`,
@@ -274,7 +289,14 @@ ${mode === 'http' ? '  http-reuse always\n' : ''}${servers}
       return { port, child: start(`haproxy ${mode}`, 0, 'haproxy', ['-db', '-f', conf], join(dir, `haproxy-${mode}.log`)) };
     },
   });
-  const all = [tugboat('http'), tugboat('tcp'), tugboat('tcp-js'), ...(values.baseline ? [tugboat('http', values.baseline, ' (baseline)'), tugboat('tcp', values.baseline, ' (baseline)')] : []), nginx, haproxy('tcp'), haproxy('http')];
+  const minrelay: Target = {
+    name: MINIMAL,
+    launch: async () => {
+      const port = await freePort();
+      return { port, child: start('minrelay', 0, buildC(dir, 'minrelay'), [String(port), ...ups.map(String)], join(dir, 'minrelay.log')) };
+    },
+  };
+  const all = [tugboat('http'), tugboat('tcp'), tugboat('tcp-js'), ...(values.baseline ? [tugboat('http', values.baseline, ' (baseline)'), tugboat('tcp', values.baseline, ' (baseline)')] : []), nginx, haproxy('tcp'), haproxy('http'), minrelay];
   const only = values.only?.toLowerCase().split(',').filter(Boolean);
   return only ? all.filter((t) => only.some((o) => t.name.toLowerCase().includes(o))) : all;
 }
@@ -284,7 +306,7 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
   const nginx = find('nginx');
   const haTcp = find('HAProxy tcp');
   const haHttp = find('HAProxy http');
-  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms (median, min-max)', 'new conn/s', 'vs HAProxy', 'CPU µs/conn', 'errors'];
+  const header = ['target', 'req/s', 'p99 ms', 'CPU µs/req', 'req/s vs nginx', 'req/s vs HAProxy (same mode)', 'CPU vs nginx', 'half load: req/s', 'p99 ms', 'added p99 ms (median, min-max)', 'beyond the floor', 'new conn/s', 'vs HAProxy', 'CPU µs/conn', 'errors'];
   const lines = rows.map((r) => {
     const peer = r.name.includes('TCP') || r.name === 'HAProxy tcp' ? haTcp : r.name.startsWith('direct') ? undefined : haHttp;
     return [
@@ -297,7 +319,8 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
       ratio(r.cpuUsPerReq, nginx?.cpuUsPerReq),
       r.halfLoad ? String(r.halfLoad.rate) : '-',
       r.halfLoad ? median(r.halfLoad.p99ms).toFixed(2) : '-',
-      r.halfLoad ? `${median(r.halfLoad.addedMs).toFixed(2)} (${Math.min(...r.halfLoad.addedMs).toFixed(2)}-${Math.max(...r.halfLoad.addedMs).toFixed(2)})` : '-',
+      r.halfLoad ? spread(r.halfLoad.addedMs) : '-',
+      r.halfLoad?.beyondFloorMs.length ? spread(r.halfLoad.beyondFloorMs) : '-',
       r.connects ? String(Math.round(median(r.connects.rate))) : '-',
       r.connects && peer?.connects ? ratio(median(r.connects.rate), median(peer.connects.rate)) : '-',
       r.connects && !r.connects.cpuUs.some(Number.isNaN) ? median(r.connects.cpuUs).toFixed(1) : '-',
@@ -307,6 +330,7 @@ function printTable(rows: Row[], seconds: number, connections: number, rounds: n
   console.log(`\nwrk -c${connections} -t1 -d${seconds}s, median of ${rounds} rounds; proxy on core 0, wrk + upstream nginx on core 1 (node ${process.version})\n`);
   console.log(table(header, lines));
   console.log('\nhalf load: each proxy paced at half of its own peak over connections warmed by one request, once per round; added p99 = its p99 minus the direct p99 at the same rate in the same round.');
+  if (find(MINIMAL)) console.log("beyond the floor: its p99 minus the p99 through bench/minrelay.c (a relay that only copies bytes) at the same rate in the same round, what the proxy adds beyond what any user-space relay adds on this machine.");
   console.log(`new conn/s: wrk -c${connections} with \`Connection: close\`, one new connection per request (median of ${rounds} rounds); CPU is the proxy's per connection.`);
 }
 
