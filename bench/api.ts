@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
 import { resourceOfKind } from '../api/resources.js';
+import { percentile, pool } from './harness.js';
 
 const TUG = resolve(fileURLToPath(new URL('../cli/main.js', import.meta.url)));
 const CONFIGMAP = resourceOfKind('ConfigMap');
@@ -43,21 +44,6 @@ async function startServer(store: string, dir: string) {
     child.once('exit', (code) => rej(new Error(`tug control exited (${code})`)));
   });
   return { child, kubeconfig };
-}
-
-async function pool(count: number, concurrency: number, work: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await work(next++);
-    }),
-  );
-  return (performance.now() - started) / 1000;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 async function measure(store: string) {

@@ -116,6 +116,23 @@ export function requireTools(tools: string[], packages: string): void {
   }
 }
 
+/** The p-th percentile (0-100) of ascending `sorted`: the nearest rank at or below. */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Runs `task(i)` for i in [0, n) with at most `limit` in flight; resolves with the seconds it took. */
+export async function pool(n: number, limit: number, task: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(limit, n) }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
+  return (performance.now() - started) / 1000;
+}
+
 /** `a / b` as `0.00×`, or `-` when either is missing. */
 export function ratio(a: number | undefined, b: number | undefined): string {
   return a === undefined || b === undefined || !b || Number.isNaN(a) || Number.isNaN(b) ? '-' : `${(a / b).toFixed(2)}×`;

@@ -16,6 +16,7 @@ import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
 import { resourceOfKind } from '../api/resources.js';
 import type { Pod } from '../api/types.js';
+import { percentile } from './harness.js';
 
 const TUG = resolve(fileURLToPath(new URL('../cli/main.js', import.meta.url)));
 const POD = resourceOfKind('Pod');
@@ -43,10 +44,6 @@ function startProcess(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Pr
     child.stderr!.on('data', (d) => (out += d));
     child.once('exit', (code) => rej(new Error(`tug exited (${code}):\n${out}`)));
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Resident memory (MiB) and CPU seconds used so far by a process. */

@@ -31,7 +31,7 @@ import { endpointsController } from '../control/controllers/endpoints-controller
 import { startControllers } from '../control/controllers/manager.js';
 import { startControl } from '../control/index.js';
 import { PROXY_REVISION_ANNOTATION } from '../node/drain.js';
-import { start, stop, table } from './harness.js';
+import { percentile, pool, start, stop, table } from './harness.js';
 
 const POD = resourceOfKind('Pod');
 const NODE = resourceOfKind('Node');
@@ -64,18 +64,6 @@ const hostPort = (i: number) => 20000 + i;
 const endpointKey = (service: string, ip: string, port: number) => `${service}|${ip}:${port}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => new Date().toISOString();
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** Runs `task(i)` for i in [0, n) with at most `limit` in flight. */
-async function pool(n: number, limit: number, task: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, n) }, async () => {
-    while (next < n) await task(next++);
-  }));
-}
 
 function nodeObject(name: string): Node {
   const capacity = { cpu: '64', memory: '256Gi', pods: String(PODS + 10) };

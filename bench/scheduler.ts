@@ -18,6 +18,7 @@ import type { KubeObject, Node, Pod } from '../api/types.js';
 import { startControllers } from '../control/controllers/manager.js';
 import { startControl } from '../control/index.js';
 import { schedulerController, type SchedulerStrategy } from '../control/scheduler/index.js';
+import { percentile, pool } from './harness.js';
 
 const POD = resourceOfKind('Pod');
 const NODE = resourceOfKind('Node');
@@ -39,20 +40,6 @@ const PODS = Number(values.pods);
 const NODE_COUNTS = values.nodes!.split(',').map(Number);
 const STRATEGIES = values.strategies!.split(',') as SchedulerStrategy[];
 const CONCURRENCY = Number(values.concurrency);
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** Runs `task(i)` for i in [0, n) with at most `limit` in flight. */
-async function pool(n: number, limit: number, task: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, n) }, async () => {
-      while (next < n) await task(next++);
-    }),
-  );
-}
 
 function nodeObject(name: string): Node {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
