@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type OnReadOpts, type Server, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { ReadBuffer, readInto } from './readinto.js';
+import { READ_BUFFER_BYTES, ReadBuffer, readInto } from './readinto.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -120,5 +120,24 @@ describe('ReadBuffer', () => {
     assert.notEqual(second, first);
     assert.equal(second.length, 16);
     assert.equal(b.next(), second);
+  });
+
+  it("hands a released connection's buffer to the next connection, unless it is held", () => {
+    const closed = new ReadBuffer();
+    const buffer = closed.next();
+    closed.release();
+    const next = new ReadBuffer();
+    assert.equal(next.next(), buffer, 'the released buffer is reused');
+
+    next.hold();
+    next.release();
+    const other = new ReadBuffer();
+    assert.notEqual(other.next(), buffer, 'a held buffer is never handed out again');
+    assert.equal(other.next().length, READ_BUFFER_BYTES);
+
+    const small = new ReadBuffer(16);
+    const smallBuffer = small.next();
+    small.release();
+    assert.notEqual(new ReadBuffer().next(), smallBuffer, 'only buffers of the default size are kept');
   });
 });

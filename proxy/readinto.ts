@@ -15,19 +15,25 @@ interface WithHandle {
 /** Bytes read at a time into a connection's buffer: what each direction holds (HAProxy's bufsize). */
 export const READ_BUFFER_BYTES = 16 * 1024;
 
-/** A reusable read buffer: handed out again while every write of what it held completed at once. */
+/** Most read buffers kept from closed connections for new ones (1 MiB of the default size). */
+const SPARE_BUFFERS = 64;
+const spares: Buffer[] = [];
+
+/**
+ * A reusable read buffer: handed out again while every write of what it held completed at once.
+ * Buffers of the default size come from connections that closed (see `release`) where there are
+ * any: a new connection then costs no allocation.
+ */
 export class ReadBuffer {
-  private buffer: Buffer;
+  private buffer: Buffer | undefined;
   private held = false;
 
-  constructor(private readonly bytes = READ_BUFFER_BYTES) {
-    this.buffer = Buffer.allocUnsafe(bytes);
-  }
+  constructor(private readonly bytes = READ_BUFFER_BYTES) {}
 
   /** The buffer for the next read (`onread.buffer`). */
   readonly next = (): Buffer => {
-    if (this.held) {
-      this.buffer = Buffer.allocUnsafe(this.bytes);
+    if (this.buffer === undefined || this.held) {
+      this.buffer = (this.bytes === READ_BUFFER_BYTES ? spares.pop() : undefined) ?? Buffer.allocUnsafe(this.bytes);
       this.held = false;
     }
     return this.buffer;
@@ -36,6 +42,17 @@ export class ReadBuffer {
   /** What was read stays referenced (a write is queued, or a copy is kept): the next read gets a fresh buffer. */
   hold(): void {
     this.held = true;
+  }
+
+  /**
+   * The connection is over and nothing reads into this again: the buffer goes to a later
+   * connection, unless what it holds is still referenced.
+   */
+  release(): void {
+    const buffer = this.buffer;
+    this.buffer = undefined;
+    if (buffer !== undefined && !this.held && buffer.length === READ_BUFFER_BYTES && spares.length < SPARE_BUFFERS) spares.push(buffer);
+    this.held = false;
   }
 }
 

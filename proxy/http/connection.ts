@@ -135,7 +135,8 @@ export class ClientConnection implements UpstreamOwner {
     this.socket = socket;
     this.ownReads = socket !== accepted;
     socket.allowHalfOpen = true;
-    socket.setNoDelay(true);
+    // A descriptor comes from the native listener, which set TCP_NODELAY already.
+    if (!('fd' in accepted)) socket.setNoDelay(true);
     socket.on('end', () => this.onEnd());
     socket.on('drain', () => this.onDrain());
     socket.on('error', () => {}); // 'close' follows; a client's reset concerns only its connection
@@ -338,7 +339,9 @@ export class ClientConnection implements UpstreamOwner {
     const conn = this.ex?.conn;
     this.ex = null;
     this.pending = null;
+    // Discarding the upstream connection stops its queued writes, the last readers of the input.
     if (conn) this.ctx.pool.discard(conn);
+    this.input.release();
     this.ctx.removed(this);
   }
 
