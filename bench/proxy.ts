@@ -2,10 +2,10 @@
 // directly (baseline) and through tugboat's HTTP mode, tugboat's TCP mode (with and without the
 // native relay), nginx (round robin, upstream keepalive), HAProxy (tcp and http modes) and, as
 // the floor, bench/minrelay.c (a TCP relay that only copies bytes: the least a proxy can cost
-// here, which on a virtual machine is far from nothing). The proxy under test runs pinned to core 0, wrk and the upstreams to core 1. Reports requests/s,
-// p99 latency and the proxy's CPU per request (utime+stime from /proc/<pid>/stat across the run
-// ÷ requests), each the median of `--rounds` rounds (the targets take turns, so a noisy moment
-// does not hit one target only).
+// here, which on a virtual machine is far from nothing). The proxy under test runs pinned to
+// core 0, wrk and the upstreams to core 1. Reports requests/s, p99 latency and the proxy's CPU
+// per request (utime+stime from /proc/<pid>/stat across the run ÷ requests), each the median of
+// `--rounds` rounds (the targets take turns, so a noisy moment does not hit one target only).
 //
 // Added latency at half load: each proxy is also driven at half of its own peak rate by
 // bench/loadgen.c (open loop: latency counts from when a request was due; wrk has no rate
