@@ -62,6 +62,8 @@ const podName = (i: number) => `p-${pad(i, 4)}`;
 /** Pod i serves Service i / PER_SERVICE on node port 20000 + i. */
 const hostPort = (i: number) => 20000 + i;
 const endpointKey = (service: string, ip: string, port: number) => `${service}|${ip}:${port}`;
+/** A phase whose changes are not all served this long after its last status write fails. */
+const GIVE_UP_MS = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => new Date().toISOString();
 
@@ -203,8 +205,16 @@ async function phase(name: string, client: ApiClient, tracker: Tracker, indices:
   }
   const written = (performance.now() - t0) / 1000;
   const stall = setInterval(() => console.error(`  … ${name}: ${latencies.length}/${indices.length} served`), 10_000);
-  await Promise.all(served);
-  clearInterval(stall);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${name}: ${indices.length - latencies.length} of ${indices.length} changes not served after ${GIVE_UP_MS / 1000} s`)), GIVE_UP_MS);
+  });
+  try {
+    await Promise.race([Promise.all(served), limit]);
+  } finally {
+    clearInterval(stall);
+    clearTimeout(timer);
+  }
   const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
   return { name, latencies: sorted(latencies), published: sorted(published), programmed: sorted(programmed), seconds: (performance.now() - t0) / 1000, written };
 }
