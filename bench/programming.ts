@@ -26,6 +26,8 @@ import { METRICS_ADDRESS_ANNOTATION } from '../api/annotations.js';
 import { ApiClient } from '../api/client.js';
 import { writeKubeconfig, type Connection } from '../api/kubeconfig.js';
 import { resourceOfKind } from '../api/resources.js';
+import { sleep } from '../api/timers.js';
+import { parseMetrics } from '../api/traffic.js';
 import type { Endpoints, KubeObject, Node, Pod } from '../api/types.js';
 import { endpointsController } from '../control/controllers/endpoints-controller.js';
 import { startControllers } from '../control/controllers/manager.js';
@@ -64,7 +66,6 @@ const hostPort = (i: number) => 20000 + i;
 const endpointKey = (service: string, ip: string, port: number) => `${service}|${ip}:${port}`;
 /** A phase whose changes are not all served this long after its last status write fails. */
 const GIVE_UP_MS = 60_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => new Date().toISOString();
 
 function nodeObject(name: string): Node {
@@ -221,9 +222,9 @@ async function phase(name: string, client: ApiClient, tracker: Tracker, indices:
 
 /** p50 and p99 (in ms) from a Prometheus histogram's cumulative buckets: the bucket's upper bound. */
 function histogramQuantiles(text: string, name: string): { count: number; p50: string; p99: string } {
-  const buckets: { le: number; count: number }[] = [];
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm'))) buckets.push({ le: Number(m[1]), count: Number(m[2]) });
-  const count = Number(new RegExp(`^${name}_count(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const samples = parseMetrics(text);
+  const buckets = samples.filter((x) => x.name === `${name}_bucket`).map((x) => ({ le: Number(x.labels.le), count: x.value }));
+  const count = samples.find((x) => x.name === `${name}_count`)?.value ?? 0;
   const at = (q: number) => {
     const b = buckets.find((x) => x.count >= q * count);
     return b === undefined ? '-' : b.le === Infinity ? '> last bucket' : `≤ ${b.le * 1000} ms`;
