@@ -2,14 +2,15 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { loadUdpBatch, type BatchedUdp, type BatchHandler, type OpenBatched } from './udpbatch.js';
+import { needs } from '../test/requirements.js';
 
-/** The native module, or a skip (a failure under TUG_TEST_REQUIRE=all, as in CI). */
-function native(t: TestContext): OpenBatched | undefined {
+/** The native module; every test here needs it (lib/native, built by npm install). */
+const NATIVE = await needs('native');
+
+function native(): OpenBatched {
   const loaded = loadUdpBatch();
-  if (loaded.ok) return loaded.open;
-  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`the batched UDP socket is required (TUG_TEST_REQUIRE=all) but did not load: ${loaded.reason}; run npm install (node-gyp builds lib/native)`);
-  t.skip(`batched UDP not built: ${loaded.reason}`);
-  return undefined;
+  if (!loaded.ok) throw new Error(`the batched UDP socket did not load: ${loaded.reason}`);
+  return loaded.open;
 }
 
 function open(t: TestContext, openBatched: OpenBatched, handler: BatchHandler, host = '127.0.0.1'): { sock: BatchedUdp; errors: unknown[] } {
@@ -42,9 +43,8 @@ function receive(c: Socket, count: number): Promise<Buffer[]> {
 /** Echoes each datagram back with "re:" in front. */
 const echo: BatchHandler = (q, _i, out, offset) => out.write('re:', offset) + q.copy(out, offset + 3);
 
-test('a burst from several clients is answered in batches, each answer to its own sender', async (t) => {
-  const openBatched = native(t);
-  if (!openBatched) return;
+test('a burst from several clients is answered in batches, each answer to its own sender', NATIVE, async (t) => {
+  const openBatched = native();
   let largest = 0;
   const { sock, errors } = open(t, openBatched, (q, i, out, offset) => {
     largest = Math.max(largest, i + 1);
@@ -59,9 +59,8 @@ test('a burst from several clients is answered in batches, each answer to its ow
   assert.deepEqual(errors, []);
 });
 
-test('an answer given later goes through peer() and sendTo(); a 0 sends nothing now', async (t) => {
-  const openBatched = native(t);
-  if (!openBatched) return;
+test('an answer given later goes through peer() and sendTo(); a 0 sends nothing now', NATIVE, async (t) => {
+  const openBatched = native();
   const later: { bytes: Buffer; to: { address: string; port: number } }[] = [];
   const { sock } = open(t, openBatched, (q, i) => {
     later.push({ bytes: Buffer.from(q), to: sock.peer(i) });
@@ -78,9 +77,8 @@ test('an answer given later goes through peer() and sendTo(); a 0 sends nothing 
   assert.equal(sock.sendTo(Buffer.from('x'), 53, 'not-an-address'), 22, 'a name is EINVAL');
 });
 
-test('a handler that throws loses that answer only; the error is reported and the rest are answered', async (t) => {
-  const openBatched = native(t);
-  if (!openBatched) return;
+test('a handler that throws loses that answer only; the error is reported and the rest are answered', NATIVE, async (t) => {
+  const openBatched = native();
   const { sock, errors } = open(t, openBatched, (q, i, out, offset) => {
     if (String(q) === 'bad') throw new Error('boom');
     return echo(q, i, out, offset);
@@ -92,9 +90,8 @@ test('a handler that throws loses that answer only; the error is reported and th
   assert.deepEqual(errors.map((e) => (e as Error).message), ['boom']);
 });
 
-test('datagrams of any size arrive whole, an empty one too', async (t) => {
-  const openBatched = native(t);
-  if (!openBatched) return;
+test('datagrams of any size arrive whole, an empty one too', NATIVE, async (t) => {
+  const openBatched = native();
   const sizes: number[] = [];
   const { sock } = open(t, openBatched, (q, _i, out, offset) => {
     sizes.push(q.length);
@@ -109,9 +106,8 @@ test('datagrams of any size arrive whole, an empty one too', async (t) => {
   assert.deepEqual(sizes, [0, 1, 512, 4096, 65_507]);
 });
 
-test('IPv6: answers go back to ::1', async (t) => {
-  const openBatched = native(t);
-  if (!openBatched) return;
+test('IPv6: answers go back to ::1', NATIVE, async (t) => {
+  const openBatched = native();
   let sock: BatchedUdp;
   const peers: string[] = [];
   try {
@@ -130,9 +126,8 @@ test('IPv6: answers go back to ::1', async (t) => {
   assert.deepEqual(peers, ['::1']);
 });
 
-test('a taken port is EADDRINUSE; close() frees the port at once, twice is harmless, and sendTo after it is EBADF', async (t) => {
-  const openBatched = native(t);
-  if (!openBatched) return;
+test('a taken port is EADDRINUSE; close() frees the port at once, twice is harmless, and sendTo after it is EBADF', NATIVE, async (t) => {
+  const openBatched = native();
   const first = openBatched('127.0.0.1', 0, echo, () => undefined);
   assert.throws(() => openBatched('127.0.0.1', first.port, echo, () => undefined), (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE');
   assert.throws(() => openBatched('localhost', 0, echo, () => undefined), /IP literal/);

@@ -4,14 +4,15 @@ import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { connect, createServer, Socket, type Server } from 'node:net';
-import { afterEach, beforeEach, describe, it, type TestContext } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { Balancer } from './balancer.js';
 import { ProxyMetrics } from './metrics.js';
-import { activeRelays, relayUnavailable } from './relay.js';
+import { activeRelays } from './relay.js';
 import { listenTcp } from './listener.js';
 import { createTcpForwarder, type TcpForwarderOptions } from './tcp.js';
 import type { Carried, Endpoint, Forwarder } from './types.js';
+import { needs } from '../test/requirements.js';
 
 /** Everything a test opened, closed at its end whatever happened; then no relay may be left. */
 const cleanups: (() => unknown)[] = [];
@@ -148,10 +149,10 @@ async function nativeListener(forwarder: Forwarder | undefined, native = true) {
 }
 
 const MODES: Mode[] = ['accepted and relayed natively', 'from the first byte in the native relay', 'answered connections in the native relay', 'relayed in JavaScript'];
-for (const m of MODES) describe(`TCP forwarder (${m})`, () => {
-  beforeEach((t) => {
+const NATIVE = await needs('native');
+for (const m of MODES) describe(`TCP forwarder (${m})`, m === 'relayed in JavaScript' ? {} : NATIVE, () => {
+  beforeEach(() => {
     mode = m;
-    if (m !== 'relayed in JavaScript') requireRelay(t);
   });
 
   it('round robin per connection: 300 connections over 3 endpoints give exactly 100 each', async () => {
@@ -305,18 +306,9 @@ async function until(check: () => boolean, what: string): Promise<void> {
   assert.ok(check(), what);
 }
 
-/** Skips a test of the native relay where it is not built, or fails it where it is required (CI). */
-function requireRelay(t: unknown): void {
-  const why = relayUnavailable();
-  if (why === undefined) return;
-  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`the native relay is required (TUG_TEST_REQUIRE=all) but did not load: ${why}; run npm install (node-gyp builds lib/native)`);
-  (t as TestContext).skip(`the native relay is not built: ${why}`);
-}
-
-describe('the native relay, taking answered connections', () => {
-  beforeEach((t) => {
+describe('the native relay, taking answered connections', NATIVE, () => {
+  beforeEach(() => {
     mode = 'answered connections in the native relay';
-    requireRelay(t);
   });
 
   /** A client of an echo upstream behind the forwarder, once its second exchange moved it to the relay. */
@@ -392,10 +384,9 @@ describe('the native relay, taking answered connections', () => {
   });
 });
 
-describe('the native relay, from the first byte', () => {
-  beforeEach((t) => {
+describe('the native relay, from the first byte', NATIVE, () => {
+  beforeEach(() => {
     mode = 'from the first byte in the native relay';
-    requireRelay(t);
   });
 
   it('takes the connection before any byte, connects the upstream itself, and lets go when both sides finished', async () => {
@@ -443,11 +434,7 @@ describe('the native relay, from the first byte', () => {
   });
 });
 
-for (const native of [true, false]) describe(`the proxy's TCP listener (${native ? 'accepting natively' : 'a net.Server'})`, () => {
-  beforeEach((t) => {
-    if (native) requireRelay(t);
-  });
-
+for (const native of [true, false]) describe(`the proxy's TCP listener (${native ? 'accepting natively' : 'a net.Server'})`, native ? NATIVE : {}, () => {
   it('gives a forwarder that needs a socket an unread, paused one with the client\'s address, and tracks it until it closes', async () => {
     const handed: { flowing: boolean | null; address?: string; port?: number }[] = [];
     const echo: Forwarder = {
@@ -510,8 +497,7 @@ for (const native of [true, false]) describe(`the proxy's TCP listener (${native
   });
 });
 
-describe('the native listener with the TCP forwarder', () => {
-  beforeEach((t) => requireRelay(t));
+describe('the native listener with the TCP forwarder', NATIVE, () => {
 
   it('relays a connection with no Node socket; destroying what the listener tracks ends it', async () => {
     const upstream = await server((s) => s.on('data', (d) => s.write(d)));
@@ -539,8 +525,7 @@ describe('the native listener with the TCP forwarder', () => {
   });
 });
 
-describe('a proxy process out of descriptors', () => {
-  beforeEach((t) => requireRelay(t));
+describe('a proxy process out of descriptors', NATIVE, () => {
 
   /**
    * A proxy process limited to 64 descriptors: the native listener and the TCP (or HTTP)

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
-import { after, test, type TestContext } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import { ensureBusyboxImage, ensureDocker } from '../../test/e2e/docker-support.js';
+import { dockerClient, ensureBusyboxImage } from '../../test/e2e/docker-support.js';
+import { needs } from '../../test/requirements.js';
 import { DockerRuntime, LABEL } from './docker.js';
 import { RuntimeError, type ContainerSpec, type ContainerState } from './types.js';
 
@@ -21,10 +22,9 @@ after(async () => {
   await Promise.all(ours.map((c) => engine!.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
 });
 
-/** The runtime under test, or undefined when the test was skipped for lack of Docker. */
-async function setup(t: TestContext): Promise<{ rt: DockerRuntime; docker: Docker; image: string } | undefined> {
-  const docker = await ensureDocker(t);
-  if (!docker) return undefined;
+/** The runtime under test, on this run's own node name. */
+async function setup(): Promise<{ rt: DockerRuntime; docker: Docker; image: string }> {
+  const docker = dockerClient();
   engine = docker;
   const image = await ensureBusyboxImage(docker);
   const rt = new DockerRuntime({ nodeName: NODE });
@@ -95,217 +95,211 @@ async function text(stream: Readable): Promise<string> {
   return out;
 }
 
-test('serves HTTP on the host network and carries the tugboat labels', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  const port = await freePort();
-  const s = spec(env.image, ['httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'], {
-    labels: { podUid: randomUUID(), podName: 'web', namespace: 'shop', containerName: 'httpd', restartCount: 2 },
-    resources: { memoryBytes: 64 * 1024 * 1024, cpuMillis: 500 },
-  });
-  const state = await env.rt.start(s);
-  assert.equal(state.phase, 'running');
-  assert.ok(state.pid && state.pid > 0);
-  assert.deepEqual(state.labels, s.labels);
-
-  const body = await eventually('httpd to answer', async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/index.html`);
-    return res.ok ? res.text() : undefined;
-  });
-  assert.equal(body, 'ok\n');
-
-  const info = await env.docker.getContainer(state.id).inspect();
-  assert.equal(info.Name, `/tug_shop_web_httpd_2_${s.labels.podUid.slice(0, 8)}`);
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(info.Config.Labels).filter(([k]) => k.startsWith('io.tugboat.'))),
-    {
-      'io.tugboat.pod.uid': s.labels.podUid,
-      'io.tugboat.pod.name': 'web',
-      'io.tugboat.pod.namespace': 'shop',
-      'io.tugboat.container.name': 'httpd',
-      'io.tugboat.restart-count': '2',
-      'io.tugboat.node': NODE,
-    },
-  );
-  assert.equal(info.HostConfig.NetworkMode, 'host');
-  assert.equal(info.HostConfig.Init, true);
-  assert.equal(info.HostConfig.Memory, 64 * 1024 * 1024);
-  assert.equal(info.HostConfig.NanoCpus, 500_000_000);
-  assert.deepEqual(info.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } });
-
-  const stopped = await env.rt.stop(state.id, 10);
-  assert.equal(stopped?.phase, 'exited');
-});
-
-test('exit codes: 0 is Completed, 3 is Error, both reported by onExit', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  const exits = exitOf(env.rt);
-  const ok = await env.rt.start(spec(env.image, ['sh', '-c', 'exit 0']));
-  const bad = await env.rt.start(spec(env.image, ['sh', '-c', 'sleep 0.2; exit 3']));
-  const [okExit, badExit] = await Promise.all([exits.wait(ok.id), exits.wait(bad.id)]);
-  assert.equal(okExit.phase, 'exited');
-  assert.equal(okExit.exitCode, 0);
-  assert.equal(okExit.reason, 'Completed');
-  assert.equal(badExit.exitCode, 3);
-  assert.equal(badExit.reason, 'Error');
-  assert.equal(badExit.signal, undefined);
-  assert.ok(badExit.finishedAt && badExit.finishedAt >= badExit.startedAt);
-  assert.deepEqual(await env.rt.status(bad.id), badExit);
-});
-
-test('logs hold stdout and stderr; follow ends when the container stops', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  const exits = exitOf(env.rt);
-  const done = await env.rt.start(spec(env.image, ['sh', '-c', 'echo hello; echo err >&2']));
-  await exits.wait(done.id);
-  const all = await text(await env.rt.logs(done.id, {}));
-  assert.deepEqual(all.split('\n').filter(Boolean).sort(), ['err', 'hello']);
-  assert.equal(await text(await env.rt.logs(done.id, { limitBytes: 3 })), all.slice(0, 3));
-  assert.match(await text(await env.rt.logs(done.id, { timestamps: true, tailLines: 1 })), /^\d{4}-\d\d-\d\dT\S+ (hello|err)\n$/);
-
-  const slow = await env.rt.start(spec(env.image, ['sh', '-c', 'echo one; sleep 1; echo two']));
-  const followed = await text(await env.rt.logs(slow.id, { follow: true }));
-  assert.equal(followed, 'one\ntwo\n');
-
-  const forever = await env.rt.start(spec(env.image, ['sh', '-c', 'echo tick; sleep 1000']));
-  const abort = new AbortController();
-  const stream = await env.rt.logs(forever.id, { follow: true, signal: abort.signal });
-  const first = await new Promise<string>((res) => stream.once('data', (d: Buffer) => res(d.toString())));
-  assert.equal(first, 'tick\n');
-  abort.abort();
-  await text(stream);
-});
-
-test('a kill from outside docker is exit 137, SIGKILL, reported even while the events stream reconnects', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  const exits = exitOf(env.rt);
-  const state = await env.rt.start(spec(env.image, ['sleep', '1000']));
-  // Drop the runtime's events stream (as a daemon hiccup would); the kill lands during the reopen.
-  const internals = env.rt as unknown as { events?: Readable };
-  const events = await eventually('the events stream', async () => internals.events);
-  events.destroy();
-  await env.docker.getContainer(state.id).kill({ signal: 'KILL' });
-  const exit = await exits.wait(state.id);
-  assert.equal(exit.exitCode, 137);
-  assert.equal(exit.signal, 'SIGKILL');
-  assert.equal(exit.reason, 'Error');
-});
-
-test('stop: prompt for a process that takes SIGTERM, the grace period for one that ignores it', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  const polite = await env.rt.start(spec(env.image, ['sleep', '1000']));
-  let began = Date.now();
-  const politeEnd = await env.rt.stop(polite.id, 10);
-  assert.ok(Date.now() - began < 3000, `stop took ${Date.now() - began} ms`);
-  assert.equal(politeEnd?.exitCode, 143);
-  assert.equal(politeEnd?.signal, 'SIGTERM');
-
-  const stubborn = await env.rt.start(spec(env.image, ['sh', '-c', "trap '' TERM; sleep 1000"]));
-  began = Date.now();
-  const stubbornEnd = await env.rt.stop(stubborn.id, 2);
-  const took = Date.now() - began;
-  assert.ok(took >= 1900 && took < 8000, `stop took ${took} ms`);
-  assert.equal(stubbornEnd?.phase, 'exited');
-  assert.equal(stubbornEnd?.exitCode, 137);
-
-  // Stopping what already stopped is fine; removing twice too.
-  assert.equal((await env.rt.stop(stubborn.id, 2))?.exitCode, 137);
-  await env.rt.remove(stubborn.id);
-  await env.rt.remove(stubborn.id);
-  assert.equal(await env.rt.status(stubborn.id), undefined);
-  assert.equal(await env.rt.stop(stubborn.id, 1), undefined);
-});
-
-test('start failures carry Kubernetes waiting reasons and leave nothing behind', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  for (const policy of ['IfNotPresent', 'Always', 'Never', undefined]) {
-    await assert.rejects(env.rt.start(spec('local/not-here:1', ['true'], { imagePullPolicy: policy })), (e: unknown) => {
-      assert.ok(e instanceof RuntimeError);
-      assert.equal(e.reason, 'ErrImageNeverPull');
-      assert.match(e.message, /image "local\/not-here:1" is not present on this node/);
-      return true;
+describe('DockerRuntime with the real engine', await needs('docker'), () => {
+  it('serves HTTP on the host network and carries the tugboat labels', async (t) => {
+    const env = await setup();
+    const port = await freePort();
+    const s = spec(env.image, ['httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'], {
+      labels: { podUid: randomUUID(), podName: 'web', namespace: 'shop', containerName: 'httpd', restartCount: 2 },
+      resources: { memoryBytes: 64 * 1024 * 1024, cpuMillis: 500 },
     });
-  }
-  await assert.rejects(env.rt.start(spec('', ['true'], { image: undefined })), { name: 'RuntimeError', reason: 'InvalidImageName' });
+    const state = await env.rt.start(s);
+    assert.equal(state.phase, 'running');
+    assert.ok(state.pid && state.pid > 0);
+    assert.deepEqual(state.labels, s.labels);
 
-  // Twice each, under the same name: a failed start leaves no container to collide with.
-  const before = (await env.rt.list()).length;
-  const cases: [ContainerSpec, RegExp][] = [
-    [spec(env.image, ['/bin/no-such-command']), /exec: "\/bin\/no-such-command": stat \/bin\/no-such-command: no such file or directory/],
-    [spec(env.image, ['no-such-command'], { env: { PATH: '/usr/bin:/bin' } }), /exec: "no-such-command": executable file not found in \$PATH/],
-    [spec(env.image, [], { args: ['no-such-command'] }), /executable file not found in \$PATH/],
-  ];
-  for (const [s, message] of cases) {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      await assert.rejects(env.rt.start(s), (e: unknown) => {
+    const body = await eventually('httpd to answer', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/index.html`);
+      return res.ok ? res.text() : undefined;
+    });
+    assert.equal(body, 'ok\n');
+
+    const info = await env.docker.getContainer(state.id).inspect();
+    assert.equal(info.Name, `/tug_shop_web_httpd_2_${s.labels.podUid.slice(0, 8)}`);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(info.Config.Labels).filter(([k]) => k.startsWith('io.tugboat.'))),
+      {
+        'io.tugboat.pod.uid': s.labels.podUid,
+        'io.tugboat.pod.name': 'web',
+        'io.tugboat.pod.namespace': 'shop',
+        'io.tugboat.container.name': 'httpd',
+        'io.tugboat.restart-count': '2',
+        'io.tugboat.node': NODE,
+      },
+    );
+    assert.equal(info.HostConfig.NetworkMode, 'host');
+    assert.equal(info.HostConfig.Init, true);
+    assert.equal(info.HostConfig.Memory, 64 * 1024 * 1024);
+    assert.equal(info.HostConfig.NanoCpus, 500_000_000);
+    assert.deepEqual(info.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } });
+
+    const stopped = await env.rt.stop(state.id, 10);
+    assert.equal(stopped?.phase, 'exited');
+  });
+
+  it('exit codes: 0 is Completed, 3 is Error, both reported by onExit', async (t) => {
+    const env = await setup();
+    const exits = exitOf(env.rt);
+    const ok = await env.rt.start(spec(env.image, ['sh', '-c', 'exit 0']));
+    const bad = await env.rt.start(spec(env.image, ['sh', '-c', 'sleep 0.2; exit 3']));
+    const [okExit, badExit] = await Promise.all([exits.wait(ok.id), exits.wait(bad.id)]);
+    assert.equal(okExit.phase, 'exited');
+    assert.equal(okExit.exitCode, 0);
+    assert.equal(okExit.reason, 'Completed');
+    assert.equal(badExit.exitCode, 3);
+    assert.equal(badExit.reason, 'Error');
+    assert.equal(badExit.signal, undefined);
+    assert.ok(badExit.finishedAt && badExit.finishedAt >= badExit.startedAt);
+    assert.deepEqual(await env.rt.status(bad.id), badExit);
+  });
+
+  it('logs hold stdout and stderr; follow ends when the container stops', async (t) => {
+    const env = await setup();
+    const exits = exitOf(env.rt);
+    const done = await env.rt.start(spec(env.image, ['sh', '-c', 'echo hello; echo err >&2']));
+    await exits.wait(done.id);
+    const all = await text(await env.rt.logs(done.id, {}));
+    assert.deepEqual(all.split('\n').filter(Boolean).sort(), ['err', 'hello']);
+    assert.equal(await text(await env.rt.logs(done.id, { limitBytes: 3 })), all.slice(0, 3));
+    assert.match(await text(await env.rt.logs(done.id, { timestamps: true, tailLines: 1 })), /^\d{4}-\d\d-\d\dT\S+ (hello|err)\n$/);
+
+    const slow = await env.rt.start(spec(env.image, ['sh', '-c', 'echo one; sleep 1; echo two']));
+    const followed = await text(await env.rt.logs(slow.id, { follow: true }));
+    assert.equal(followed, 'one\ntwo\n');
+
+    const forever = await env.rt.start(spec(env.image, ['sh', '-c', 'echo tick; sleep 1000']));
+    const abort = new AbortController();
+    const stream = await env.rt.logs(forever.id, { follow: true, signal: abort.signal });
+    const first = await new Promise<string>((res) => stream.once('data', (d: Buffer) => res(d.toString())));
+    assert.equal(first, 'tick\n');
+    abort.abort();
+    await text(stream);
+  });
+
+  it('a kill from outside docker is exit 137, SIGKILL, reported even while the events stream reconnects', async (t) => {
+    const env = await setup();
+    const exits = exitOf(env.rt);
+    const state = await env.rt.start(spec(env.image, ['sleep', '1000']));
+    // Drop the runtime's events stream (as a daemon hiccup would); the kill lands during the reopen.
+    const internals = env.rt as unknown as { events?: Readable };
+    const events = await eventually('the events stream', async () => internals.events);
+    events.destroy();
+    await env.docker.getContainer(state.id).kill({ signal: 'KILL' });
+    const exit = await exits.wait(state.id);
+    assert.equal(exit.exitCode, 137);
+    assert.equal(exit.signal, 'SIGKILL');
+    assert.equal(exit.reason, 'Error');
+  });
+
+  it('stop: prompt for a process that takes SIGTERM, the grace period for one that ignores it', async (t) => {
+    const env = await setup();
+    const polite = await env.rt.start(spec(env.image, ['sleep', '1000']));
+    let began = Date.now();
+    const politeEnd = await env.rt.stop(polite.id, 10);
+    assert.ok(Date.now() - began < 3000, `stop took ${Date.now() - began} ms`);
+    assert.equal(politeEnd?.exitCode, 143);
+    assert.equal(politeEnd?.signal, 'SIGTERM');
+
+    const stubborn = await env.rt.start(spec(env.image, ['sh', '-c', "trap '' TERM; sleep 1000"]));
+    began = Date.now();
+    const stubbornEnd = await env.rt.stop(stubborn.id, 2);
+    const took = Date.now() - began;
+    assert.ok(took >= 1900 && took < 8000, `stop took ${took} ms`);
+    assert.equal(stubbornEnd?.phase, 'exited');
+    assert.equal(stubbornEnd?.exitCode, 137);
+
+    // Stopping what already stopped is fine; removing twice too.
+    assert.equal((await env.rt.stop(stubborn.id, 2))?.exitCode, 137);
+    await env.rt.remove(stubborn.id);
+    await env.rt.remove(stubborn.id);
+    assert.equal(await env.rt.status(stubborn.id), undefined);
+    assert.equal(await env.rt.stop(stubborn.id, 1), undefined);
+  });
+
+  it('start failures carry Kubernetes waiting reasons and leave nothing behind', async (t) => {
+    const env = await setup();
+    for (const policy of ['IfNotPresent', 'Always', 'Never', undefined]) {
+      await assert.rejects(env.rt.start(spec('local/not-here:1', ['true'], { imagePullPolicy: policy })), (e: unknown) => {
         assert.ok(e instanceof RuntimeError);
-        assert.equal(e.reason, 'RunContainerError');
-        assert.match(e.message, message);
+        assert.equal(e.reason, 'ErrImageNeverPull');
+        assert.match(e.message, /image "local\/not-here:1" is not present on this node/);
         return true;
       });
     }
-  }
-  // The imported image has no default command: docker refuses to create, and says why.
-  await assert.rejects(env.rt.start(spec(env.image, [])), { reason: 'RunContainerError', message: /no command specified/i });
-  assert.equal((await env.rt.list()).length, before);
-});
+    await assert.rejects(env.rt.start(spec('', ['true'], { image: undefined })), { name: 'RuntimeError', reason: 'InvalidImageName' });
 
-test('exec: exit code, output, stdin and the container env', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  const state = await env.rt.start(spec(env.image, ['sleep', '1000'], { env: { HOSTNAME: 'exec-pod', GREETING: 'hi there' } }));
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const code = await env.rt.exec(state.id, ['sh', '-c', 'echo $HOSTNAME; echo "$GREETING" >&2; exit 3'], { stdout, stderr });
-  assert.equal(code, 3);
-  stdout.end();
-  stderr.end();
-  assert.equal(await text(stdout), 'exec-pod\n');
-  assert.equal(await text(stderr), 'hi there\n');
+    // Twice each, under the same name: a failed start leaves no container to collide with.
+    const before = (await env.rt.list()).length;
+    const cases: [ContainerSpec, RegExp][] = [
+      [spec(env.image, ['/bin/no-such-command']), /exec: "\/bin\/no-such-command": stat \/bin\/no-such-command: no such file or directory/],
+      [spec(env.image, ['no-such-command'], { env: { PATH: '/usr/bin:/bin' } }), /exec: "no-such-command": executable file not found in \$PATH/],
+      [spec(env.image, [], { args: ['no-such-command'] }), /executable file not found in \$PATH/],
+    ];
+    for (const [s, message] of cases) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await assert.rejects(env.rt.start(s), (e: unknown) => {
+          assert.ok(e instanceof RuntimeError);
+          assert.equal(e.reason, 'RunContainerError');
+          assert.match(e.message, message);
+          return true;
+        });
+      }
+    }
+    // The imported image has no default command: docker refuses to create, and says why.
+    await assert.rejects(env.rt.start(spec(env.image, [])), { reason: 'RunContainerError', message: /no command specified/i });
+    assert.equal((await env.rt.list()).length, before);
+  });
 
-  const echoed = new PassThrough();
-  const catCode = await env.rt.exec(state.id, ['cat'], { stdin: Readable.from(['from ', 'stdin\n']), stdout: echoed, stderr: new PassThrough() });
-  assert.equal(catCode, 0);
-  echoed.end();
-  assert.equal(await text(echoed), 'from stdin\n');
+  it('exec: exit code, output, stdin and the container env', async (t) => {
+    const env = await setup();
+    const state = await env.rt.start(spec(env.image, ['sleep', '1000'], { env: { HOSTNAME: 'exec-pod', GREETING: 'hi there' } }));
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const code = await env.rt.exec(state.id, ['sh', '-c', 'echo $HOSTNAME; echo "$GREETING" >&2; exit 3'], { stdout, stderr });
+    assert.equal(code, 3);
+    stdout.end();
+    stderr.end();
+    assert.equal(await text(stdout), 'exec-pod\n');
+    assert.equal(await text(stderr), 'hi there\n');
 
-  const tty = new PassThrough();
-  assert.equal(await env.rt.exec(state.id, ['sh', '-c', 'echo tty; exit 7'], { stdout: tty, stderr: tty, tty: true }), 7);
-  tty.end();
-  assert.match(await text(tty), /^tty\r?\n$/);
+    const echoed = new PassThrough();
+    const catCode = await env.rt.exec(state.id, ['cat'], { stdin: Readable.from(['from ', 'stdin\n']), stdout: echoed, stderr: new PassThrough() });
+    assert.equal(catCode, 0);
+    echoed.end();
+    assert.equal(await text(echoed), 'from stdin\n');
 
-  const abort = new AbortController();
-  const hanging = env.rt.exec(state.id, ['sleep', '1000'], { stdout: new PassThrough(), stderr: new PassThrough(), signal: abort.signal });
-  setTimeout(() => abort.abort(), 200);
-  await assert.rejects(hanging, { name: 'AbortError' });
-  await env.rt.stop(state.id, 5);
-});
+    const tty = new PassThrough();
+    assert.equal(await env.rt.exec(state.id, ['sh', '-c', 'echo tty; exit 7'], { stdout: tty, stderr: tty, tty: true }), 7);
+    tty.end();
+    assert.match(await text(tty), /^tty\r?\n$/);
 
-test('adoption: a new runtime on the same node lists and stops what the old one started', async (t) => {
-  const env = await setup(t);
-  if (!env) return;
-  const s = spec(env.image, ['sleep', '1000']);
-  const state = await env.rt.start(s);
-  await env.rt.close();
+    const abort = new AbortController();
+    const hanging = env.rt.exec(state.id, ['sleep', '1000'], { stdout: new PassThrough(), stderr: new PassThrough(), signal: abort.signal });
+    setTimeout(() => abort.abort(), 200);
+    await assert.rejects(hanging, { name: 'AbortError' });
+    await env.rt.stop(state.id, 5);
+  });
 
-  const successor = new DockerRuntime({ nodeName: NODE });
-  runtimes.push(successor);
-  const other = new DockerRuntime({ nodeName: `${NODE}-other` });
-  runtimes.push(other);
-  const exits = exitOf(successor);
-  const adopted = (await successor.list()).find((c) => c.id === state.id);
-  assert.ok(adopted, 'the running container is listed');
-  assert.equal(adopted.phase, 'running');
-  assert.deepEqual(adopted.labels, s.labels);
-  assert.deepEqual(adopted.startedAt, state.startedAt);
-  assert.equal((await other.list()).some((c) => c.id === state.id), false, 'another node does not see it');
+  it('adoption: a new runtime on the same node lists and stops what the old one started', async (t) => {
+    const env = await setup();
+    const s = spec(env.image, ['sleep', '1000']);
+    const state = await env.rt.start(s);
+    await env.rt.close();
 
-  const final = await successor.stop(state.id, 5);
-  assert.equal(final?.phase, 'exited');
-  assert.equal((await exits.wait(state.id)).exitCode, final?.exitCode);
+    const successor = new DockerRuntime({ nodeName: NODE });
+    runtimes.push(successor);
+    const other = new DockerRuntime({ nodeName: `${NODE}-other` });
+    runtimes.push(other);
+    const exits = exitOf(successor);
+    const adopted = (await successor.list()).find((c) => c.id === state.id);
+    assert.ok(adopted, 'the running container is listed');
+    assert.equal(adopted.phase, 'running');
+    assert.deepEqual(adopted.labels, s.labels);
+    assert.deepEqual(adopted.startedAt, state.startedAt);
+    assert.equal((await other.list()).some((c) => c.id === state.id), false, 'another node does not see it');
+
+    const final = await successor.stop(state.id, 5);
+    assert.equal(final?.phase, 'exited');
+    assert.equal((await exits.wait(state.id)).exitCode, final?.exitCode);
+  });
 });

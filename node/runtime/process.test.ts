@@ -11,6 +11,7 @@ import { after, test, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ProcessRuntime } from './process.js';
 import { RuntimeError, type ContainerSpec, type ContainerState } from './types.js';
+import { needs } from '../../test/requirements.js';
 
 process.env.TUGBOAT_TEST_LEAK = 'node-only';
 const TIMEOUT = { timeout: 60_000 };
@@ -387,8 +388,7 @@ test('exec: exit code, output and the container env and working dir; stdin; miss
   await assert.rejects(rt.exec(id, ['true'], io()), /not running/);
 });
 
-test('as root, a pod of its own resolv.conf sees it at /etc/resolv.conf (and exec too); the node keeps its own', TIMEOUT, async (t) => {
-  if (process.getuid?.() !== 0) return t.skip('private mount namespaces need root');
+test('as root, a pod of its own resolv.conf sees it at /etc/resolv.conf (and exec too); the node keeps its own', { ...TIMEOUT, ...(await needs('root')) }, async (t) => {
   const { rt, dir, spec } = await setup(t);
   const exits = recordExits(rt);
   const nodeFile = await readFile('/etc/resolv.conf', 'utf8');

@@ -1,9 +1,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
-import { activeRelays, relayUnavailable } from '../relay.js';
+import { activeRelays } from '../relay.js';
 import { endpointKey } from '../types.js';
 import { allClosed, Harness, HOST, PULL_BLOCK, refusedPort, type TestServer } from './harness.js';
+import { needs } from '../../test/requirements.js';
 
 /** A forwarder in front of `servers` upstreams; `native`: behind the native listener where it is built (the proxy's way), else a net.Server. */
 async function harness(t: TestContext, servers: number, opts = {}, native = true): Promise<{ h: Harness; ups: TestServer[] }> {
@@ -268,15 +269,10 @@ async function echoingUpgrade(h: Harness): Promise<{ ws: TestServer; heads: () =
   return { ws, heads: () => upgradeHead };
 }
 
-/** Whether tunnels of a forwarder made with `nativeRelay` are expected in the native relay (CI requires the module). */
-function relayExpected(nativeRelay: boolean): boolean {
-  const why = relayUnavailable();
-  if (nativeRelay && why !== undefined && process.env.TUG_TEST_REQUIRE === 'all') assert.fail(`the native relay is required (TUG_TEST_REQUIRE=all) but did not load: ${why}`);
-  return nativeRelay && why === undefined;
-}
+const NATIVE = await needs('native');
 
 for (const nativeRelay of [true, false]) {
-  test(`websocket-style upgrade: 101, then raw bytes both ways until one side closes (${nativeRelay ? 'tunnel in the native relay' : 'tunnel relayed in JavaScript'})`, async (t) => {
+  test(`websocket-style upgrade: 101, then raw bytes both ways until one side closes (${nativeRelay ? 'tunnel in the native relay' : 'tunnel relayed in JavaScript'})`, nativeRelay ? NATIVE : {}, async (t) => {
     const h = new Harness();
     t.after(() => h.close());
     const { ws, heads } = await echoingUpgrade(h);
@@ -289,7 +285,7 @@ for (const nativeRelay of [true, false]) {
     assert.equal(r.headers.upgrade, 'websocket');
     c.send('hello');
     assert.equal((await c.bytes(10)).toString(), 'earlyhello');
-    assert.equal(activeRelays(), before + (relayExpected(nativeRelay) ? 1 : 0), 'tunnels in the native relay');
+    assert.equal(activeRelays(), before + (nativeRelay ? 1 : 0), 'tunnels in the native relay');
     const big = Buffer.alloc(3 * 1024 * 1024, 7);
     c.send(big);
     assert.ok((await c.bytes(big.length)).equals(big));
@@ -305,7 +301,7 @@ for (const nativeRelay of [true, false]) {
   });
 }
 
-test('a tunnel in the native relay ends when the forwarder closes', async (t) => {
+test('a tunnel in the native relay ends when the forwarder closes', NATIVE, async (t) => {
   const h = new Harness();
   t.after(() => h.close());
   const { ws } = await echoingUpgrade(h);
@@ -316,7 +312,6 @@ test('a tunnel in the native relay ends when the forwarder closes', async (t) =>
   assert.equal((await c.response()).status, 101);
   c.send('ping');
   assert.equal((await c.bytes(4)).toString(), 'ping');
-  if (!relayExpected(true)) return t.skip(`the native relay is not built: ${relayUnavailable()}`);
   assert.equal(activeRelays(), before + 1);
   await h.forwarder.close();
   await c.closedPromise;

@@ -12,7 +12,8 @@ import type { Status } from '../../api/errors.js';
 import { readKubeconfig, writeKubeconfig, type Connection } from '../../api/kubeconfig.js';
 import type { KubeObject } from '../../api/types.js';
 import { webAppManifest } from './fixtures.js';
-import { kubectlFor, requireCommand, run, startControl, tempDir, type ControlProcess } from './harness.js';
+import { kubectlFor, run, startControl, tempDir, type ControlProcess } from './harness.js';
+import { needs } from '../requirements.js';
 
 const NS = 'keep';
 
@@ -83,7 +84,7 @@ interface Answer {
   status: Status;
 }
 
-describe('bad input against tug control', { concurrency: false }, () => {
+describe('bad input against tug control', { ...(await needs('kubectl')), concurrency: false }, () => {
   let control: ControlProcess;
   let kubectl: ReturnType<typeof kubectlFor>;
   let client: ApiClient;
@@ -150,8 +151,7 @@ describe('bad input against tug control', { concurrency: false }, () => {
     return list.metadata.resourceVersion;
   }
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     dir = tempDir(scope);
     control = await startControl(scope, dir);
     kubectl = kubectlFor(control, dir);

@@ -8,8 +8,6 @@ import WebSocket from 'ws';
 import { eventually, tempDir } from './harness.js';
 import { pidsWith } from './node-support.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-
 interface Pending {
   resolve(value: any): void;
   reject(error: Error): void;
@@ -50,7 +48,7 @@ export class Browser {
   static async launch(scope: { after(fn: () => unknown): void }, extraFlags: string[] = []): Promise<Browser> {
     const profile = tempDir(scope, 'tug-chromium-');
     const child = spawn(
-      CHROMIUM,
+      'chromium',
       ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check', '--disable-extensions', '--disable-background-networking', '--disable-sync', '--metrics-recording-only', '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=1280,1800', ...extraFlags, 'about:blank'],
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -4,13 +4,14 @@
 // node, the Service with its endpoints and non-zero request rates, scale the Deployment, and turn
 // a bad token away with a clear message. A screenshot goes to test-output/console.png.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readKubeconfig } from '../../api/kubeconfig.js';
-import { Browser, CHROMIUM } from './chromium-support.js';
+import { needs } from '../requirements.js';
+import { Browser } from './chromium-support.js';
 import { get } from './http-support.js';
 import { NodeCluster, webDeployment } from './node-support.js';
 
@@ -45,31 +46,19 @@ function load(url: string, maxRequests: number, maxMs: number) {
   };
 }
 
-/** Missing Chromium skips these tests; under TUG_TEST_REQUIRE=all (CI) it fails them. */
-function chromiumInstalled(): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`${CHROMIUM} is required (TUG_TEST_REQUIRE=all) but not installed; apt-get install chromium`);
-  return false;
-}
-
 interface ServiceOnPage {
   endpoints: { name: string; ready: string; rps: number }[];
   total: number;
 }
 
-describe('the web console in headless Chromium', { timeout: 300_000 }, () => {
+describe('the web console in headless Chromium', { ...(await needs('kubectl', 'chromium')), timeout: 300_000 }, () => {
   const cluster = new NodeCluster();
   let clusterIP = '';
   let token = '';
   let ca = '';
   let browser: Browser | undefined;
-  let skip = false;
 
   before(async () => {
-    if (!chromiumInstalled()) {
-      skip = true;
-      return;
-    }
     await cluster.start();
     await cluster.startNode({ name: 'c1', portRange: '25200-25299' });
     const marker = cluster.marker('console-echo');
@@ -114,7 +103,6 @@ describe('the web console in headless Chromium', { timeout: 300_000 }, () => {
   }
 
   it('serves /ui without a token; /ui/api/traffic needs it and rejects a malformed query', async (t) => {
-    if (skip) return t.skip('chromium is not installed');
     const url = cluster.control.url;
     const page = await get(`${url}/ui`, { ca });
     assert.equal(page.status, 200);
@@ -131,7 +119,6 @@ describe('the web console in headless Chromium', { timeout: 300_000 }, () => {
   });
 
   it('shows the node, the service with its endpoints and their request rates under load', async (t) => {
-    if (skip) return t.skip('chromium is not installed');
     const running = load(`http://${clusterIP}:${SERVICE_PORT}/`, 20_000, 90_000);
     try {
       await browser!.navigate(`${cluster.control.url}/ui#token=${encodeURIComponent(token)}`);
@@ -170,7 +157,6 @@ describe('the web console in headless Chromium', { timeout: 300_000 }, () => {
   });
 
   it('scales the deployment from the page', async (t) => {
-    if (skip) return t.skip('chromium is not installed');
     const clicked = await browser!.evaluate<boolean>(`(() => {
       const form = document.querySelector('form[data-scale="default/echo"]');
       if (!form) return false;
@@ -192,7 +178,6 @@ describe('the web console in headless Chromium', { timeout: 300_000 }, () => {
   });
 
   it('turns a bad token away with a clear message', async (t) => {
-    if (skip) return t.skip('chromium is not installed');
     await browser!.navigate(`${cluster.control.url}/ui#token=not-the-token`);
     const message = await cluster.waitFor('the login message', async () => {
       const shown = await browser!.evaluate<{ login: boolean; message: string } | null>(`(() => {

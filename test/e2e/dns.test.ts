@@ -13,8 +13,9 @@ import { readKubeconfig } from '../../api/kubeconfig.js';
 import { resourceOfKind } from '../../api/resources.js';
 import type { Pod } from '../../api/types.js';
 import { fakeUpstream, type FakeUpstream } from '../../dns/testutil.js';
-import { ensureBusyboxImage, ensureDocker } from './docker-support.js';
-import { requireCommand, run } from './harness.js';
+import { needs, present } from '../requirements.js';
+import { dockerClient, ensureBusyboxImage } from './docker-support.js';
+import { run } from './harness.js';
 import { get } from './http-support.js';
 import { NodeCluster, webDeployment, webPod } from './node-support.js';
 import { scrape, sumOf } from './prometheus-support.js';
@@ -33,14 +34,13 @@ const isReady = (p: Pod) => !!p.status?.conditions?.some((c) => c.type === 'Read
 
 const answers = (out: string) => out.split('\n').filter((l) => l && !l.startsWith(';')).map((l) => l.trim());
 
-describe('cluster DNS on the node', { timeout: 120_000 }, () => {
+// Port 53 needs root; without it the node runs on without DNS.
+describe('cluster DNS on the node', { ...(await needs('kubectl', 'dig', 'root')), timeout: 120_000 }, () => {
   const cluster = new NodeCluster();
   let upstream: FakeUpstream | undefined;
   let clusterIP = '';
-  let ready = false;
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'dig')) return;
+  before(async () => {
     upstream = await fakeUpstream();
     await cluster.start();
     await cluster.startNode({ name: 'd1', portRange: '24500-24599', extra: ['--dns-addr', `${DNS}:53`, '--dns-upstream', `127.0.0.1:${upstream.port}`] });
@@ -49,7 +49,6 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
     await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } });
     clusterIP = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout).spec.clusterIP;
     await cluster.waitFor('web resolvable', async () => ((await dig(['+short', 'web.default.svc.cluster.local'])).trim() === clusterIP ? true : undefined));
-    ready = true;
   });
   after(async () => {
     await cluster.cleanup();
@@ -57,7 +56,6 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
   });
 
   it('a headless Service has a name and an SRV per ready pod, and drops a pod within 1 s of it going not-ready', async (t) => {
-    if (!ready) return t.skip('no dig');
     const marker = cluster.marker('hl');
     const flags = { 'hl-a': cluster.flag(`${marker}-a`), 'hl-b': cluster.flag(`${marker}-b`) };
     for (const [name, flag] of Object.entries(flags)) {
@@ -102,7 +100,6 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
   });
 
   it('answers A, SRV, PTR and the schema TXT, over UDP and TCP, keeping the question case', async (t) => {
-    if (!ready) return t.skip('no dig');
     assert.equal((await dig(['+short', 'web.default.svc.cluster.local'])).trim(), clusterIP);
     assert.equal((await dig(['+short', '+tcp', 'web.default.svc.cluster.local'])).trim(), clusterIP);
     const mixed = answers(await dig(['+noall', '+answer', 'Web.Default.SVC.cluster.local']));
@@ -113,14 +110,12 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
   });
 
   it('a made-up name in the domain is NXDOMAIN with the SOA', async (t) => {
-    if (!ready) return t.skip('no dig');
     const out = await dig(['nope.default.svc.cluster.local']);
     assert.match(out, /status: NXDOMAIN/);
     assert.match(out, /;; AUTHORITY SECTION:\ncluster\.local\.\s+\d+\s+IN\s+SOA\s/);
   });
 
   it('a new Service resolves at once, a deleted one is gone at once', async (t) => {
-    if (!ready) return t.skip('no dig');
     const created = Date.now();
     await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'fresh' }, spec: { selector: { app: 'web' }, ports: [{ port: 9000 }] } });
     const ip = JSON.parse((await cluster.kubectl(['get', 'svc', 'fresh', '-o', 'json'])).stdout).spec.clusterIP;
@@ -134,7 +129,6 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
   });
 
   it('pods find the cluster DNS: TUG_DNS for process pods, a resolv.conf for docker pods (a short name resolves)', async (t) => {
-    if (!ready) return t.skip('no dig');
     await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'env' }, spec: { nodeName: 'd1', restartPolicy: 'Never', containers: [{ name: 'c', image: 'x', command: ['sh', '-c', 'echo "dns=$TUG_DNS"'] }] } });
     const envLog = await cluster.waitFor('env pod log', async () => {
       const r = await cluster.kubectl(['logs', 'env']);
@@ -142,9 +136,8 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
     });
     assert.match(envLog, new RegExp(`^dns=${DNS.replace(/\./g, '\\.')}:53$`, 'm'));
 
-    const docker = await ensureDocker(t);
-    if (!docker) return;
-    const image = await ensureBusyboxImage(docker);
+    if (!(await present(t, 'docker'))) return;
+    const image = await ensureBusyboxImage(dockerClient());
     await cluster.apply({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -165,8 +158,6 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
   });
 
   it('a process pod resolves short names through its own resolv.conf (the node runs as root)', async (t) => {
-    if (!ready) return t.skip('no dig');
-    if (process.getuid?.() !== 0) return t.skip('process pods get their own resolv.conf only when the node runs as root');
     assert.equal((await cluster.kubectl(['create', 'namespace', 'dev'])).code, 0);
     await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'dev' }, spec: { ports: [{ port: 80 }] } });
     const devIP = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-n', 'dev', '-o', 'json'])).stdout).spec.clusterIP as string;
@@ -187,15 +178,13 @@ describe('cluster DNS on the node', { timeout: 120_000 }, () => {
   });
 
   it('forwards other names to the upstream and answers repeats from the cache', async (t) => {
-    if (!ready || !upstream) return t.skip('no dig');
     assert.equal((await dig(['+short', 'www.example.test'])).trim(), '192.0.2.1');
     assert.equal((await dig(['+short', 'www.example.test'])).trim(), '192.0.2.1');
-    assert.equal(upstream.seen.filter((q) => q.startsWith('www.example.test')).length, 1, `the upstream saw one query: ${upstream.seen}`);
+    assert.equal(upstream!.seen.filter((q) => q.startsWith('www.example.test')).length, 1, `the upstream saw one query: ${upstream!.seen}`);
   });
 
   // Last: it kills the control node.
   it('with the control node gone, names keep resolving from the last state, counted as stale, even after the node restarts', async (t) => {
-    if (!ready) return t.skip('no dig');
     const node = JSON.parse((await cluster.kubectl(['get', 'node', 'd1', '-o', 'json'])).stdout);
     const metricsAddress = node.metadata.annotations['tugboat.io/metrics-address'] as string;
     const staleBefore = await counter(metricsAddress, 'tug_dns_stale_answers_total');

@@ -1,38 +1,20 @@
-// Helpers for tests that need a real Docker engine: find it (skip, or fail under
-// TUG_TEST_REQUIRE=all) and make sure the local busybox test image exists (notes/docker.md).
-// Images are never pulled on these machines; the test image is imported from busybox-static.
+// Helpers for tests that need a real Docker engine (test/requirements.ts checks that one answers):
+// a client, and the local busybox test image (notes/docker.md). Images are never pulled on these
+// machines; the test image is imported from busybox-static.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import Docker from 'dockerode';
+import { DOCKER_SOCKET } from '../requirements.js';
 
-export const DOCKER_SOCKET = '/var/run/docker.sock';
 export const BUSYBOX_IMAGE = 'local/busybox:1';
 /** The applets the image links to busybox, as in notes/docker.md. */
 const APPLETS = ['sh', 'httpd', 'sleep', 'echo', 'cat', 'ls', 'wget', 'nc', 'ps', 'hostname', 'env', 'true', 'nslookup'];
 
-/**
- * A dockerode client when the engine answers on /var/run/docker.sock. Otherwise the test is
- * skipped (undefined is returned), or, under TUG_TEST_REQUIRE=all (CI), it fails.
- */
-export async function ensureDocker(t: TestContext, socketPath = DOCKER_SOCKET): Promise<Docker | undefined> {
-  const docker = new Docker({ socketPath, timeout: 5000 });
-  let problem: string;
-  try {
-    await docker.ping();
-    // The timeout above is for the ping only; a test's `docker stop` may legitimately take longer.
-    return new Docker({ socketPath });
-  } catch (e) {
-    problem = existsSync(socketPath)
-      ? `the Docker engine at ${socketPath} does not answer (${(e as Error).message})`
-      : `no Docker engine: ${socketPath} does not exist`;
-  }
-  const fix = 'run .ci/docker.sh (installs docker.io and busybox-static, starts dockerd)';
-  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`Docker is required (TUG_TEST_REQUIRE=all) but ${problem}; ${fix}`);
-  t.skip(`${problem}; ${fix}`);
-  return undefined;
+/** A dockerode client of the engine; suites that call it declare `needs('docker')`. */
+export function dockerClient(socketPath = DOCKER_SOCKET): Docker {
+  return new Docker({ socketPath });
 }
 
 async function imagePresent(docker: Docker, image: string): Promise<boolean> {

@@ -9,7 +9,8 @@ import { ApiClient } from '../../api/client.js';
 import { readKubeconfig, type Connection } from '../../api/kubeconfig.js';
 import { resourceByPlural } from '../../api/resources.js';
 import type { KubeObject, WatchEvent } from '../../api/types.js';
-import { eventually, kubectlFor, requireCommand, startControl, tempDir, type ControlProcess } from './harness.js';
+import { eventually, kubectlFor, startControl, tempDir, type ControlProcess } from './harness.js';
+import { needs } from '../requirements.js';
 
 const NS = 'durable';
 const NAMESPACES = resourceByPlural('', 'v1', 'namespaces')!;
@@ -32,7 +33,7 @@ interface Change {
 
 const changeOf = (type: Change['type'], obj: KubeObject): Change => ({ type, name: obj.metadata.name!, resourceVersion: obj.metadata.resourceVersion! });
 
-describe('tug control survives SIGKILL with the sqlite store', { concurrency: false }, () => {
+describe('tug control survives SIGKILL with the sqlite store', { ...(await needs('kubectl')), concurrency: false }, () => {
   let dir: string;
   let first: ControlProcess;
   let second: ControlProcess;
@@ -54,8 +55,7 @@ describe('tug control survives SIGKILL with the sqlite store', { concurrency: fa
     return obj;
   };
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     dir = tempDir(scope);
     // The API server alone: the test counts every write, so no controller may add its own.
     first = await startControl(scope, dir, ['--controllers', 'none']);

@@ -14,8 +14,8 @@ import { readKubeconfig } from '../../api/kubeconfig.js';
 import { podPorts } from '../../api/ports.js';
 import { resourceOfKind } from '../../api/resources.js';
 import type { Endpoints, Pod } from '../../api/types.js';
-import { requireCommand } from './harness.js';
 import { NodeCluster, webDeployment } from './node-support.js';
+import { needs } from '../requirements.js';
 
 const NODE = 'ep1';
 const APP = 'epweb';
@@ -27,7 +27,7 @@ function service(name: string, targetPort: string | number, extra: Record<string
 
 const readyOf = (p: Pod) => p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
 
-describe('Endpoints of a Service, end to end', { concurrency: false }, () => {
+describe('Endpoints of a Service, end to end', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cluster = new NodeCluster();
   let client: ApiClient | undefined;
   let pods: Informer<Pod> | undefined;
@@ -37,8 +37,7 @@ describe('Endpoints of a Service, end to end', { concurrency: false }, () => {
   let marker = '';
   let flag = '';
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     await cluster.start();
     await cluster.startNode({ name: NODE, portRange: '23400-23499' });
     client = new ApiClient(readKubeconfig(cluster.control.kubeconfig));

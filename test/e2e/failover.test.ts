@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { requireCommand } from './harness.js';
 import { NodeCluster, pidsWith, webPod } from './node-support.js';
+import { needs } from '../requirements.js';
 
 // The defaults of `tug control`: the test proves what a user gets without tuning.
 const GRACE_S = 10;
@@ -28,12 +28,11 @@ function processGroups(marker: string): number {
   return groups.size;
 }
 
-describe('two nodes: a brief pause, a node lost and back', { concurrency: false }, () => {
+describe('two nodes: a brief pause, a node lost and back', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cluster = new NodeCluster();
   let marker = '';
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     await cluster.start();
     await cluster.startNode({ name: 'a', portRange: '21700-21799' });
     await cluster.startNode({ name: 'b', portRange: '21800-21899' });

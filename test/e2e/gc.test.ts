@@ -4,14 +4,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { requireCommand } from './harness.js';
 import { NodeCluster, webPod } from './node-support.js';
+import { needs } from '../requirements.js';
 
-describe('garbage collection with kubectl', { concurrency: false }, () => {
+describe('garbage collection with kubectl', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cluster = new NodeCluster();
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     await cluster.start();
     await cluster.startNode({ name: 'gc1', portRange: '21600-21699' });
   });

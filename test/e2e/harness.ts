@@ -1,6 +1,6 @@
 // End-to-end harness: starts real `tug` processes and runs real kubectl against them, with
 // everything torn down at the end of each test, also when it fails.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,19 +8,6 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
 export const TUG = resolve(fileURLToPath(new URL('../../cli/main.js', import.meta.url)));
-
-/**
- * Checks that an external program the test needs is present. Missing: the test is skipped,
- * unless TUG_TEST_REQUIRE=all (as in CI), where a missing component is a failure. A suite's
- * `before` hook has no skip(): there `false` tells the suite's tests to skip themselves.
- */
-export function requireCommand(t: { skip?(message?: string): void }, command: string): boolean {
-  const found = spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-  if (found) return true;
-  if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`${command} is required (TUG_TEST_REQUIRE=all) but not installed`);
-  t.skip?.(`${command} is not installed`);
-  return false;
-}
 
 export function tempDir(t: TestContext | { after(fn: () => void): void }, prefix = 'tug-e2e-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -3,27 +3,27 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { podManifest, webAppManifest } from './fixtures.js';
-import { eventually, kubectlFor, requireCommand, startControl, tempDir, type ControlProcess } from './harness.js';
+import { eventually, kubectlFor, startControl, tempDir, type ControlProcess } from './harness.js';
+import { needs, SHARED_EXAMPLES } from '../requirements.js';
 
-const SHARED_EXAMPLES = resolve(fileURLToPath(new URL('../../../../shared/k8s-examples', import.meta.url)));
 
 const APP = webAppManifest('shop');
 const POD = podManifest;
 
-describe('kubectl against tug control', { concurrency: false }, () => {
+const EXAMPLES = await needs('examples');
+
+describe('kubectl against tug control', { ...(await needs('kubectl')), concurrency: false }, () => {
   let control: ControlProcess;
   let kubectl: ReturnType<typeof kubectlFor>;
   let dir: string;
   const cleanups: (() => unknown)[] = [];
   const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     dir = tempDir(scope);
     control = await startControl(scope, dir);
     kubectl = kubectlFor(control, dir);
@@ -181,15 +181,8 @@ describe('kubectl against tug control', { concurrency: false }, () => {
     assert.doesNotMatch(all.stdout, /settings|creds|deployment\.apps\/api/);
   });
 
-  it('accepts every manifest of the kubernetes/examples corpus unchanged and lists them in `get all -A`', async (t) => {
-    let files: string[];
-    try {
-      files = readdirSync(SHARED_EXAMPLES).filter((f) => f.endsWith('.yaml'));
-    } catch {
-      if (process.env.TUG_TEST_REQUIRE === 'all') throw new Error(`${SHARED_EXAMPLES} is missing`);
-      t.skip('shared k8s-examples not present');
-      return;
-    }
+  it('accepts every manifest of the kubernetes/examples corpus unchanged and lists them in `get all -A`', EXAMPLES, async () => {
+    const files = readdirSync(SHARED_EXAMPLES).filter((f) => f.endsWith('.yaml'));
     assert.ok(files.length >= 10);
     // Namespaces first, so that objects naming them have a place to go.
     const ordered = [...files.filter((f) => f.includes('namespace')), ...files.filter((f) => !f.includes('namespace'))];

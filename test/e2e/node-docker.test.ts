@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import { ensureBusyboxImage, ensureDocker } from './docker-support.js';
-import { requireCommand } from './harness.js';
+import { needs } from '../requirements.js';
+import { dockerClient, ensureBusyboxImage } from './docker-support.js';
 import { NodeCluster } from './node-support.js';
 
 const NODE = 'dock1';
@@ -32,7 +32,7 @@ function httpdPod(name: string, image: string) {
   };
 }
 
-describe('tug node with the docker runtime', { concurrency: false }, () => {
+describe('tug node with the docker runtime', { ...(await needs('kubectl', 'docker')), concurrency: false }, () => {
   const cluster = new NodeCluster();
   let docker: Docker | undefined;
   let image = '';
@@ -41,10 +41,8 @@ describe('tug node with the docker runtime', { concurrency: false }, () => {
     return docker!.listContainers({ all: true, filters: { label: [`io.tugboat.node=${NODE}`, `io.tugboat.pod.name=${pod}`] } });
   }
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
-    docker = await ensureDocker(t as never);
-    if (!docker) return;
+  before(async () => {
+    docker = dockerClient();
     image = await ensureBusyboxImage(docker);
     await cluster.start();
     await cluster.startNode({ name: NODE, portRange: '21300-21399', runtime: 'docker' });

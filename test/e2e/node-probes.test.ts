@@ -4,16 +4,15 @@
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { requireCommand } from './harness.js';
 import { NodeCluster, webPod } from './node-support.js';
+import { needs } from '../requirements.js';
 
 const NODE = 'n1';
 
-describe('tug node probes and crash back-off', { concurrency: false }, () => {
+describe('tug node probes and crash back-off', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cluster = new NodeCluster();
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     await cluster.start();
     await cluster.startNode({ name: NODE, portRange: '21100-21199' });
   });

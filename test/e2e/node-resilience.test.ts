@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { requireCommand, startControl } from './harness.js';
+import { startControl } from './harness.js';
 import { isRunning, NodeCluster, pidsWith, webPod } from './node-support.js';
+import { needs } from '../requirements.js';
 
 const NODE = 'n1';
 
@@ -27,13 +28,12 @@ async function answers(port: number, pod: string): Promise<void> {
   assert.equal(await res.text(), `hi from ${pod}\n`);
 }
 
-describe('tug node with a full port range, a control outage and its own stop', { concurrency: false }, () => {
+describe('tug node with a full port range, a control outage and its own stop', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cluster = new NodeCluster();
   /** The pods the outage and stop tests watch: marker and node port. */
   const running = new Map<string, { marker: string; port: number }>();
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     await cluster.start();
     await cluster.startNode({ name: NODE, portRange: '21200-21299' });
   });

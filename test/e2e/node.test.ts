@@ -6,12 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { eventually, kubectlFor, requireCommand, run, startControl, tempDir, TUG, type ControlProcess } from './harness.js';
+import { eventually, kubectlFor, run, startControl, tempDir, TUG, type ControlProcess } from './harness.js';
 import { pidsWith, webPod } from './node-support.js';
+import { needs } from '../requirements.js';
 
 const NODE = 'n1';
 
-describe('tug node with the process runtime', { concurrency: false }, () => {
+describe('tug node with the process runtime', { ...(await needs('kubectl')), concurrency: false }, () => {
   let dir: string;
   let control: ControlProcess;
   let kubectl: ReturnType<typeof kubectlFor>;
@@ -61,8 +62,7 @@ describe('tug node with the process runtime', { concurrency: false }, () => {
     }
   }
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     dir = tempDir(scope);
     control = await startControl(scope, dir);
     kubectl = kubectlFor(control, dir);

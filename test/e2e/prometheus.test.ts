@@ -14,7 +14,8 @@ import YAML from 'yaml';
 import { PROMETHEUS_CONFIG, prometheusConfigFor, startPrometheus, type RunningPrometheus } from '../../cli/prometheus.js';
 import { fakeUpstream, type FakeUpstream } from '../../dns/testutil.js';
 import { builtinValues, panelQueries, resolveVariables, substitute, unresolved } from '../../grafana/queries.js';
-import { eventually, requireCommand, run, tempDir, tug } from './harness.js';
+import { needs } from '../requirements.js';
+import { eventually, run, tempDir, tug } from './harness.js';
 import { pidsWith } from './node-support.js';
 import { apiGet, httpGet, promApi, promNumber, promQuery, rawExchange, scrape, sumOf } from './prometheus-support.js';
 import { killPodsOf, startUp, upEnv, type UpProcess } from './up-support.js';
@@ -48,7 +49,7 @@ function testConfig(): string {
   return YAML.stringify(doc);
 }
 
-describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 600_000 }, () => {
+describe('Prometheus scraping a tug up cluster', { ...(await needs('prometheus', 'dig')), concurrency: false, timeout: 600_000 }, () => {
   const cleanups: (() => unknown)[] = [];
   const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
   let home = '';
@@ -59,10 +60,8 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   let ca = '';
   let nodeName = '';
   let clusterIP = '';
-  let ready = false;
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'prometheus') || !requireCommand(t as never, 'promtool') || !requireCommand(t as never, 'dig')) return;
+  before(async () => {
     upstream = await fakeUpstream();
     scope.after(() => upstream?.close());
     home = tempDir(scope, 'tug-prom-');
@@ -90,7 +89,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
       const d = await promApi(PROM, 'targets');
       return d.activeTargets.length === 2 && d.activeTargets.every((x: any) => x.health === 'up') ? true : undefined;
     }, 150, 200).catch((e) => assert.fail(`Prometheus did not discover and scrape both targets: ${e.message}\n${readFileSync(prometheus!.log, 'utf8').slice(-3000)}`));
-    ready = true;
   });
 
   after(async () => {
@@ -122,7 +120,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   }
 
   it('finds control and the node through /sd/prometheus alone and scrapes both up', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     const targets = (await promApi(PROM, 'targets')).activeTargets;
     const seen = targets.map((x: any) => ({ job: x.labels.job, role: x.labels.role, node: x.labels.node, url: x.scrapeUrl })).sort((a: any, b: any) => a.job.localeCompare(b.job));
     assert.deepEqual(seen, [
@@ -146,7 +143,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   });
 
   it('the shipped config is valid for promtool beside its token and CA', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     const dir = join(home, 'shipped');
     mkdirSync(dir);
     copyFileSync(PROMETHEUS_CONFIG, join(dir, 'prometheus.yml'));
@@ -157,7 +153,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   });
 
   it('tug_proxy_requests_total for the echo Service rises by exactly the requests sent', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     const echo = { namespace: 'default', service: 'echo' };
     const expr = 'sum(tug_proxy_requests_total{namespace="default",service="echo"}) or vector(0)';
     const before = sumOf(await scrape(NODE_METRICS), 'tug_proxy_requests_total', echo);
@@ -181,7 +176,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   });
 
   it('tug_dns_queries_total rises by exactly the dig queries asked', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     const expr = 'sum(tug_dns_queries_total) or vector(0)';
     const before = sumOf(await scrape(NODE_METRICS), 'tug_dns_queries_total');
     await promSees(expr, before);
@@ -206,7 +200,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   });
 
   it('tug_container_restarts_total rises by 1 when a container is killed with SIGKILL', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     const expr = 'sum(tug_container_restarts_total{namespace="default"}) or vector(0)';
     const before = sumOf(await scrape(NODE_METRICS), 'tug_container_restarts_total', { namespace: 'default' });
     await promSees(expr, before);
@@ -243,7 +236,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   });
 
   it('control answers 401 without the token and 400 for a bad query, and keeps serving', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     for (const path of ['/metrics', '/sd/prometheus', '/sd/prometheus?role=node']) {
       for (const given of [undefined, 'not-the-token']) {
         const r = await apiGet(API, ca, path, given);
@@ -272,7 +264,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   });
 
   it('every query of every panel in grafana/dashboards/*.json returns data', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     const files = existsSync(DASHBOARDS) ? readdirSync(DASHBOARDS).filter((f) => f.endsWith('.json')).sort() : [];
     assert.ok(files.length > 0, `no dashboards found: ${DASHBOARDS} has no *.json (grafana/dashboards.ts writes them)`);
     // HTTP load while the queries run, so rates over the last minute have something to show.
@@ -324,7 +315,6 @@ describe('Prometheus scraping a tug up cluster', { concurrency: false, timeout: 
   });
 
   it('tug up replaces the Prometheus a SIGKILLed tug up left, and stops its own with the cluster', async (t) => {
-    if (!ready) return t.skip('prometheus, promtool or dig is not installed');
     const config = join(home, 'prometheus', 'prometheus.yml');
     const first = pidsWith(config);
     assert.equal(first.length, 1, `one Prometheus on ${config}: ${first}`);

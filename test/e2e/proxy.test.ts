@@ -6,6 +6,7 @@ import { Agent, createServer as createHttpServer, request } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { NodeCluster } from './node-support.js';
+import { needs } from '../requirements.js';
 
 interface NamedServer {
   name: string;
@@ -141,7 +142,7 @@ async function freeNodePort(): Promise<number> {
   }
 }
 
-describe('service proxy in tug node', () => {
+describe('service proxy in tug node', await needs('kubectl'), () => {
   before(async () => {
     await cluster.start();
     const node = await cluster.startNode({ name: 'proxy-a', portRange: '26100-26199' });

@@ -4,8 +4,8 @@
 // node; drain evicts a Deployment's pods and they come back on the other node.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { requireCommand } from './harness.js';
 import { NodeCluster, webDeployment } from './node-support.js';
+import { needs } from '../requirements.js';
 
 /** A cluster whose control runs `--scheduler-strategy <strategy>`, with two nodes. */
 async function startCluster(cluster: NodeCluster, strategy: 'spread' | 'binpack', ports: [string, string]): Promise<void> {
@@ -49,20 +49,16 @@ async function teardown(cluster: NodeCluster): Promise<void> {
   await cluster.cleanup();
 }
 
-describe('scheduling with --scheduler-strategy spread', { concurrency: false }, () => {
+describe('scheduling with --scheduler-strategy spread', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cluster = new NodeCluster();
-  let ready = false;
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     await startCluster(cluster, 'spread', ['24700-24749', '24750-24799']);
-    ready = true;
   });
 
   after(() => teardown(cluster));
 
   it('spreads a 4-replica Deployment 2/2 over the two nodes', async (t) => {
-    if (!ready) return t.skip('no cluster');
     await cluster.apply(deployment(cluster, 'web', 4));
     assert.deepEqual(await runningOn(cluster, 'web', 4), ['n1', 'n1', 'n2', 'n2']);
     const events = await cluster.eventsFor((await podsOf(cluster, 'web'))[0].name);
@@ -71,7 +67,6 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
   });
 
   it('keeps a pod asking 1000 CPUs Pending, and kubectl describe says why', async (t) => {
-    if (!ready) return t.skip('no cluster');
     const huge = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -96,7 +91,6 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
   });
 
   it('keeps new pods off a cordoned node', async (t) => {
-    if (!ready) return t.skip('no cluster');
     let r = await cluster.kubectl(['cordon', 'n2']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /node\/n2 cordoned/);
@@ -112,7 +106,6 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
   });
 
   it('drain evicts the Deployment pods from a node and they come back on the other one', async (t) => {
-    if (!ready) return t.skip('no cluster');
     const r = await cluster.kubectl(['drain', 'n1', '--ignore-daemonsets', '--delete-emptydir-data', '--force']);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /node\/n1 cordoned/);
@@ -124,7 +117,6 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
   });
 
   it('drain --disable-eviction deletes the pods instead (protobuf DeleteOptions) and they move back', async (t) => {
-    if (!ready) return t.skip('no cluster');
     assert.equal((await cluster.kubectl(['uncordon', 'n1'])).code, 0);
     const r = await cluster.kubectl(['drain', 'n2', '--ignore-daemonsets', '--force', '--disable-eviction']);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -133,20 +125,16 @@ describe('scheduling with --scheduler-strategy spread', { concurrency: false }, 
   });
 });
 
-describe('scheduling with --scheduler-strategy binpack', { concurrency: false }, () => {
+describe('scheduling with --scheduler-strategy binpack', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cluster = new NodeCluster();
-  let ready = false;
 
-  before(async (t) => {
-    if (!requireCommand(t as never, 'kubectl')) return;
+  before(async () => {
     await startCluster(cluster, 'binpack', ['24800-24849', '24850-24899']);
-    ready = true;
   });
 
   after(() => teardown(cluster));
 
   it('puts all 4 replicas on one node while they fit', async (t) => {
-    if (!ready) return t.skip('no cluster');
     await cluster.apply(deployment(cluster, 'packed', 4));
     const nodes = await runningOn(cluster, 'packed', 4);
     assert.equal(new Set(nodes).size, 1, `all on one node: ${nodes.join(', ')}`);

@@ -12,6 +12,7 @@ import { parseMetrics } from '../../api/traffic.js';
 import { tug, type RunResult } from './harness.js';
 import { get } from './http-support.js';
 import { NodeCluster, pidsWith, webDeployment } from './node-support.js';
+import { needs } from '../requirements.js';
 
 const TCP_PORT = 7000;
 const HTTP_PORT = 8080;
@@ -77,7 +78,7 @@ function load(url: string, concurrency = 4, maxRequests = 50_000) {
   };
 }
 
-describe('services through the node proxy', { timeout: 300_000 }, () => {
+describe('services through the node proxy', { ...(await needs('kubectl')), timeout: 300_000 }, () => {
   const cluster = new NodeCluster();
   let marker = '';
   let clusterIP = '';

@@ -10,6 +10,7 @@ import { readKubeconfig } from '../../api/kubeconfig.js';
 import { resourceOfKind } from '../../api/resources.js';
 import type { Pod } from '../../api/types.js';
 import { NodeCluster, pidsWith, webDeployment } from './node-support.js';
+import { needs } from '../requirements.js';
 
 const POD = resourceOfKind('Pod');
 
@@ -17,7 +18,7 @@ function isReady(p: Pod): boolean {
   return !!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
-describe('deployments', { timeout: 240_000 }, () => {
+describe('deployments', { ...(await needs('kubectl')), timeout: 240_000 }, () => {
   const cluster = new NodeCluster();
   let client: ApiClient;
   let marker = '';
