@@ -30,14 +30,35 @@ export interface WatchOptions extends ListOptions {
 
 export class ApiClient {
   private readonly url: URL;
-  private readonly agent: Agent | HttpAgent;
+  private agent: Agent | HttpAgent;
+  private connection: Connection;
 
-  constructor(readonly conn: Connection) {
+  constructor(conn: Connection) {
+    this.connection = conn;
     this.url = new URL(conn.server);
-    this.agent =
-      this.url.protocol === 'https:'
-        ? new Agent({ keepAlive: true, ca: conn.caCert, rejectUnauthorized: !conn.insecureSkipTlsVerify })
-        : new HttpAgent({ keepAlive: true });
+    this.agent = this.makeAgent();
+  }
+
+  get conn(): Connection {
+    return this.connection;
+  }
+
+  private makeAgent(): Agent | HttpAgent {
+    const conn = this.connection;
+    return this.url.protocol === 'https:'
+      ? new Agent({ keepAlive: true, ca: conn.caCert, cert: conn.clientCert, key: conn.clientKey, rejectUnauthorized: !conn.insecureSkipTlsVerify })
+      : new HttpAgent({ keepAlive: true });
+  }
+
+  /**
+   * Authenticates with other credentials from now on (a renewed client certificate): new requests
+   * use them at once; open watches end and their informers reopen them with the new ones.
+   */
+  useCredentials(credentials: Pick<Connection, 'token' | 'clientCert' | 'clientKey'>): void {
+    this.connection = { ...this.connection, ...credentials };
+    const old = this.agent;
+    this.agent = this.makeAgent();
+    old.destroy();
   }
 
   close(): void {

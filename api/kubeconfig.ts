@@ -8,6 +8,9 @@ export interface Connection {
   server: string; // https://host:port
   caCert?: string; // PEM
   token?: string;
+  /** A client certificate and its key (PEM), instead of or beside the token. */
+  clientCert?: string;
+  clientKey?: string;
   insecureSkipTlsVerify?: boolean;
 }
 
@@ -19,12 +22,20 @@ export function kubeconfigYaml(conn: Connection, name = 'tugboat'): string {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name, cluster }],
-    users: [{ name: `${name}-admin`, user: { token: conn.token } }],
+    users: [{ name: `${name}-admin`, user: userEntry(conn) }],
     contexts: [{ name, context: { cluster: name, user: `${name}-admin`, namespace: 'default' } }],
     'current-context': name,
     preferences: {},
   };
   return YAML.stringify(doc);
+}
+
+function userEntry(conn: Connection): Record<string, string> {
+  const user: Record<string, string> = {};
+  if (conn.token) user.token = conn.token;
+  if (conn.clientCert) user['client-certificate-data'] = Buffer.from(conn.clientCert).toString('base64');
+  if (conn.clientKey) user['client-key-data'] = Buffer.from(conn.clientKey).toString('base64');
+  return user;
 }
 
 export function writeKubeconfig(file: string, conn: Connection): void {
@@ -51,10 +62,13 @@ export function readKubeconfig(file: string): Connection & { namespace: string }
   let caCert: string | undefined;
   if (cluster['certificate-authority-data']) caCert = Buffer.from(cluster['certificate-authority-data'], 'base64').toString('utf8');
   else if (cluster['certificate-authority']) caCert = readFileSync(cluster['certificate-authority'], 'utf8');
+  const pem = (data: string | undefined, file: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : file ? readFileSync(file, 'utf8') : undefined);
   return {
     server: cluster.server,
     caCert,
     token: user.token,
+    clientCert: pem(user['client-certificate-data'], user['client-certificate']),
+    clientKey: pem(user['client-key-data'], user['client-key']),
     insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
     namespace: context.namespace ?? 'default',
   };

@@ -10,8 +10,10 @@ export interface ResourceInfo {
   namespaced: boolean;
   shortNames?: string[];
   categories?: string[];
-  subresources?: ('status' | 'scale' | 'log' | 'exec' | 'eviction')[];
+  subresources?: ('status' | 'scale' | 'log' | 'exec' | 'eviction' | 'token' | 'approval')[];
   listKind?: string;
+  /** Created and answered, never stored (the review APIs): only `create` is served. */
+  virtual?: boolean;
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -29,7 +31,22 @@ export const RESOURCES: ResourceInfo[] = [
   { group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', singular: 'replicaset', namespaced: true, shortNames: ['rs'], categories: ['all'], subresources: ['status', 'scale'] },
   { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', singular: 'endpointslice', namespaced: true },
   { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease', namespaced: true },
+  { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', singular: 'serviceaccount', namespaced: true, shortNames: ['sa'] },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', plural: 'roles', singular: 'role', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole', plural: 'clusterroles', singular: 'clusterrole', namespaced: false },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', singular: 'rolebinding', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', singular: 'clusterrolebinding', namespaced: false },
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'SelfSubjectAccessReview', plural: 'selfsubjectaccessreviews', singular: 'selfsubjectaccessreview', namespaced: false, virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'SelfSubjectRulesReview', plural: 'selfsubjectrulesreviews', singular: 'selfsubjectrulesreview', namespaced: false, virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'SubjectAccessReview', plural: 'subjectaccessreviews', singular: 'subjectaccessreview', namespaced: false, virtual: true },
+  { group: 'authorization.k8s.io', version: 'v1', kind: 'LocalSubjectAccessReview', plural: 'localsubjectaccessreviews', singular: 'localsubjectaccessreview', namespaced: true, virtual: true },
+  { group: 'authentication.k8s.io', version: 'v1', kind: 'SelfSubjectReview', plural: 'selfsubjectreviews', singular: 'selfsubjectreview', namespaced: false, virtual: true },
+  { group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', singular: 'certificatesigningrequest', namespaced: false, shortNames: ['csr'], subresources: ['status', 'approval'] },
+  { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenReview', plural: 'tokenreviews', singular: 'tokenreview', namespaced: false, virtual: true },
 ];
+
+/** The resources that are stored (everything but the review APIs). */
+export const STORED_RESOURCES: ResourceInfo[] = RESOURCES.filter((r) => !r.virtual);
 
 /** The catalogue entry of a kind tugboat serves (a programming error if it is not one). */
 export function resourceOfKind(kind: string): ResourceInfo {
@@ -47,8 +64,8 @@ export function qualifiedName(r: ResourceInfo): string {
   return r.group ? `${r.plural}.${r.group}` : r.plural;
 }
 
-export function verbsOf(_r: ResourceInfo): string[] {
-  return VERBS;
+export function verbsOf(r: ResourceInfo): string[] {
+  return r.virtual ? ['create'] : VERBS;
 }
 
 export function resourceByKind(apiVersion: string | undefined, kind: string | undefined): ResourceInfo | undefined {

@@ -11,6 +11,8 @@ import { validateConfigMap, validateSecret } from './validation/config.js';
 import { validateObjectMeta } from './validation/meta.js';
 import { validatePodSpec } from './validation/pod.js';
 import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isQualifiedName } from './validation/names.js';
+import { validateCertificateSigningRequest } from './validation/certificates.js';
+import { isPathSegmentName, validateRbac } from './validation/rbac.js';
 import { validateService } from './validation/service.js';
 
 export { validatePodSpec };
@@ -32,6 +34,7 @@ export function nameCheckFor(kind: string): (name: string) => string[] {
   if (kind === 'Namespace') return isDNS1123Label;
   // Service names become DNS labels (`<svc>.<ns>.svc`) and env var prefixes, so they start with a letter.
   if (kind === 'Service') return isDNS1035Label;
+  if (['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding'].includes(kind)) return isPathSegmentName;
   return isDNS1123Subdomain;
 }
 
@@ -63,6 +66,15 @@ export function validateObject(resource: ResourceInfo, obj: KubeObject, old?: Ku
       break;
     case 'Node':
       validateNode(causes, obj);
+      break;
+    case 'CertificateSigningRequest':
+      causes.push(...validateCertificateSigningRequest(obj, old));
+      break;
+    case 'Role':
+    case 'ClusterRole':
+    case 'RoleBinding':
+    case 'ClusterRoleBinding':
+      causes.push(...validateRbac(resource.kind, obj, old));
       break;
   }
   return causes;

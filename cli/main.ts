@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
 import { resourceOfKind } from '../api/resources.js';
-import { newNodeTokenSecret } from '../control/index.js';
+import { newNodeTokenSecret, newUserTokenSecret } from '../control/index.js';
 import { parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { runControl, runNode, tugHome } from './daemons.js';
 import { describeCommand } from './describe.js';
@@ -38,6 +38,8 @@ Usage:
                               [--revision=N]; undo [--to-revision=N] goes back to the previous revision
   tug traffic SERVICE [-n NS] live requests/s and connections per endpoint (from the node proxies)
   tug token create --node     make a token a node joins with (printed on stdout)
+  tug token create --user NAME [--group G]... [--ttl 24h]
+                              make a token for a person (bind roles to NAME or G)
   tug version
 
 Run \`tug COMMAND --help\` for a command's flags. Every flag has an environment twin: --data-dir is TUG_DATA_DIR.`;
@@ -56,6 +58,35 @@ async function withClient(flags: Flags, env: NodeJS.ProcessEnv, work: (client: A
   } finally {
     client.close();
   }
+}
+
+const TOKEN_FLAGS: Record<string, FlagSpec> = {
+  ...CLIENT_FLAGS,
+  node: { type: 'boolean', help: 'a token nodes join with' },
+  user: { type: 'string', help: 'a token for this user name' },
+  group: { type: 'string', multiple: true, help: 'a group the user is in (repeatable)' },
+  ttl: { type: 'string', help: 'how long the token is valid (for example 24h; default: until its Secret is deleted)' },
+};
+
+/** `tug token create --node` or `--user NAME [--group G]... [--ttl D]`: the token on stdout, how to use and revoke it on stderr. */
+async function runToken(rest: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { flags, positionals } = parseFlags(rest, TOKEN_FLAGS, env);
+  const user = flags.user as string | undefined;
+  if (positionals[0] !== 'create' || !!flags.node === !!user) throw new UsageError('usage: tug token create --node | --user NAME [--group G]... [--ttl 24h]');
+  const groups = (flags.group as string[] | undefined) ?? [];
+  if (user !== undefined && (!user.trim() || user.includes(','))) throw new UsageError(`--user "${user}" is not a user name`);
+  for (const g of groups) if (!g.trim() || g.includes(',') || g === 'system:masters' || g === 'system:nodes') throw new UsageError(`--group "${g}" cannot be given to a token (system:masters and system:nodes come only from the admin token and node certificates)`);
+  const ttl = flags.ttl === undefined ? undefined : parseTimeout(String(flags.ttl), '--ttl');
+  if (ttl !== undefined && ttl <= 0) throw new UsageError('--ttl must be longer than 0');
+  return withClient(flags, env, async (client) => {
+    const { token, secret } = user !== undefined ? newUserTokenSecret(user, groups, ttl !== undefined ? new Date(Date.now() + ttl) : undefined) : newNodeTokenSecret();
+    await client.create(resourceOfKind('Secret'), 'kube-system', secret);
+    io.out(token);
+    const revoke = `revoke with: kubectl -n kube-system delete secret ${secret.metadata.name}`;
+    if (user !== undefined) io.err(`Use it with:\n  kubectl --server ${client.conn.server} --token ${token} ...\nor bind roles to User "${user}"${groups.length ? ` or Group ${groups.map((g) => `"${g}"`).join(', ')}` : ''} (${revoke})`);
+    else io.err(`Join a node with:\n  tug node --server ${client.conn.server} --token ${token} --ca-cert FILE\n(the CA is in the kubeconfig's certificate-authority-data; ${revoke})`);
+    return 0;
+  });
 }
 
 function readStdin(): string {
@@ -119,17 +150,8 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
       return runNode(rest, io, env);
     case 'up':
       return runUp(rest, io, env);
-    case 'token': {
-      const { flags, positionals } = parseFlags(rest, { ...CLIENT_FLAGS, node: { type: 'boolean', help: 'a token nodes join with' } }, env);
-      if (positionals[0] !== 'create' || !flags.node) throw new UsageError('usage: tug token create --node');
-      return withClient(flags, env, async (client) => {
-        const { token, secret } = newNodeTokenSecret();
-        await client.create(resourceOfKind('Secret'), 'kube-system', secret);
-        io.out(token);
-        io.err(`Join a node with:\n  tug node --server ${client.conn.server} --token ${token} --ca-cert FILE\n(the CA is in the kubeconfig's certificate-authority-data; revoke with: kubectl -n kube-system delete secret ${secret.metadata.name})`);
-        return 0;
-      });
-    }
+    case 'token':
+      return runToken(rest, io, env);
     case 'get': {
       const { flags, positionals } = parseFlags(
         rest,

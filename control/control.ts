@@ -16,12 +16,15 @@ import { registerClusterMetrics } from './apiserver/cluster-metrics.js';
 import { Registry } from './apiserver/registry.js';
 import { createMemoryStore, openSqliteStore, type Store } from './store/index.js';
 import { defaultSans, ensureTls } from '../lib/tls.js';
-import { isNodeToken, tokensEqual } from './tokens.js';
-import { relayExecUpgrade } from './apiserver/nodeproxy.js';
+import { ensureSignedCertificate, loadCertificateAuthority } from '../lib/pki.js';
+import { MAX_CERTIFICATE_MS as CERTIFICATE_LIFETIME_MS } from './controllers/csr.js';
+import { relayExecUpgrade, type NodeClientCredentials } from './apiserver/nodeproxy.js';
 import { errors, toApiError } from '../api/errors.js';
+import { authenticatedUser, forbidden, GROUP, impersonated, requestAttributes, startClusterAuth, USER, type ClusterAuth } from './auth/index.js';
 import type { Pod } from '../api/types.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { defaultControllers } from './controllers/all.js';
 import { DEFAULT_CONTROLLER_SETTINGS, startControllers, type ControllerSettings, type RunningControllers } from './controllers/manager.js';
 
@@ -112,22 +115,27 @@ async function ensureObject(registry: Registry, r: ResourceInfo, wanted: KubeObj
 
 const POD = resourceOfKind('Pod');
 
-/** Upgraded connections: only `pods/{name}/exec`, relayed to the pod's node. */
-async function handleUpgrade(registry: Registry, req: IncomingMessage, socket: Duplex, head: Buffer, adminToken: string): Promise<void> {
+/** Upgraded connections: only `pods/{name}/exec`, authorized like any request, relayed to the pod's node. */
+async function handleUpgrade(registry: Registry, auth: ClusterAuth, req: IncomingMessage, socket: Duplex, head: Buffer, nodeClient: NodeClientCredentials): Promise<void> {
   const url = new URL(req.url ?? '/', 'https://control');
+  const authenticated = await auth.authenticator.authenticate(req.socket as TLSSocket, req.headers.authorization);
+  if (!authenticated) throw errors.unauthorized();
+  const user = impersonated(authenticated, (name) => [req.headers[name]].flat().join(',') || undefined, auth.authorizer);
+  const attributes = requestAttributes('GET', url);
+  if (!auth.authorizer.authorize(user, attributes).allowed) throw forbidden(user, attributes);
   const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
   if (!m) throw errors.notFoundPath();
-  const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '';
-  if (!(tokensEqual(given, adminToken) || (await isNodeToken(registry, given)))) throw errors.unauthorized();
   const pod = (await registry.get(POD, decodeURIComponent(m[1]), decodeURIComponent(m[2]))) as Pod;
-  await relayExecUpgrade(registry, req, socket, head, pod, adminToken);
+  await relayExecUpgrade(registry, req, socket, head, pod, nodeClient);
 }
 
 export async function startControl(opts: ControlOptions): Promise<RunningControl> {
   const { host, port } = parseListen(opts.listen);
   if (opts.serviceCidr) parseCidr(opts.serviceCidr);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const tls = await ensureTls(join(opts.dataDir, 'pki'), defaultSans([...(opts.tlsSans ?? []), ...(host === '0.0.0.0' || host === '::' ? [] : [host])]));
+  const pkiDir = join(opts.dataDir, 'pki');
+  const tls = await ensureTls(pkiDir, defaultSans([...(opts.tlsSans ?? []), ...(host === '0.0.0.0' || host === '::' ? [] : [host])]));
+  const ca = await loadCertificateAuthority(pkiDir);
   const token = loadOrCreateToken(opts.dataDir);
   const store = openStore(opts);
   const registry = new Registry(store, { allocator: { ...DEFAULT_ALLOCATOR_CONFIG, ...(opts.serviceCidr ? { serviceCidr: opts.serviceCidr } : {}) } });
@@ -135,29 +143,40 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   if (!opts.metrics) collectDefaultMetrics({ register: metrics });
   registerClusterMetrics(metrics, registry);
 
+  // The controllers and scheduler run in this process as system:kube-controller-manager, with a
+  // token that exists only in memory.
+  const controllerToken = randomBytes(32).toString('base64url');
+  let auth: ClusterAuth;
   try {
     await registry.start();
+    auth = await startClusterAuth(registry, { adminToken: token, componentTokens: new Map([[controllerToken, authenticatedUser(USER.controllerManager)]]) });
   } catch (e) {
+    await registry.close();
     await store.close();
     throw e;
   }
 
   let address = '';
-  const app = createApiApp({ registry, tokens: () => [token], authenticate: (t) => isNodeToken(registry, t), metrics, serverAddress: () => address });
-  const server = serve({ fetch: app.fetch, hostname: host, port, createServer, serverOptions: { key: tls.key, cert: tls.cert } });
+  // Control's own client certificate towards node APIs (kube-apiserver's kubelet client).
+  const kubeletClient = await ensureSignedCertificate(ca, pkiDir, 'apiserver-kubelet-client', { commonName: USER.apiserverNodeClient, organizations: [GROUP.masters], dnsNames: [], ips: [] }, ['digital signature', 'client auth'], CERTIFICATE_LIFETIME_MS);
+  const nodeClient: NodeClientCredentials = { cert: kubeletClient.certPem, key: kubeletClient.keyPem, caCert: tls.caCert };
+  const app = createApiApp({ registry, auth, nodeClient, metrics, serverAddress: () => address });
+  const server = serve({ fetch: app.fetch, hostname: host, port, createServer, serverOptions: { key: tls.key, cert: tls.cert, ca: tls.caCert, requestCert: true, rejectUnauthorized: false } });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(new Error(e.code === 'EADDRINUSE' ? `cannot listen on ${opts.listen}: the address is in use; pick another with --listen` : `cannot listen on ${opts.listen}: ${e.message}`, { cause: e })),
     );
   }).catch(async (e) => {
+    await auth.stop();
+    await registry.close();
     await store.close();
     throw e;
   });
   server.on('error', (e) => console.error('tug control: server error:', e));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
-    void handleUpgrade(registry, req, socket, head, token).catch((e) => {
+    void handleUpgrade(registry, auth, req, socket, head, nodeClient).catch((e) => {
       const status = toApiError(e).toStatus();
       const body = JSON.stringify(status);
       socket.end(`HTTP/1.1 ${status.code} ${status.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -178,9 +197,10 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   if (opts.controllers !== false) {
     const settings = { ...DEFAULT_CONTROLLER_SETTINGS, ...(opts.controllers ?? {}) };
     try {
-      controllers = await startControllers({ server: url, caCert: tls.caCert, token }, metrics, defaultControllers(settings));
+      controllers = await startControllers({ server: url, caCert: tls.caCert, token: controllerToken }, metrics, defaultControllers(settings, ca));
     } catch (e) {
       await closeServer(server);
+      await auth.stop();
       await registry.close();
       await store.close();
       throw e;
@@ -197,6 +217,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     async stop() {
       await controllers?.stop();
       await closeServer(server);
+      await auth.stop();
       await registry.close();
       await store.close();
     },

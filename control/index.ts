@@ -3,4 +3,4 @@ export { startControl, parseListen, type ControlOptions, type RunningControl } f
 export { createApiApp } from './apiserver/app.js';
 export { Registry } from './apiserver/registry.js';
 export { createMemoryStore, openSqliteStore, type Store } from './store/index.js';
-export { newNodeTokenSecret, isNodeToken } from './tokens.js';
+export { newNodeTokenSecret, newUserTokenSecret } from './tokens.js';

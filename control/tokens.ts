@@ -1,15 +1,12 @@
-// Node join tokens, kept as Kubernetes bootstrap-token Secrets in kube-system
-// (`bootstrap-token-<id>`, type bootstrap.kubernetes.io/token), so they can be listed and
-// revoked with kubectl. A token reads `<id>.<secret>`: 6 and 16 characters of [a-z0-9].
-import { randomInt, timingSafeEqual } from 'node:crypto';
-import { resourceOfKind } from '../api/resources.js';
+// Tokens kept as Secrets in kube-system, so they can be listed and revoked with kubectl:
+// node join tokens as Kubernetes bootstrap tokens (`bootstrap-token-<id>`, authenticating only as
+// system:bootstrap:<id>), and user tokens (`user-token-<id>`) naming a user and groups for RBAC.
+// A token reads `<id>.<secret>`: 6 and 16 characters of [a-z0-9].
+import { randomInt } from 'node:crypto';
 import type { KubeObject } from '../api/types.js';
-import type { Registry } from './apiserver/registry.js';
+import { BOOTSTRAP_TOKEN_TYPE, USER_TOKEN_TYPE } from './auth/index.js';
 
-const SECRET = resourceOfKind('Secret');
-const TOKEN_PATTERN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-export const BOOTSTRAP_TOKEN_TYPE = 'bootstrap.kubernetes.io/token';
 
 function random(n: number): string {
   let s = '';
@@ -21,39 +18,27 @@ function b64(text: string): string {
   return Buffer.from(text).toString('base64');
 }
 
-/** The Secret that makes a new node token valid, and the token itself. */
-export function newNodeTokenSecret(description = 'tugboat node join token'): { token: string; secret: KubeObject } {
+function tokenSecret(prefix: string, type: string, data: Record<string, string>): { token: string; secret: KubeObject } {
   const id = random(6);
   const secretPart = random(16);
+  const encoded = Object.fromEntries(Object.entries({ 'token-id': id, 'token-secret': secretPart, ...data }).map(([k, v]) => [k, b64(v)]));
   return {
     token: `${id}.${secretPart}`,
-    secret: {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: `bootstrap-token-${id}`, namespace: 'kube-system' },
-      type: BOOTSTRAP_TOKEN_TYPE,
-      data: { 'token-id': b64(id), 'token-secret': b64(secretPart), 'usage-bootstrap-authentication': b64('true'), description: b64(description) },
-    },
+    secret: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${prefix}-${id}`, namespace: 'kube-system' }, type, data: encoded },
   };
 }
 
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** The Secret that makes a new node join token valid, and the token itself. */
+export function newNodeTokenSecret(description = 'tugboat node join token'): { token: string; secret: KubeObject } {
+  return tokenSecret('bootstrap-token', BOOTSTRAP_TOKEN_TYPE, { 'usage-bootstrap-authentication': 'true', description });
 }
 
-/** True when `token` names a stored, unexpired bootstrap token whose secret matches. */
-export async function isNodeToken(registry: Registry, token: string, now = new Date()): Promise<boolean> {
-  const m = TOKEN_PATTERN.exec(token);
-  if (!m) return false;
-  const secret = await registry.get(SECRET, 'kube-system', `bootstrap-token-${m[1]}`).catch(() => undefined);
-  if (!secret || secret.type !== BOOTSTRAP_TOKEN_TYPE) return false;
-  const data = (secret.data ?? {}) as Record<string, string>;
-  const stored = Buffer.from(data['token-secret'] ?? '', 'base64').toString();
-  const expiration = data.expiration ? Buffer.from(data.expiration, 'base64').toString() : undefined;
-  if (expiration && Date.parse(expiration) < now.getTime()) return false;
-  return same(stored, m[2]);
+/** The Secret that makes a new token for `username` (in `groups`) valid, and the token itself. */
+export function newUserTokenSecret(username: string, groups: string[], expiration?: Date): { token: string; secret: KubeObject } {
+  return tokenSecret('user-token', USER_TOKEN_TYPE, {
+    username,
+    groups: groups.join(','),
+    ...(expiration ? { expiration: expiration.toISOString() } : {}),
+    description: `tugboat token for ${username}`,
+  });
 }
-
-export { same as tokensEqual };

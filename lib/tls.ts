@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+export const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000;
 
 export interface TlsMaterial {
@@ -20,12 +20,12 @@ export interface TlsMaterial {
   key: string; // PEM, PKCS#8
 }
 
-function toPem(der: ArrayBuffer, label: string): string {
+export function toPem(der: ArrayBuffer, label: string): string {
   const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
   return `-----BEGIN ${label}-----\n${b64.trimEnd()}\n-----END ${label}-----\n`;
 }
 
-function serial(): string {
+export function serial(): string {
   const bytes = randomBytes(16);
   bytes[0] &= 0x7f; // a positive serial number
   return bytes.toString('hex');

@@ -313,16 +313,13 @@ export class NodeAgent {
     const mem = await si.mem();
     const osInfo = await si.osInfo();
     const capacity = { cpu: String(cpus), memory: `${Math.floor(mem.total / 1024)}Ki`, pods: '110' };
-    // Which join token this node uses, so the control node can present it to our node API.
     const metricsAddress = this.opts.metricsAddress?.();
-    const tokenId = /^([a-z0-9]{6})\.[a-z0-9]{16}$/.exec(this.opts.client.conn.token ?? '')?.[1];
     return {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: {
         name: this.opts.nodeName,
         annotations: {
-          ...(tokenId ? { 'tugboat.io/token-id': tokenId } : {}),
           ...(metricsAddress ? { [METRICS_ADDRESS_ANNOTATION]: metricsAddress } : {}),
         },
         labels: {

@@ -5,10 +5,11 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import type { Connection } from '../api/kubeconfig.js';
-import { defaultSans, ensureTls } from '../lib/tls.js';
 import { startClusterDns, type RunningClusterDns } from './dns.js';
 import { startProxy, type RunningProxy } from '../proxy/index.js';
 import { NodeAgent } from './agent.js';
+import { keepRenewed, nodeConnection, nodeServingCertificate, renewableClientCertificate, renewableServingCertificate, type IssuedCertificate } from './credentials.js';
+import { nodeApiAuthorizer } from './nodeapi-auth.js';
 import { startNodeApi, type NodeApiServer } from './nodeapi.js';
 import { parsePortRange } from './ports.js';
 import { NodeMetrics, serveMetrics, type MetricsServer } from './metrics.js';
@@ -81,9 +82,18 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const portRange = parsePortRange(opts.portRange);
   const api = parseHostPort(opts.nodeApi, '--node-api');
-  const client = new ApiClient(opts.connection);
-  const runtimes = await makeRuntimes({ ...opts, nodeName });
-  const tls = await ensureTls(join(opts.stateDir, 'pki'), defaultSans([nodeIP]));
+  const pkiDir = join(opts.stateDir, 'pki');
+  // The node's own identity (system:node:<name>) first: everything after talks to control as it.
+  const client = new ApiClient(await nodeConnection({ connection: opts.connection, nodeName, dir: pkiDir, log, signal: opts.signal }));
+  let runtimes: Map<string, Runtime>;
+  let serving: IssuedCertificate;
+  try {
+    serving = await nodeServingCertificate(client, nodeName, pkiDir, log, opts.signal);
+    runtimes = await makeRuntimes({ ...opts, nodeName });
+  } catch (e) {
+    client.close();
+    throw e;
+  }
 
   let nodeApi: NodeApiServer | undefined;
   let agent: NodeAgent | undefined;
@@ -100,23 +110,32 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     await nodeApi?.close();
     await metricsServer?.close();
     for (const r of runtimes.values()) await r.close();
+    renewal.abort();
+    await Promise.all(renewing);
     client.close();
   };
+  const renewal = new AbortController();
+  const renewing = [keepRenewed(renewableClientCertificate(client, nodeName, pkiDir, log), log, renewal.signal)];
   try {
     // The node API comes first: its port goes into the Node object the agent registers.
-    const token = opts.connection.token ?? '';
     let access: ReturnType<NodeAgent['access']> | undefined;
     nodeApi = await startNodeApi({
       host: api.host,
       port: api.port,
-      tls,
-      tokens: () => (token ? [token] : []),
+      tls: { cert: serving.certPem, key: serving.keyPem, caCert: client.conn.caCert },
+      authorize: nodeApiAuthorizer(client, nodeName),
       access: {
         logs: (...a) => access!.logs(...a),
         exec: (...a) => access!.exec(...a),
       },
       log,
     });
+    const server = nodeApi;
+    const renewedServing = (issued: IssuedCertificate) => {
+      serving = issued;
+      server.useCertificate(issued.certPem, issued.keyPem);
+    };
+    renewing.push(keepRenewed(renewableServingCertificate(client, nodeName, pkiDir, log, () => serving.certPem, renewedServing), log, renewal.signal));
     agent = new NodeAgent({
       client,
       nodeName,

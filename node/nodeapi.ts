@@ -1,14 +1,14 @@
-// The node API (kubelet's port, default 10250), over HTTPS with a bearer token: container logs
-// and exec for the control node to relay to `kubectl logs` and `kubectl exec`. Exec speaks the
+// The node API (kubelet's port, default 10250), over HTTPS with a certificate the cluster CA
+// issued for this node: container logs and exec for the control node to relay to `kubectl logs`
+// and `kubectl exec`, each caller authorized by nodeapi-auth.ts. Exec speaks the
 // Kubernetes remotecommand WebSocket protocol (v5.channel.k8s.io / v4.channel.k8s.io), so the
 // control node can pass kubectl's upgraded connection straight through.
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PassThrough, Writable } from 'node:stream';
-import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { TlsMaterial } from '../lib/tls.js';
+import type { CallerDecision } from './nodeapi-auth.js';
 import type { LogOptions } from './runtime/types.js';
 
 export interface ContainerAccess {
@@ -28,19 +28,10 @@ export class NodeApiError extends Error {
 
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 
-function authorized(req: IncomingMessage, tokens: () => string[]): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1].trim());
-  return tokens().some((t) => {
-    const b = Buffer.from(t);
-    return b.length === given.length && timingSafeEqual(b, given);
-  });
-}
-
 function fail(res: ServerResponse, code: number, message: string): void {
   res.writeHead(code, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: code === 404 ? 'NotFound' : code === 401 ? 'Unauthorized' : 'BadRequest', code }));
+  const reason = ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound' } as Record<number, string>)[code] ?? 'BadRequest';
+  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
 }
 
 function intParam(url: URL, name: string): number | undefined {
@@ -56,18 +47,31 @@ function route(url: URL): { namespace: string; pod: string; action: string } | u
 
 export interface NodeApiServer {
   port: number;
+  /** Serves with a renewed certificate from now on (connections already open keep theirs). */
+  useCertificate(cert: string, key: string): void;
   close(): Promise<void>;
 }
 
-export async function startNodeApi(opts: { host: string; port: number; tls: TlsMaterial; tokens: () => string[]; access: ContainerAccess; log: (m: string) => void }): Promise<NodeApiServer> {
+export interface NodeApiOptions {
+  host: string;
+  port: number;
+  /** The serving certificate and key, and the CA client certificates are checked against. */
+  tls: { cert: string; key: string; caCert?: string };
+  authorize: (req: IncomingMessage, verb: 'get' | 'create') => Promise<CallerDecision>;
+  access: ContainerAccess;
+  log: (m: string) => void;
+}
+
+export async function startNodeApi(opts: NodeApiOptions): Promise<NodeApiServer> {
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => PROTOCOLS.find((p) => offered.has(p)) ?? false });
   const sockets = new Set<Duplex>();
 
-  const server: Server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, async (req, res) => {
+  const server: Server = createServer({ key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.caCert, requestCert: true, rejectUnauthorized: false }, async (req, res) => {
     res.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'https://node');
     if (url.pathname === '/healthz') return void res.end('ok');
-    if (!authorized(req, opts.tokens)) return fail(res, 401, 'Unauthorized');
+    const decision = await opts.authorize(req, 'get');
+    if (!decision.allowed) return fail(res, decision.code, decision.message);
     const r = route(url);
     if (!r || r.action !== 'log' || req.method !== 'GET') return fail(res, 404, 'the server could not find the requested resource');
     const abort = new AbortController();
@@ -96,11 +100,11 @@ export async function startNodeApi(opts: { host: string; port: number; tls: TlsM
     socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'https://node');
     const r = route(url);
-    if (!authorized(req, opts.tokens) || !r || r.action !== 'exec') {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => void runExec(ws, url, r.namespace, r.pod, opts.access, opts.log));
+    void opts.authorize(req, 'create').then((decision) => {
+      if (!decision.allowed) return void socket.end(`HTTP/1.1 ${decision.code} ${decision.code === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\n\r\n`);
+      if (!r || r.action !== 'exec') return void socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      wss.handleUpgrade(req, socket, head, (ws) => void runExec(ws, url, r.namespace, r.pod, opts.access, opts.log));
+    });
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -118,6 +122,9 @@ export async function startNodeApi(opts: { host: string; port: number; tls: TlsM
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : opts.port,
+    useCertificate(cert, key) {
+      server.setSecureContext({ cert, key, ca: opts.tls.caCert });
+    },
     async close() {
       for (const ws of wss.clients) ws.terminate();
       wss.close();

@@ -4,9 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
 import type { Hono } from 'hono';
+import type { ApiEnv } from './app.js';
 import type { KubeObject } from '../../api/types.js';
 import { createMemoryStore, type Store } from '../store/index.js';
-import { createApiApp } from './app.js';
+import { startTestApp } from './test-app.js';
 import { Registry } from './registry.js';
 
 const TOKEN = 'unit-test-token';
@@ -18,7 +19,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let store: Store;
 let registry: Registry;
-let app: Hono;
+let app: Hono<ApiEnv>;
+let stopApp: () => Promise<void>;
 
 interface CallOptions {
   body?: unknown;
@@ -192,9 +194,10 @@ describe('the API server over HTTP', () => {
     store = createMemoryStore();
     registry = new Registry(store);
     await registry.start();
-    app = createApiApp({ registry, tokens: () => [TOKEN] });
+    ({ app, stop: stopApp } = await startTestApp(registry, TOKEN));
   });
   after(async () => {
+    await stopApp();
     await registry.close();
     await store.close();
   });
@@ -833,12 +836,13 @@ describe('the API server over HTTP', () => {
       }
     });
 
-    it('answers 410 Expired for a revision older than the history', async () => {
+    it('answers 410 Expired for a revision older than the history', async (t) => {
       const small = createMemoryStore({ historySize: 2 });
       const reg = new Registry(small);
       try {
         await reg.start();
-        const app2 = createApiApp({ registry: reg, tokens: () => [TOKEN] });
+        const { app: app2, stop } = await startTestApp(reg, TOKEN);
+        t.after(stop);
         for (const name of ['c1', 'c2', 'c3', 'c4']) {
           const r = await app2.request('/api/v1/namespaces/default/configmaps', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(configMap(name)) });
           assert.equal(r.status, 201);

@@ -3,12 +3,13 @@
 // `app.request()`; `server.ts` puts it behind HTTPS.
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { TLSSocket } from 'node:tls';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { ApiError, errors, toApiError } from '../../api/errors.js';
 import { qualifiedName, resourceByPlural, resourceOfKind, type ResourceInfo } from '../../api/resources.js';
 import type { Node } from '../../api/types.js';
+import { forbidden, impersonated, requestAttributes, type ClusterAuth, type UserInfo } from '../auth/index.js';
 import { consoleApi, consolePages } from '../console/index.js';
 import { BODY_LIMIT_BYTES } from './body.js';
 import {
@@ -24,15 +25,16 @@ import {
 import { ApiMetrics } from './metrics.js';
 import { OPENAPI_V2_PROTOBUF, openApiDocument, openApiIndex, openApiV2Json, openApiV2Protobuf } from './openapi.js';
 import type { Registry } from './registry.js';
+import type { NodeClientCredentials } from './nodeproxy.js';
 import { handleResource, type ResourceRequest } from './routes.js';
 import { parseSdQuery, prometheusTargets } from './sd.js';
 
 export interface ApiServerOptions {
   registry: Registry;
-  /** Accepted bearer tokens; a function so tokens can be added while running. */
-  tokens: () => Iterable<string>;
-  /** A further check for tokens not in `tokens()` (node join tokens stored as Secrets). */
-  authenticate?: (token: string) => Promise<boolean>;
+  /** Who is asking (authentication) and whether they may (RBAC). */
+  auth: ClusterAuth;
+  /** How control authenticates to node APIs and checks them (logs); absent, logs are not relayed. */
+  nodeClient?: NodeClientCredentials;
   metrics?: MetricsRegistry;
   /** host:port clients should use, for discovery's serverAddressByClientCIDRs. */
   serverAddress?: () => string;
@@ -45,22 +47,14 @@ export interface ApiServerOptions {
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez']);
 const NODE = resourceOfKind('Node');
 
-function tokenMatches(given: string, tokens: Iterable<string>): boolean {
-  const a = Buffer.from(given);
-  let ok = false;
-  for (const t of tokens) {
-    const b = Buffer.from(t);
-    if (a.length === b.length && timingSafeEqual(a, b)) ok = true;
-  }
-  return ok;
-}
+export type ApiEnv = { Variables: { user: UserInfo } };
 
 export function statusResponse(c: Context, e: ApiError): Response {
   return c.json(e.toStatus(), e.code as 400);
 }
 
-export function createApiApp(opts: ApiServerOptions): Hono {
-  const app = new Hono();
+export function createApiApp(opts: ApiServerOptions): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
   const metrics = opts.metrics ? new ApiMetrics(opts.metrics) : undefined;
   const now = opts.now ?? (() => new Date());
 
@@ -84,13 +78,18 @@ export function createApiApp(opts: ApiServerOptions): Hono {
   app.get('/livez', (c) => c.text('ok'));
   app.route('/', consolePages()); // /ui: before the token check, the page signs in itself
 
+  // Every request is authenticated, then authorized, before anything is parsed or routed.
   app.use('*', async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
-    const header = c.req.header('authorization') ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m) throw errors.unauthorized();
-    const given = m[1].trim();
-    if (!tokenMatches(given, opts.tokens()) && !(await opts.authenticate?.(given))) throw errors.unauthorized('Unauthorized: the bearer token is not valid for this cluster; use the kubeconfig that `tug control` wrote');
+    const socket = (c.env as { incoming?: { socket?: TLSSocket } } | undefined)?.incoming?.socket;
+    const authenticated = await opts.auth.authenticator.authenticate(socket, c.req.header('authorization'));
+    if (!authenticated) {
+      throw c.req.header('authorization') ? errors.unauthorized('Unauthorized: the bearer token is not valid for this cluster; use the kubeconfig that `tug control` wrote') : errors.unauthorized();
+    }
+    const user = impersonated(authenticated, (name) => c.req.header(name), opts.auth.authorizer);
+    const attributes = requestAttributes(c.req.method, new URL(c.req.url));
+    if (!opts.auth.authorizer.authorize(user, attributes).allowed) throw forbidden(user, attributes);
+    c.set('user', user);
     return next();
   });
 
@@ -152,9 +151,9 @@ export function createApiApp(opts: ApiServerOptions): Hono {
     return c.json(doc);
   });
 
-  const resourceRoute = (group: string, version: string, segments: string[], c: Context) => {
+  const resourceRoute = (group: string, version: string, segments: string[], c: Context<ApiEnv>) => {
     const req = parseResourcePath(group, version, segments);
-    return handleResource(c, req, { registry: opts.registry, now, adminToken: [...opts.tokens()][0] ?? '' });
+    return handleResource(c, req, { registry: opts.registry, now, nodeClient: opts.nodeClient, auth: opts.auth, user: c.get('user') });
   };
   app.all('/api/v1/*', (c) => resourceRoute('', 'v1', c.req.path.slice('/api/v1/'.length).split('/'), c));
   app.all('/apis/:group/:version/*', (c) => {

@@ -7,7 +7,7 @@ import { randomUUID, randomInt } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { applyDefaults } from '../../api/defaults.js';
 import { errors } from '../../api/errors.js';
-import { RESOURCES, apiVersionOf, qualifiedName, type ResourceInfo, resourceOfKind } from '../../api/resources.js';
+import { STORED_RESOURCES, apiVersionOf, qualifiedName, type ResourceInfo, resourceOfKind } from '../../api/resources.js';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../api/selectors.js';
 import type { KubeObject, PodSpec } from '../../api/types.js';
 import { validateObject } from '../../api/validation.js';
@@ -465,7 +465,7 @@ export class Registry {
   }
 
   private async removeNamespace(namespace: string): Promise<void> {
-    for (const r of RESOURCES.filter((x) => x.namespaced)) {
+    for (const r of STORED_RESOURCES.filter((x) => x.namespaced)) {
       const { items } = await this.store.list({ resource: qualifiedName(r), namespace });
       for (const item of items) {
         await this.store.delete(keyFor(r, namespace, item.metadata.name!)).catch((e) => {
@@ -489,7 +489,7 @@ export class Registry {
   private async dependentsOf(owner: KubeObject): Promise<{ r: ResourceInfo; obj: KubeObject }[]> {
     const uid = owner.metadata.uid;
     const found: { r: ResourceInfo; obj: KubeObject }[] = [];
-    for (const r of RESOURCES) {
+    for (const r of STORED_RESOURCES) {
       if (r.kind === 'Namespace') continue;
       const scope = r.namespaced ? owner.metadata.namespace : undefined;
       if (r.namespaced && !scope) continue;

@@ -8,10 +8,12 @@ import { labelSelectorToString } from '../../api/selectors.js';
 import { unenforcedFieldWarnings, warningHeader } from '../../api/warnings.js';
 import type { KubeObject, LabelSelector } from '../../api/types.js';
 import { decodeObject, decodePatch, mediaType as mediaTypeOf, patchTypeOf, type PatchType } from './body.js';
-import { relayLog } from './nodeproxy.js';
+import { relayLog, type NodeClientCredentials } from './nodeproxy.js';
 import type { Registry } from './registry.js';
 import { toTable } from './table.js';
 import { watchResponse } from './watch.js';
+import { answerReview, checkNodeRestriction, checkNoEscalation, forbidden, isNodeUser, type ClusterAuth, type UserInfo } from '../auth/index.js';
+import { specOf, withRequester } from '../certificates/requests.js';
 
 export interface ResourceRequest {
   resource: ResourceInfo;
@@ -24,8 +26,11 @@ export interface ResourceRequest {
 export interface RouteContext {
   registry: Registry;
   now: () => Date;
-  /** Presented to nodes that joined with the admin kubeconfig, when relaying logs and exec. */
-  adminToken: string;
+  /** How control reaches node APIs (logs); absent, the relay is not available. */
+  nodeClient?: NodeClientCredentials;
+  auth: ClusterAuth;
+  /** Who sent the request (authenticated and authorized for it already). */
+  user: UserInfo;
 }
 
 type IncludeObject = 'None' | 'Metadata' | 'Object';
@@ -56,15 +61,52 @@ function listKind(r: ResourceInfo): string {
   return r.listKind ?? `${r.kind}List`;
 }
 
+type Operation = 'create' | 'update' | 'patch' | 'delete';
+
+/**
+ * The checks a write must pass that depend on its author: a CertificateSigningRequest records its
+ * requester, RBAC objects may grant nothing their author lacks, a node stays within its own
+ * objects. `old` is the stored object (update, patch, delete).
+ */
+function admit(ctx: RouteContext, req: ResourceRequest, obj: KubeObject, operation: Operation, old?: KubeObject): KubeObject {
+  // A body that is not an object is left for the registry to refuse with a clear 400.
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return obj;
+  const r = req.resource;
+  const namespace = r.namespaced ? (obj.metadata?.namespace ?? req.namespace ?? 'default') : '';
+  checkNodeRestriction({ user: ctx.user, verb: operation, resource: r, subresource: req.subresource, namespace, name: req.name ?? obj.metadata?.name ?? '', object: obj, old });
+  if (operation === 'create' && r.kind === 'CertificateSigningRequest') return withRequester(obj, ctx.user);
+  checkNoEscalation({ user: ctx.user, resource: r, namespace, object: obj }, ctx.auth.authorizer, ctx.auth.rbac);
+  return obj;
+}
+
+/** The stored object a node's write is checked against (others need none). */
+async function storedForNode(ctx: RouteContext, req: ResourceRequest): Promise<KubeObject | undefined> {
+  if (!isNodeUser(ctx.user) || !req.name) return undefined;
+  return ctx.registry.get(req.resource, req.namespace, req.name).catch(() => undefined);
+}
+
+/** A review (SelfSubjectAccessReview, TokenReview, ...): answered at once, never stored. */
+async function handleReview(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
+  if (c.req.method !== 'POST' || req.name) throw errors.methodNotAllowed(c.req.method, req.qualified);
+  const body = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw errors.badRequest(`the request body must be a ${req.resource.kind} object`);
+  const answer = await answerReview(req.resource.kind, body, { user: ctx.user, authorizer: ctx.auth.authorizer, authenticator: ctx.auth.authenticator, namespace: req.namespace });
+  return c.json({ ...answer, apiVersion: apiVersionOf(req.resource), kind: req.resource.kind }, 201);
+}
+
 export async function handleResource(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
   const { resource: r, namespace, name, subresource } = req;
   const method = c.req.method;
   const registry = ctx.registry;
 
+  if (r.virtual) return handleReview(c, req, ctx);
+
   if (subresource === 'scale') return handleScale(c, req, ctx);
+  if (subresource === 'approval') return handleApproval(c, req, ctx);
   if (subresource === 'log') {
     if (!name || method !== 'GET') throw errors.methodNotAllowed(method, `${req.qualified}/log`);
-    return relayLog(registry, namespace!, name, new URL(c.req.url).searchParams, ctx.adminToken, c.req.raw.signal);
+    if (!ctx.nodeClient) throw errors.internal('this API server has no credentials for node APIs');
+    return relayLog(registry, namespace!, name, new URL(c.req.url).searchParams, ctx.nodeClient, c.req.raw.signal);
   }
   if (subresource === 'eviction') return handleEviction(c, req, ctx);
   if (subresource === 'exec') {
@@ -83,7 +125,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
     }
     if (method === 'POST') {
       const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
-      const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c) });
+      const created = await registry.create(r, namespace, admit(ctx, req, obj, 'create'), { dryRun: isDryRun(c) });
       return c.json(warn(c, r, created), 201);
     }
     if (method === 'DELETE') {
@@ -106,7 +148,8 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
     }
     case 'PUT': {
       const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
-      return c.json(warn(c, r, await registry.update(r, namespace, name, obj, { dryRun: isDryRun(c), subresource: sub })));
+      const stored = await storedForNode(ctx, req);
+      return c.json(warn(c, r, await registry.update(r, namespace, name, admit(ctx, req, obj, 'update', stored), { dryRun: isDryRun(c), subresource: sub })));
     }
     case 'PATCH': {
       const type = patchTypeOf(c.req.header('content-type'));
@@ -118,10 +161,10 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
         });
         if (!existing) {
           const obj = { ...(patch as KubeObject), metadata: { ...((patch as KubeObject).metadata ?? {}), name } };
-          return c.json(warn(c, r, await registry.create(r, namespace, obj, { dryRun: isDryRun(c) })), 201);
+          return c.json(warn(c, r, await registry.create(r, namespace, admit(ctx, req, obj, 'create'), { dryRun: isDryRun(c) })), 201);
         }
       }
-      const updated = await registry.modify(r, namespace, name, (current) => patched(req, current, patch, type), { dryRun: isDryRun(c), subresource: sub });
+      const updated = await registry.modify(r, namespace, name, (current) => admit(ctx, req, patched(req, current, patch, type), 'patch', current), { dryRun: isDryRun(c), subresource: sub });
       return c.json(warn(c, r, updated));
     }
     case 'DELETE': {
@@ -145,6 +188,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) {
         throw errors.badRequest(`gracePeriodSeconds must be a non-negative integer, not ${JSON.stringify(graceText ?? options.gracePeriodSeconds)}`);
       }
+      checkNodeRestriction({ user: ctx.user, verb: 'delete', resource: r, namespace: namespace ?? '', name, old: await storedForNode(ctx, req) });
       const deleted = await registry.delete(r, namespace, name, {
         propagationPolicy: policy,
         gracePeriodSeconds: grace,
@@ -241,4 +285,32 @@ async function handleScale(c: Context, req: ResourceRequest, ctx: RouteContext):
     return current;
   });
   return c.json(scaleOf(updated));
+}
+
+/**
+ * certificatesigningrequests/{name}/approval (`kubectl certificate approve|deny`): only the
+ * conditions change, and whoever sets them must also be allowed to `approve` for the request's
+ * signer (`signers` in certificates.k8s.io, by name or `<domain>/*`).
+ */
+async function handleApproval(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
+  const { resource: r, name } = req;
+  if (!name) throw errors.notFoundPath();
+  if (c.req.method === 'GET') return c.json(await ctx.registry.get(r, undefined, name));
+  if (c.req.method !== 'PUT' && c.req.method !== 'PATCH') throw errors.methodNotAllowed(c.req.method, `${req.qualified}/${name}/approval`);
+  const bytes = await bodyBytes(c);
+  const type = c.req.method === 'PATCH' ? patchTypeOf(c.req.header('content-type')) : undefined;
+  const body = type ? decodePatch(bytes, type) : decodeObject(bytes, c.req.header('content-type'));
+  const updated = await ctx.registry.modify(r, undefined, name, (current) => {
+    const signer = specOf(current).signerName ?? '';
+    const domain = signer.split('/')[0];
+    const may = (resourceName: string) =>
+      ctx.auth.authorizer.authorize(ctx.user, { verb: 'approve', resourceRequest: true, path: '', apiGroup: 'certificates.k8s.io', apiVersion: 'v1', namespace: '', resource: 'signers', subresource: '', name: resourceName }).allowed;
+    if (!may(signer) && !may(`${domain}/*`)) {
+      throw forbidden(ctx.user, { verb: 'approve', resourceRequest: true, path: '', apiGroup: 'certificates.k8s.io', apiVersion: 'v1', namespace: '', resource: 'signers', subresource: '', name: signer });
+    }
+    const next = (type === 'json' ? applyJsonPatch(current, body) : type ? applyMergePatch(current, body) : body) as KubeObject;
+    const conditions = (next?.status as { conditions?: unknown } | undefined)?.conditions;
+    return { ...current, status: { ...((current.status as object) ?? {}), conditions } };
+  }, { subresource: 'status' });
+  return c.json(updated);
 }

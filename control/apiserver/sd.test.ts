@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Hono } from 'hono';
+import type { ApiEnv } from './app.js';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { METRICS_ADDRESS_ANNOTATION } from '../../api/annotations.js';
 import type { Node } from '../../api/types.js';
 import { createMemoryStore, type Store } from '../store/index.js';
-import { createApiApp } from './app.js';
+import { startTestApp } from './test-app.js';
 import { Registry } from './registry.js';
 import { parseSdQuery, prometheusTargets } from './sd.js';
 
@@ -76,7 +77,8 @@ describe('GET /sd/prometheus and /metrics on the API app', () => {
   const TOKEN = 'sd-test-token';
   let store: Store;
   let registry: Registry;
-  let app: Hono;
+  let app: Hono<ApiEnv>;
+  let stopApp: () => Promise<void>;
 
   const get = async (path: string, token: string | null = TOKEN) => {
     const res = await app.request(path, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
@@ -95,13 +97,14 @@ describe('GET /sd/prometheus and /metrics on the API app', () => {
     registry = new Registry(store);
     await registry.start();
     const metrics = new MetricsRegistry();
-    app = createApiApp({ registry, tokens: () => [TOKEN], metrics, serverAddress: () => '127.0.0.1:16443', hostName: 'box' });
+    ({ app, stop: stopApp } = await startTestApp(registry, TOKEN, { metrics, serverAddress: () => '127.0.0.1:16443', hostName: 'box' }));
     for (const n of [node('a', '127.0.0.1:10249'), node('b', '127.0.0.1:10250')]) {
       const res = await app.request('/api/v1/nodes', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(n) });
       assert.equal(res.status, 201, await res.text());
     }
   });
   after(async () => {
+    await stopApp();
     await registry.close();
     await store.close();
   });

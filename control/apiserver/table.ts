@@ -26,6 +26,7 @@ import {
 } from './table-common.js';
 import { endpointSlicePrinter, endpointsPrinter, servicePrinter } from './table-network.js';
 import { podPrinter } from './table-pod.js';
+import { bindingPrinter, certificateSigningRequestPrinter, rolePrinter, serviceAccountPrinter } from './table-rbac.js';
 
 export type {
   PartialObjectMetadata,
@@ -65,6 +66,12 @@ const PRINTERS: Record<string, KindPrinter> = {
   secrets: secretPrinter,
   events: eventPrinter,
   'leases.coordination.k8s.io': leasePrinter,
+  serviceaccounts: serviceAccountPrinter,
+  'roles.rbac.authorization.k8s.io': rolePrinter,
+  'clusterroles.rbac.authorization.k8s.io': rolePrinter,
+  'rolebindings.rbac.authorization.k8s.io': bindingPrinter,
+  'clusterrolebindings.rbac.authorization.k8s.io': bindingPrinter,
+  'certificatesigningrequests.certificates.k8s.io': certificateSigningRequestPrinter,
 };
 
 /** Any kind without its own printer: NAME and AGE, like the API server's default table. */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ProxyScrape } from '../../api/traffic.js';
-import { createApiApp } from '../apiserver/app.js';
+import { startTestApp } from '../apiserver/test-app.js';
 import { Registry } from '../apiserver/registry.js';
 import { createMemoryStore } from '../store/index.js';
 import { consoleApi, parseTrafficQuery } from './routes.js';
@@ -11,8 +11,12 @@ import { TrafficSampler } from './traffic.js';
 
 const TOKEN = 'console-test-token';
 const registry = new Registry(createMemoryStore());
-const app = createApiApp({ registry, tokens: () => [TOKEN] });
-after(() => registry.close());
+await registry.start();
+const { app, stop } = await startTestApp(registry, TOKEN);
+after(async () => {
+  await stop();
+  await registry.close();
+});
 
 const get = (path: string, token?: string) => app.request(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 

@@ -1,4 +1,5 @@
 // Which controllers a control node runs, in one list.
+import type { CertificateAuthority } from '../../lib/pki.js';
 import type { Controller, ControllerContext, ControllerSettings } from './manager.js';
 import { schedulerController } from '../scheduler/index.js';
 import { DeploymentController } from './deployment-controller.js';
@@ -6,9 +7,11 @@ import { ReplicaSetController } from './replicaset-controller.js';
 import { nodeLifecycleController } from './nodelifecycle.js';
 import { garbageCollector } from './gc.js';
 import { endpointsController } from './endpoints-controller.js';
+import { csrController } from './csr.js';
 
-export function defaultControllers(_settings: ControllerSettings): ((ctx: ControllerContext) => Controller)[] {
+export function defaultControllers(_settings: ControllerSettings, ca?: CertificateAuthority): ((ctx: ControllerContext) => Controller)[] {
   return [
+    ...(ca ? [csrController(ca)] : []),
     schedulerController({ strategy: _settings.schedulerStrategy }),
     (ctx) => new ReplicaSetController(ctx),
     (ctx) => new DeploymentController(ctx),

@@ -11,7 +11,7 @@
 // can lag each other, and a dependent may be seen before its owner.
 import { isApiError } from '../../api/errors.js';
 import type { Informer } from '../../api/informer.js';
-import { RESOURCES, resourceByKind, type ResourceInfo } from '../../api/resources.js';
+import { RESOURCES, STORED_RESOURCES, resourceByKind, type ResourceInfo } from '../../api/resources.js';
 import type { KubeObject, OwnerReference } from '../../api/types.js';
 import type { Controller, ControllerContext } from './manager.js';
 import { WorkQueue } from './queue.js';
@@ -86,7 +86,7 @@ export class GarbageCollector implements Controller {
 
   constructor(private readonly ctx: ControllerContext) {
     // Events never own anything and are the busiest kind; everything else may be an owner or a dependent.
-    for (const r of RESOURCES) {
+    for (const r of STORED_RESOURCES) {
       if (r.kind === 'Event') continue;
       const kind = r.kind;
       this.informers.set(

@@ -3,9 +3,10 @@
 // processes, kubectl) that removes every pod, process and flag file it made, also when a test fails.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { readKubeconfig } from '../../api/kubeconfig.js';
 import { eventually, kubectlFor, startControl, tempDir, TUG, type ControlProcess } from './harness.js';
 
 export interface WebPodOptions {
@@ -113,6 +114,8 @@ export interface NodeFlags {
   extra?: string[];
   /** Wait for `joined` (default); false: only for the process to run (its control may be away). */
   waitForJoin?: boolean;
+  /** Join with this token (`--server --token --ca-cert`) instead of the admin kubeconfig. */
+  token?: string;
 }
 
 /** A control node, `tug node` processes joined to it, and a kubectl for it. */
@@ -149,11 +152,24 @@ export class NodeCluster {
     return join(this.dir, `${marker}.unhealthy`);
   }
 
+  /** How a node authenticates to join: the admin kubeconfig, or a token with the cluster CA in a file. */
+  private credentialFlags(flags: NodeFlags): string[] {
+    if (!flags.token) return ['--kubeconfig', this.control.kubeconfig];
+    const ca = join(this.dir, 'ca.crt');
+    writeFileSync(ca, readKubeconfig(this.control.kubeconfig).caCert ?? '');
+    return ['--server', this.control.url, '--token', flags.token, '--ca-cert', ca];
+  }
+
+  /** Where a node started by startNode keeps its state. */
+  stateDir(name: string): string {
+    return join(this.dir, `node-${name}`);
+  }
+
   async startNode(flags: NodeFlags): Promise<NodeProcess> {
     let out = '';
     const child = spawn(
       process.execPath,
-      [TUG, 'node', '--kubeconfig', this.control.kubeconfig, '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', join(this.dir, `node-${flags.name}`), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process', '--dns-addr', 'off', ...(flags.extra ?? [])],
+      [TUG, 'node', ...this.credentialFlags(flags), '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', this.stateDir(flags.name), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process', '--dns-addr', 'off', ...(flags.extra ?? [])],
       { env: { ...process.env, TUG_HOME: this.dir }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => (out += d));

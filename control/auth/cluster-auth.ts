@@ -1,0 +1,47 @@
+// The authentication and authorization a control node runs with, started as one piece: default
+// policy in place, the RBAC cache synced, the aggregation loop running; stop() ends the loop and
+// the cache's watches.
+import type { Registry } from '../apiserver/registry.js';
+import { Authenticator } from './authenticator.js';
+import { ClusterAuthorizer, type Authorizer } from './authorizer.js';
+import { ensureDefaultPolicy, runAggregation } from './bootstrap.js';
+import { NodeAuthorizer } from './node-authorizer.js';
+import { RbacCache } from './rbac-cache.js';
+import type { UserInfo } from './user.js';
+
+export interface ClusterAuth {
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  rbac: RbacCache;
+  nodes: NodeAuthorizer;
+  stop(): Promise<void>;
+}
+
+export interface ClusterAuthOptions {
+  adminToken: string;
+  componentTokens?: Map<string, UserInfo>;
+  log?: (message: string) => void;
+}
+
+export async function startClusterAuth(registry: Registry, opts: ClusterAuthOptions): Promise<ClusterAuth> {
+  const log = opts.log ?? ((m: string) => console.error(`tug control: ${m}`));
+  await ensureDefaultPolicy(registry);
+  const rbac = new RbacCache(registry);
+  await rbac.start();
+  const nodes = new NodeAuthorizer(registry);
+  await nodes.start();
+  const abort = new AbortController();
+  const aggregation = runAggregation(registry, rbac, abort.signal, log);
+  return {
+    authenticator: new Authenticator({ registry, adminToken: opts.adminToken, componentTokens: opts.componentTokens }),
+    authorizer: new ClusterAuthorizer(rbac, nodes),
+    rbac,
+    nodes,
+    async stop() {
+      abort.abort();
+      await aggregation;
+      rbac.stop();
+      nodes.stop();
+    },
+  };
+}
