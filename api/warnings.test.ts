@@ -18,7 +18,7 @@ describe('unenforced field warnings', () => {
     };
     assert.deepEqual(unenforcedFieldWarnings(byKind('Pod'), pod), [
       'spec.affinity: node and pod affinity are not used by the tugboat scheduler',
-      'spec.volumes[0].persistentVolumeClaim: only emptyDir, hostPath, configMap and secret volumes are mounted',
+      'spec.volumes[0].persistentVolumeClaim: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are mounted',
       'spec.containers[0].securityContext: container security settings are not applied',
     ]);
   });

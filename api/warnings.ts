@@ -14,7 +14,7 @@ const POD_FIELDS: [keyof PodSpec, string][] = [
   ['hostPID', 'hostPID is not applied'],
 ];
 
-const SUPPORTED_VOLUMES = new Set(['name', 'emptyDir', 'hostPath', 'configMap', 'secret']);
+const SUPPORTED_VOLUMES = new Set(['name', 'emptyDir', 'hostPath', 'configMap', 'secret', 'projected', 'downwardAPI']);
 
 function podSpecWarnings(spec: PodSpec | undefined, path: string): string[] {
   if (!spec || typeof spec !== 'object') return [];
@@ -28,7 +28,7 @@ function podSpecWarnings(spec: PodSpec | undefined, path: string): string[] {
   }
   (Array.isArray(spec.volumes) ? spec.volumes : []).forEach((v, i) => {
     const kinds = Object.keys(v ?? {}).filter((k) => !SUPPORTED_VOLUMES.has(k));
-    if (kinds.length) out.push(`${path}.volumes[${i}].${kinds[0]}: only emptyDir, hostPath, configMap and secret volumes are mounted`);
+    if (kinds.length) out.push(`${path}.volumes[${i}].${kinds[0]}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are mounted`);
   });
   (Array.isArray(spec.containers) ? spec.containers : []).forEach((c, i) => {
     if (c?.securityContext && Object.keys(c.securityContext as object).length) {

@@ -20,6 +20,7 @@ export const CONTROL_FLAGS: Record<string, FlagSpec> = {
   'service-cidr': { type: 'string', default: '127.77.0.0/16', help: 'range ClusterIPs come from' },
   kubeconfig: { type: 'string', help: 'where to write the admin kubeconfig (default $TUG_HOME/kubeconfig)' },
   controllers: { type: 'string', default: 'all', help: 'run the scheduler and controllers (all) or serve the API alone (none)' },
+  'encryption-config': { type: 'string', help: 'EncryptionConfiguration for Secrets at rest (default: made in the data dir with a new AES-GCM key)' },
   ...CONTROLLER_FLAGS,
 };
 
@@ -109,6 +110,7 @@ export async function startControlFromFlags(flags: Flags, io: Out, home: string,
     serviceCidr: flags['service-cidr'] as string,
     kubeconfig,
     controllers,
+    encryptionConfig: flags['encryption-config'] as string | undefined,
   });
   io.out(`tug control: serving the Kubernetes API at ${control.url}`);
   io.out(`tug control: kubeconfig written to ${kubeconfig}`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
 import { resourceOfKind } from '../api/resources.js';
-import { newNodeTokenSecret, newUserTokenSecret } from '../control/index.js';
+import { newNodeTokenSecret, newUserTokenSecret, ROTATE_PATH } from '../control/index.js';
 import { parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { runControl, runNode, tugHome } from './daemons.js';
 import { describeCommand } from './describe.js';
@@ -40,6 +40,7 @@ Usage:
   tug token create --node     make a token a node joins with (printed on stdout)
   tug token create --user NAME [--group G]... [--ttl 24h]
                               make a token for a person (bind roles to NAME or G)
+  tug secrets rotate          encrypt Secrets at rest with a new key from now on, and re-encrypt them all
   tug version
 
 Run \`tug COMMAND --help\` for a command's flags. Every flag has an environment twin: --data-dir is TUG_DATA_DIR.`;
@@ -152,6 +153,15 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
       return runUp(rest, io, env);
     case 'token':
       return runToken(rest, io, env);
+    case 'secrets': {
+      const { flags, positionals } = parseFlags(rest, CLIENT_FLAGS, env);
+      if (positionals[0] !== 'rotate') throw new UsageError('usage: tug secrets rotate');
+      return withClient(flags, env, async (client) => {
+        const r = await client.request<{ key: string; rewritten: number }>('POST', ROTATE_PATH);
+        io.out(`encryption key ${r.key} now writes; ${r.rewritten} object(s) re-encrypted with it (older keys still read what they wrote)`);
+        return 0;
+      });
+    }
     case 'get': {
       const { flags, positionals } = parseFlags(
         rest,

@@ -2,7 +2,7 @@
 // for kubectl and tugboat's own clients.
 import { serve } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -14,13 +14,13 @@ import { DEFAULT_ALLOCATOR_CONFIG, parseCidr, reservedClusterIP } from './apiser
 import { createApiApp } from './apiserver/app.js';
 import { registerClusterMetrics } from './apiserver/cluster-metrics.js';
 import { Registry } from './apiserver/registry.js';
-import { createMemoryStore, openSqliteStore, type Store } from './store/index.js';
+import { createMemoryStore, encryptionConfigYaml, loadOrCreateEncryptionConfig, openSqliteStore, ValueTransformer, withNewKey, type Store } from './store/index.js';
 import { defaultSans, ensureTls } from '../lib/tls.js';
 import { ensureSignedCertificate, loadCertificateAuthority } from '../lib/pki.js';
 import { MAX_CERTIFICATE_MS as CERTIFICATE_LIFETIME_MS } from './controllers/csr.js';
 import { relayExecUpgrade, type NodeClientCredentials } from './apiserver/nodeproxy.js';
 import { errors, toApiError } from '../api/errors.js';
-import { authenticatedUser, forbidden, GROUP, impersonated, requestAttributes, startClusterAuth, USER, type ClusterAuth } from './auth/index.js';
+import { authenticatedUser, forbidden, GROUP, impersonated, requestAttributes, ServiceAccountTokens, startClusterAuth, USER, type ClusterAuth } from './auth/index.js';
 import type { Pod } from '../api/types.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -36,6 +36,8 @@ export interface ControlOptions {
   tlsSans?: string[];
   serviceCidr?: string;
   metrics?: MetricsRegistry;
+  /** The EncryptionConfiguration for data at rest (default: made in the data dir with a new key). */
+  encryptionConfig?: string;
   /** Scheduler and controller settings; `false` runs the API server alone. */
   controllers?: Partial<ControllerSettings> | false;
 }
@@ -64,10 +66,25 @@ function loadOrCreateToken(dataDir: string): string {
   return token;
 }
 
-function openStore(opts: ControlOptions): Store {
+function openStore(opts: ControlOptions, transformer: ValueTransformer): Store {
   if (opts.store === 'memory') return createMemoryStore();
-  if (opts.store === 'sqlite') return openSqliteStore(join(opts.dataDir, 'state.db'));
+  if (opts.store === 'sqlite') return openSqliteStore(join(opts.dataDir, 'state.db'), { transformer });
   throw new Error(`--store "${opts.store}" is not known; use sqlite or memory`);
+}
+
+/**
+ * Puts a new key first in the encryption config file (the old ones still read) and rewrites
+ * every object the old keys guarded, so that afterwards only the new key is in use.
+ */
+async function rotateEncryptionKey(file: string, transformer: ValueTransformer, store: Store): Promise<{ key: string; rewritten: number }> {
+  const config = withNewKey(loadOrCreateEncryptionConfig(file));
+  writeFileSync(`${file}.tmp`, encryptionConfigYaml(config), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  transformer.use(config);
+  let rewritten = 0;
+  for (const resource of transformer.resources) rewritten += (await store.rewriteStale?.(resource)) ?? 0;
+  const first = config.rules[0].providers[0];
+  return { key: 'aesgcm' in first ? first.aesgcm[0].name : 'identity', rewritten };
 }
 
 const SERVICE = resourceOfKind('Service');
@@ -133,11 +150,17 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   const { host, port } = parseListen(opts.listen);
   if (opts.serviceCidr) parseCidr(opts.serviceCidr);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  // A data dir made before (by anyone, with any mode) holds keys and the store: its owner's only.
+  chmodSync(opts.dataDir, 0o700);
   const pkiDir = join(opts.dataDir, 'pki');
-  const tls = await ensureTls(pkiDir, defaultSans([...(opts.tlsSans ?? []), ...(host === '0.0.0.0' || host === '::' ? [] : [host])]));
+  // In-cluster clients reach the API as https://kubernetes.default.svc (its ClusterIP).
+  const inCluster = [reservedClusterIP(opts.serviceCidr ?? DEFAULT_ALLOCATOR_CONFIG.serviceCidr, 1), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+  const tls = await ensureTls(pkiDir, defaultSans([...(opts.tlsSans ?? []), ...inCluster, ...(host === '0.0.0.0' || host === '::' ? [] : [host])]));
   const ca = await loadCertificateAuthority(pkiDir);
   const token = loadOrCreateToken(opts.dataDir);
-  const store = openStore(opts);
+  const encryptionFile = opts.encryptionConfig ?? join(opts.dataDir, 'encryption-config.yaml');
+  const transformer = new ValueTransformer(loadOrCreateEncryptionConfig(encryptionFile));
+  const store = openStore(opts, transformer);
   const registry = new Registry(store, { allocator: { ...DEFAULT_ALLOCATOR_CONFIG, ...(opts.serviceCidr ? { serviceCidr: opts.serviceCidr } : {}) } });
   const metrics = opts.metrics ?? new MetricsRegistry();
   if (!opts.metrics) collectDefaultMetrics({ register: metrics });
@@ -149,7 +172,15 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   let auth: ClusterAuth;
   try {
     await registry.start();
-    auth = await startClusterAuth(registry, { adminToken: token, componentTokens: new Map([[controllerToken, authenticatedUser(USER.controllerManager)]]) });
+    // Values written before (in plain text, or under a key no longer first) are encrypted now.
+    for (const resource of transformer.resources) await store.rewriteStale?.(resource);
+    auth = await startClusterAuth(registry, {
+      adminToken: token,
+      componentTokens: new Map([[controllerToken, authenticatedUser(USER.controllerManager)]]),
+      serviceAccountTokens: ServiceAccountTokens.load(pkiDir),
+      // The loop that gives namespaces their defaults is a controller: none with --controllers none.
+      caCert: opts.controllers === false ? undefined : tls.caCert,
+    });
   } catch (e) {
     await registry.close();
     await store.close();
@@ -160,7 +191,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   // Control's own client certificate towards node APIs (kube-apiserver's kubelet client).
   const kubeletClient = await ensureSignedCertificate(ca, pkiDir, 'apiserver-kubelet-client', { commonName: USER.apiserverNodeClient, organizations: [GROUP.masters], dnsNames: [], ips: [] }, ['digital signature', 'client auth'], CERTIFICATE_LIFETIME_MS);
   const nodeClient: NodeClientCredentials = { cert: kubeletClient.certPem, key: kubeletClient.keyPem, caCert: tls.caCert };
-  const app = createApiApp({ registry, auth, nodeClient, metrics, serverAddress: () => address });
+  const app = createApiApp({ registry, auth, nodeClient, metrics, serverAddress: () => address, rotateEncryptionKey: () => rotateEncryptionKey(encryptionFile, transformer, store) });
   const server = serve({ fetch: app.fetch, hostname: host, port, createServer, serverOptions: { key: tls.key, cert: tls.cert, ca: tls.caCert, requestCert: true, rejectUnauthorized: false } });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

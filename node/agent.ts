@@ -14,6 +14,7 @@ import { resourceOfKind } from '../api/resources.js';
 import { sleep } from '../api/timers.js';
 import type { Event as KubeEvent, KubeObject, Node, Pod, PodStatus, Service } from '../api/types.js';
 import type { EnvSources } from './podenv.js';
+import { PodTokens } from './tokens.js';
 import type { NodeMetrics } from './metrics.js';
 import { PodWorker } from './podworker.js';
 import { PortAllocator, type PortAssignment } from './ports.js';
@@ -58,6 +59,7 @@ function microTime(): string {
 
 export class NodeAgent {
   private readonly workers = new Map<string, PodWorker>();
+  private readonly tokens: PodTokens;
   private readonly adoptable = new Map<string, ContainerState[]>();
   private readonly runtimeOf = new Map<string, Runtime>();
   private readonly abort = new AbortController();
@@ -75,6 +77,7 @@ export class NodeAgent {
   private readonly log: (message: string) => void;
 
   constructor(private readonly opts: AgentOptions) {
+    this.tokens = new PodTokens(opts.client);
     // Port assignments outlive the agent: an adopted pod keeps listening where it was told to.
     const portsFile = join(opts.stateDir, 'ports.json');
     this.ports = new PortAllocator(opts.portRange, undefined, (snapshot) => writeFileAtomic(portsFile, JSON.stringify(snapshot)));
@@ -223,7 +226,10 @@ export class NodeAgent {
     );
     this.workers.set(uid, worker);
     void worker.finished.then(() => {
-      if (this.workers.get(uid) === worker) this.workers.delete(uid);
+      if (this.workers.get(uid) === worker) {
+        this.workers.delete(uid);
+        this.tokens.forget(uid);
+      }
     });
   }
 
@@ -238,6 +244,7 @@ export class NodeAgent {
       configMap: getOrUndefined(CONFIGMAP),
       secret: getOrUndefined(SECRET),
       services: (ns) => (this.services?.list() ?? []).filter((s) => s.metadata.namespace === ns),
+      serviceAccountToken: (pod, audience, seconds) => this.tokens.tokenFor(pod, audience, seconds),
     };
   }
 

@@ -10,6 +10,8 @@ export interface EnvSources {
   secret(namespace: string, name: string): Promise<KubeObject | undefined>;
   /** Services of the pod's namespace, for the `<SVC>_SERVICE_HOST` variables. */
   services(namespace: string): Service[];
+  /** A token for the pod's ServiceAccount bound to the pod, and when to ask for a new one (ms). */
+  serviceAccountToken(pod: Pod, audience: string | undefined, expirationSeconds: number): Promise<{ token: string; refreshAt: number }>;
 }
 
 function envName(service: string): string {
@@ -75,6 +77,10 @@ export async function containerEnv(pod: Pod, container: Container, base: Record<
   const ns = pod.metadata.namespace ?? 'default';
   const env: Record<string, string> = { ...base };
   if (pod.spec.enableServiceLinks !== false) Object.assign(env, serviceEnv(sources.services(ns)));
+  // Every pod finds the API, whatever its namespace and enableServiceLinks, as in-cluster clients expect.
+  const api = sources.services('default').find((s) => s.metadata.name === 'kubernetes');
+  const apiEnv = api ? serviceEnv([api]) : {};
+  for (const key of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'KUBERNETES_SERVICE_PORT_HTTPS']) if (apiEnv[key]) env[key] = apiEnv[key];
 
   for (const from of container.envFrom ?? []) {
     const prefix = (from.prefix as string | undefined) ?? '';

@@ -61,6 +61,8 @@ export class PodWorker {
   private ports?: PortAssignment[];
   private publishedPorts?: string;
   private volumePaths?: Map<string, string>;
+  /** When a projected ServiceAccount token must be renewed (the next sync is due by then). */
+  private tokenRefreshAt?: number;
   private configError?: { reason: string; message: string };
   private lastStatus?: PodStatus;
   private startTime?: string;
@@ -201,7 +203,7 @@ export class PodWorker {
   }
 
   private nextDeadline(): number | undefined {
-    let next: number | undefined;
+    let next = this.tokenRefreshAt;
     for (const rec of this.records.values()) {
       if (rec.backoffUntil !== undefined && (next === undefined || rec.backoffUntil < next)) next = rec.backoffUntil;
     }
@@ -218,7 +220,9 @@ export class PodWorker {
         await this.deps.publishPorts(pod, annotation);
         this.publishedPorts = annotation;
       }
-      this.volumePaths = await prepareVolumes(this.deps.stateDir, pod, this.deps.sources);
+      const volumes = await prepareVolumes(this.deps.stateDir, pod, this.deps.sources);
+      this.volumePaths = volumes.paths;
+      this.tokenRefreshAt = volumes.refreshAt;
       this.configError = undefined;
       return true;
     } catch (e) {
@@ -275,7 +279,7 @@ export class PodWorker {
       const base: Record<string, string> = { HOSTNAME: pod.metadata.name!, ...portEnv(this.ports ?? [], container.name), ...(dns ? { TUG_DNS: dns.addr } : {}) };
       const mounts = mountsFor(container, this.volumePaths ?? new Map());
       const resolvConf = this.writeResolvConf(dns);
-      if (runtime.name === 'process') Object.assign(base, volumeEnv(this.deps.stateDir, this.uid, mounts));
+      if (runtime.name === 'process') Object.assign(base, volumeEnv(this.deps.stateDir, this.uid, container.name, mounts));
       const env = await containerEnv(pod, container, base, this.deps.sources, this.deps.nodeIP);
       const spec: ContainerSpec = {
         labels: { podUid: this.uid, podName: pod.metadata.name!, namespace: pod.metadata.namespace!, containerName: container.name, restartCount },

@@ -35,6 +35,8 @@ export interface ApiServerOptions {
   auth: ClusterAuth;
   /** How control authenticates to node APIs and checks them (logs); absent, logs are not relayed. */
   nodeClient?: NodeClientCredentials;
+  /** Puts a new encryption key in use and rewrites what older keys guard (`tug secrets rotate`). */
+  rotateEncryptionKey?: () => Promise<{ key: string; rewritten: number }>;
   metrics?: MetricsRegistry;
   /** host:port clients should use, for discovery's serverAddressByClientCIDRs. */
   serverAddress?: () => string;
@@ -45,6 +47,8 @@ export interface ApiServerOptions {
 
 // /metrics is not here: like kube-apiserver's, it needs the token.
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez']);
+/** Where `tug secrets rotate` asks control to rotate its encryption key. */
+export const ROTATE_PATH = '/tugboat/encryption/rotate';
 const NODE = resourceOfKind('Node');
 
 export type ApiEnv = { Variables: { user: UserInfo } };
@@ -103,6 +107,12 @@ export function createApiApp(opts: ApiServerOptions): Hono<ApiEnv> {
 
   app.get('/version', (c) => c.json(versionInfo()));
   app.route('/ui/api', consoleApi({ registry: opts.registry }));
+
+  // Not a Kubernetes API: a path, so only those RBAC allows the path (cluster-admin) may call it.
+  app.post(ROTATE_PATH, async (c) => {
+    if (!opts.rotateEncryptionKey) throw errors.notFoundPath();
+    return c.json(await opts.rotateEncryptionKey());
+  });
 
   app.get('/metrics', async (c) => {
     if (!opts.metrics) throw errors.notFoundPath();

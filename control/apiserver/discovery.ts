@@ -24,13 +24,14 @@ function subresourceKind(r: ResourceInfo, sub: string): { group: string; version
   if (sub === 'exec') return { group: '', version: 'v1', kind: 'PodExecOptions' };
   // kubectl drain evicts only when pods/eviction names its group and version (policy/v1).
   if (sub === 'eviction') return { group: 'policy', version: 'v1', kind: 'Eviction' };
+  if (sub === 'token') return { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' };
   return { group: r.group, version: r.version, kind: r.kind };
 }
 
 function subresourceVerbs(sub: string): string[] {
   if (sub === 'log') return ['get'];
   if (sub === 'exec') return ['create', 'get'];
-  if (sub === 'eviction') return ['create'];
+  if (sub === 'eviction' || sub === 'token') return ['create'];
   return ['get', 'patch', 'update'];
 }
 

@@ -12,7 +12,7 @@ import { relayLog, type NodeClientCredentials } from './nodeproxy.js';
 import type { Registry } from './registry.js';
 import { toTable } from './table.js';
 import { watchResponse } from './watch.js';
-import { answerReview, checkNodeRestriction, checkNoEscalation, forbidden, isNodeUser, type ClusterAuth, type UserInfo } from '../auth/index.js';
+import { admitPodServiceAccount, answerReview, checkNodeRestriction, checkNoEscalation, forbidden, isNodeUser, issueServiceAccountToken, type ClusterAuth, type UserInfo } from '../auth/index.js';
 import { specOf, withRequester } from '../certificates/requests.js';
 
 export interface ResourceRequest {
@@ -79,6 +79,13 @@ function admit(ctx: RouteContext, req: ResourceRequest, obj: KubeObject, operati
   return obj;
 }
 
+/** Admission for a new object: the checks above, and a pod's ServiceAccount and API access volume. */
+async function admitNew(ctx: RouteContext, req: ResourceRequest, obj: KubeObject): Promise<KubeObject> {
+  const admitted = admit(ctx, req, obj, 'create');
+  if (req.resource.kind !== 'Pod' || admitted === null || typeof admitted !== 'object' || Array.isArray(admitted)) return admitted;
+  return admitPodServiceAccount(ctx.registry, admitted, admitted.metadata?.namespace ?? req.namespace ?? 'default');
+}
+
 /** The stored object a node's write is checked against (others need none). */
 async function storedForNode(ctx: RouteContext, req: ResourceRequest): Promise<KubeObject | undefined> {
   if (!isNodeUser(ctx.user) || !req.name) return undefined;
@@ -103,6 +110,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
 
   if (subresource === 'scale') return handleScale(c, req, ctx);
   if (subresource === 'approval') return handleApproval(c, req, ctx);
+  if (subresource === 'token') return handleTokenRequest(c, req, ctx);
   if (subresource === 'log') {
     if (!name || method !== 'GET') throw errors.methodNotAllowed(method, `${req.qualified}/log`);
     if (!ctx.nodeClient) throw errors.internal('this API server has no credentials for node APIs');
@@ -124,8 +132,8 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       return c.json({ apiVersion: apiVersionOf(r), kind: listKind(r), metadata: { resourceVersion: String(revision) }, items });
     }
     if (method === 'POST') {
-      const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
-      const created = await registry.create(r, namespace, admit(ctx, req, obj, 'create'), { dryRun: isDryRun(c) });
+      const obj = await admitNew(ctx, req, decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject);
+      const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c) });
       return c.json(warn(c, r, created), 201);
     }
     if (method === 'DELETE') {
@@ -160,8 +168,8 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
           throw e;
         });
         if (!existing) {
-          const obj = { ...(patch as KubeObject), metadata: { ...((patch as KubeObject).metadata ?? {}), name } };
-          return c.json(warn(c, r, await registry.create(r, namespace, admit(ctx, req, obj, 'create'), { dryRun: isDryRun(c) })), 201);
+          const obj = await admitNew(ctx, req, { ...(patch as KubeObject), metadata: { ...((patch as KubeObject).metadata ?? {}), name } });
+          return c.json(warn(c, r, await registry.create(r, namespace, obj, { dryRun: isDryRun(c) })), 201);
         }
       }
       const updated = await registry.modify(r, namespace, name, (current) => admit(ctx, req, patched(req, current, patch, type), 'patch', current), { dryRun: isDryRun(c), subresource: sub });
@@ -313,4 +321,15 @@ async function handleApproval(c: Context, req: ResourceRequest, ctx: RouteContex
     return { ...current, status: { ...((current.status as object) ?? {}), conditions } };
   }, { subresource: 'status' });
   return c.json(updated);
+}
+
+/** serviceaccounts/{name}/token: a TokenRequest answered with a token (`kubectl create token`). */
+async function handleTokenRequest(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
+  if (!req.name) throw errors.notFoundPath();
+  if (c.req.method !== 'POST') throw errors.methodNotAllowed(c.req.method, `${req.qualified}/${req.name}/token`);
+  const tokens = ctx.auth.serviceAccountTokens;
+  if (!tokens) throw errors.internal('this API server issues no ServiceAccount tokens');
+  const body = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
+  const answer = await issueServiceAccountToken(body, req.namespace ?? 'default', req.name, { registry: ctx.registry, tokens, user: ctx.user, now: ctx.now() });
+  return c.json(answer, 201);
 }

@@ -8,9 +8,12 @@ import type { TLSSocket } from 'node:tls';
 import { resourceOfKind } from '../../api/resources.js';
 import type { KubeObject } from '../../api/types.js';
 import type { Registry } from '../apiserver/registry.js';
-import { authenticatedUser, GROUP, USER, type UserInfo } from './user.js';
+import { API_AUDIENCE, type ServiceAccountTokens } from './serviceaccount-tokens.js';
+import { authenticatedUser, GROUP, serviceAccountGroups, serviceAccountUsername, USER, type UserInfo } from './user.js';
 
 const SECRET = resourceOfKind('Secret');
+const SERVICE_ACCOUNT = resourceOfKind('ServiceAccount');
+const POD = resourceOfKind('Pod');
 export const BOOTSTRAP_TOKEN_TYPE = 'bootstrap.kubernetes.io/token';
 export const USER_TOKEN_TYPE = 'tugboat.io/user-token';
 /** `<id>.<secret>`: 6 and 16 characters of [a-z0-9], the bootstrap token format user tokens share. */
@@ -42,6 +45,8 @@ export interface AuthenticatorOptions {
   adminToken: string;
   /** Tokens of in-process components and who each one is. */
   componentTokens?: Map<string, UserInfo>;
+  /** Verifies ServiceAccount tokens (JWTs from the TokenRequest API). */
+  serviceAccountTokens?: ServiceAccountTokens;
   now?: () => Date;
 }
 
@@ -73,8 +78,30 @@ export class Authenticator {
     if (tokensEqual(token, this.opts.adminToken)) return authenticatedUser(USER.admin, [GROUP.masters]);
     for (const [t, user] of this.opts.componentTokens ?? []) if (tokensEqual(token, t)) return user;
     const m = TOKEN_PATTERN.exec(token);
-    if (!m) return undefined;
-    return (await this.bootstrapUser(m[1], m[2])) ?? (await this.tokenUser(m[1], m[2]));
+    if (m) return (await this.bootstrapUser(m[1], m[2])) ?? (await this.tokenUser(m[1], m[2]));
+    return this.serviceAccountUser(token, [API_AUDIENCE]);
+  }
+
+  /**
+   * The ServiceAccount a token from the TokenRequest API speaks for, while it is valid for one of
+   * `audiences` and its ServiceAccount (and the pod it is bound to) still exist with the same uid.
+   */
+  async serviceAccountUser(token: string, audiences: string[]): Promise<UserInfo | undefined> {
+    const claims = this.opts.serviceAccountTokens?.verify(token, audiences, Math.floor(this.now().getTime() / 1000));
+    if (!claims) return undefined;
+    const sa = await this.opts.registry.get(SERVICE_ACCOUNT, claims.namespace, claims.serviceAccount.name).catch(() => undefined);
+    if (!sa || sa.metadata.uid !== claims.serviceAccount.uid) return undefined;
+    const extra: Record<string, string[]> = { 'authentication.kubernetes.io/credential-id': [`JTI=${claims.id}`] };
+    if (claims.bound?.kind === 'Pod') {
+      const pod = await this.opts.registry.get(POD, claims.namespace, claims.bound.name).catch(() => undefined);
+      // A pod being deleted keeps its tokens through its grace period (deletionTimestamp is its end).
+      const gone = pod?.metadata.deletionTimestamp && Date.parse(pod.metadata.deletionTimestamp) <= this.now().getTime();
+      if (!pod || pod.metadata.uid !== claims.bound.uid || gone) return undefined;
+      extra['authentication.kubernetes.io/pod-name'] = [claims.bound.name];
+      extra['authentication.kubernetes.io/pod-uid'] = [claims.bound.uid];
+      if (claims.node) extra['authentication.kubernetes.io/node-name'] = [claims.node.name];
+    }
+    return authenticatedUser(serviceAccountUsername(claims.namespace, claims.serviceAccount.name), serviceAccountGroups(claims.namespace), { uid: claims.serviceAccount.uid, extra });
   }
 
   private async secret(name: string): Promise<KubeObject | undefined> {

@@ -192,3 +192,86 @@ describe('authorization of every request', () => {
     assert.equal((await call(token, 'GET', '/version')).status, 401);
   });
 });
+
+describe('ServiceAccounts and their tokens', () => {
+  const SA = '/api/v1/namespaces/apps/serviceaccounts';
+  before(async () => {
+    registry = new Registry(createMemoryStore());
+    await registry.start();
+    ({ app, stop } = await startTestApp(registry, ADMIN));
+    assert.equal((await call(ADMIN, 'POST', '/api/v1/namespaces', { metadata: { name: 'apps' } })).status, 201);
+  });
+  after(async () => {
+    await stop();
+    await registry.close();
+  });
+
+  const tokenRequest = (spec: object = {}) => ({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec });
+
+  it('gives every namespace a default ServiceAccount and the cluster CA', async () => {
+    await until(async () => (await call(ADMIN, 'GET', `${SA}/default`)).status === 200, 'default ServiceAccount in apps');
+    await until(async () => (await call(ADMIN, 'GET', '/api/v1/namespaces/apps/configmaps/kube-root-ca.crt')).json?.data?.['ca.crt'] === 'test CA', 'kube-root-ca.crt');
+  });
+
+  it('gives a new pod its ServiceAccount and the API access volume, and refuses one that does not exist', async () => {
+    const pod = (name: string, spec: object = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'c', image: 'x' }], ...spec } });
+    const made = await call(ADMIN, 'POST', '/api/v1/namespaces/apps/pods', pod('p1'));
+    assert.equal(made.status, 201);
+    assert.equal(made.json.spec.serviceAccountName, 'default');
+    const volume = made.json.spec.volumes.find((v: any) => v.name.startsWith('kube-api-access-'));
+    assert.deepEqual(volume.projected.sources.map((s: any) => Object.keys(s)[0]), ['serviceAccountToken', 'configMap', 'downwardAPI']);
+    assert.deepEqual(made.json.spec.containers[0].volumeMounts, [{ name: volume.name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }]);
+    const off = await call(ADMIN, 'POST', '/api/v1/namespaces/apps/pods', pod('p2', { automountServiceAccountToken: false }));
+    assert.equal(off.json.spec.volumes, undefined, 'automountServiceAccountToken: false');
+    const missing = await call(ADMIN, 'POST', '/api/v1/namespaces/apps/pods', pod('p3', { serviceAccountName: 'ghost' }));
+    assert.equal(missing.status, 403);
+    assert.equal(missing.json.message, 'pods "p3" is forbidden: error looking up service account apps/ghost: serviceaccount "ghost" not found');
+  });
+
+  it('issues a token that authenticates as the ServiceAccount, with exactly its permissions', async () => {
+    assert.equal((await call(ADMIN, 'POST', SA, { metadata: { name: 'bot' } })).status, 201);
+    const r = await call(ADMIN, 'POST', `${SA}/bot/token`, tokenRequest({ expirationSeconds: 600 }));
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.equal(r.json.kind, 'TokenRequest');
+    const token = r.json.status.token as string;
+    assert.ok(Date.parse(r.json.status.expirationTimestamp) - Date.now() <= 600_000);
+    const who = await call(token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { kind: 'SelfSubjectReview' });
+    assert.equal(who.json.status.userInfo.username, 'system:serviceaccount:apps:bot');
+    assert.deepEqual(who.json.status.userInfo.groups, ['system:serviceaccounts', 'system:serviceaccounts:apps', 'system:authenticated']);
+    assert.equal((await call(token, 'GET', '/api/v1/namespaces/apps/pods')).status, 403);
+    assert.equal((await call(ADMIN, 'POST', `${RBAC}/namespaces/apps/rolebindings`, binding('RoleBinding', 'bot-view', 'ClusterRole', 'view', [{ kind: 'ServiceAccount', name: 'bot' }], 'apps'))).status, 201);
+    await until(async () => (await call(token, 'GET', '/api/v1/namespaces/apps/pods')).status === 200, 'bot lists pods');
+    assert.equal((await call(token, 'GET', '/api/v1/namespaces/apps/secrets')).status, 403);
+    const review = await call(ADMIN, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', { kind: 'TokenReview', spec: { token } });
+    assert.equal(review.json.status.user.username, 'system:serviceaccount:apps:bot');
+  });
+
+  it('ends a token with its ServiceAccount, or with the pod it is bound to', async () => {
+    assert.equal((await call(ADMIN, 'POST', SA, { metadata: { name: 'temp' } })).status, 201);
+    const unbound = (await call(ADMIN, 'POST', `${SA}/temp/token`, tokenRequest())).json.status.token;
+    assert.equal((await call(unbound, 'GET', '/version')).status, 200);
+    assert.equal((await call(ADMIN, 'DELETE', `${SA}/temp`)).status, 200);
+    assert.equal((await call(unbound, 'GET', '/version')).status, 401, 'its ServiceAccount is gone');
+    const pod = await call(ADMIN, 'GET', '/api/v1/namespaces/apps/pods/p1');
+    const bound = await call(ADMIN, 'POST', `${SA}/default/token`, tokenRequest({ boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p1', uid: pod.json.metadata.uid } }));
+    assert.equal(bound.status, 201);
+    const token = bound.json.status.token;
+    const who = await call(token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { kind: 'SelfSubjectReview' });
+    assert.deepEqual(who.json.status.userInfo.extra['authentication.kubernetes.io/pod-name'], ['p1']);
+    assert.equal((await call(ADMIN, 'DELETE', '/api/v1/namespaces/apps/pods/p1')).status, 200);
+    assert.equal((await call(token, 'GET', '/version')).status, 401, 'its pod is gone');
+  });
+
+  it('refuses bad token requests with a clear error', async () => {
+    const short = await call(ADMIN, 'POST', `${SA}/default/token`, tokenRequest({ expirationSeconds: 60 }));
+    assert.equal(short.status, 422);
+    assert.match(short.json.message, /spec\.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes/);
+    assert.equal((await call(ADMIN, 'POST', `${SA}/ghost/token`, tokenRequest())).status, 404);
+    const other = await call(ADMIN, 'POST', '/api/v1/namespaces/apps/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p4' }, spec: { containers: [{ name: 'c', image: 'x' }] } });
+    const wrong = await call(ADMIN, 'POST', `${SA}/bot/token`, tokenRequest({ boundObjectRef: { kind: 'Pod', name: 'p4', uid: other.json.metadata.uid } }));
+    assert.equal(wrong.status, 400, 'p4 runs as default, not bot');
+    assert.equal((await call(ADMIN, 'POST', `${SA}/default/token`, tokenRequest({ boundObjectRef: { kind: 'Pod', name: 'p4', uid: 'not-its-uid' } }))).status, 409);
+    const jane = await tokenFor('jane-sa');
+    assert.equal((await call(jane, 'POST', `${SA}/default/token`, tokenRequest())).status, 403, 'minting needs create serviceaccounts/token');
+  });
+});

@@ -7,6 +7,8 @@ import { ClusterAuthorizer, type Authorizer } from './authorizer.js';
 import { ensureDefaultPolicy, runAggregation } from './bootstrap.js';
 import { NodeAuthorizer } from './node-authorizer.js';
 import { RbacCache } from './rbac-cache.js';
+import { runNamespaceDefaults } from './service-accounts.js';
+import type { ServiceAccountTokens } from './serviceaccount-tokens.js';
 import type { UserInfo } from './user.js';
 
 export interface ClusterAuth {
@@ -14,12 +16,17 @@ export interface ClusterAuth {
   authorizer: Authorizer;
   rbac: RbacCache;
   nodes: NodeAuthorizer;
+  /** Issues and verifies ServiceAccount tokens; absent, the TokenRequest API is not served. */
+  serviceAccountTokens?: ServiceAccountTokens;
   stop(): Promise<void>;
 }
 
 export interface ClusterAuthOptions {
   adminToken: string;
   componentTokens?: Map<string, UserInfo>;
+  serviceAccountTokens?: ServiceAccountTokens;
+  /** The cluster CA, published in every namespace as the kube-root-ca.crt ConfigMap. */
+  caCert?: string;
   log?: (message: string) => void;
 }
 
@@ -31,15 +38,16 @@ export async function startClusterAuth(registry: Registry, opts: ClusterAuthOpti
   const nodes = new NodeAuthorizer(registry);
   await nodes.start();
   const abort = new AbortController();
-  const aggregation = runAggregation(registry, rbac, abort.signal, log);
+  const loops = [runAggregation(registry, rbac, abort.signal, log), ...(opts.caCert ? [runNamespaceDefaults(registry, opts.caCert, abort.signal, log)] : [])];
   return {
-    authenticator: new Authenticator({ registry, adminToken: opts.adminToken, componentTokens: opts.componentTokens }),
+    authenticator: new Authenticator({ registry, adminToken: opts.adminToken, componentTokens: opts.componentTokens, serviceAccountTokens: opts.serviceAccountTokens }),
+    serviceAccountTokens: opts.serviceAccountTokens,
     authorizer: new ClusterAuthorizer(rbac, nodes),
     rbac,
     nodes,
     async stop() {
       abort.abort();
-      await aggregation;
+      await Promise.all(loops);
       rbac.stop();
       nodes.stop();
     },

@@ -10,3 +10,6 @@ export { RbacCache } from './rbac-cache.js';
 export { answerReview } from './reviews.js';
 export { authenticatedUser, GROUP, isNodeUser, USER, type UserInfo } from './user.js';
 export { startClusterAuth, type ClusterAuth, type ClusterAuthOptions } from './cluster-auth.js';
+export { API_AUDIENCE, ServiceAccountTokens } from './serviceaccount-tokens.js';
+export { issueServiceAccountToken } from './token-request.js';
+export { admitPodServiceAccount, SERVICE_ACCOUNT_MOUNT } from './service-accounts.js';

@@ -2,3 +2,4 @@
 export type { KeyPrefix, ObjectKey, Store, StoreEvent, StoreWatch } from './types.js';
 export { createMemoryStore } from './memory.js';
 export { openSqliteStore } from './sqlite.js';
+export { encryptionConfigYaml, loadOrCreateEncryptionConfig, parseEncryptionConfig, ValueTransformer, withNewKey, type EncryptionConfig } from './encryption.js';

@@ -2,7 +2,9 @@
 // The recent event history is persisted beside the objects so that, after a restart, watchers
 // resume from the revision they last saw instead of relisting.
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { errors } from '../../api/errors.js';
+import type { ValueTransformer } from './encryption.js';
 import type { KubeObject } from '../../api/types.js';
 import { WatchHub, historyCapacity, stamp } from './history.js';
 import type { KeyPrefix, ObjectKey, Store, StoreEvent, StoreWatch } from './types.js';
@@ -22,6 +24,8 @@ const SCHEMA = `
 `;
 
 interface ObjectRow {
+  namespace: string;
+  name: string;
   revision: number;
   json: string;
 }
@@ -35,17 +39,34 @@ interface EventRow {
   json: string;
 }
 
-export function openSqliteStore(file: string, opts: { historySize?: number } = {}): Store {
+export interface SqliteStoreOptions {
+  historySize?: number;
+  /** Encrypts what it says (Secrets) before it reaches the file, and decrypts it back. */
+  transformer?: ValueTransformer;
+}
+
+/** The database and the files SQLite keeps beside it, readable by their owner only. */
+function restrictFiles(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+}
+
+export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Store {
   const historySize = historyCapacity(opts.historySize);
   let db: Database.Database | undefined;
   try {
+    // SQLite gives its -wal and -shm files the database's own mode.
+    restrictFiles(file);
     db = new Database(file);
     // WAL commits reach the OS before a write returns, so they survive SIGKILL of the process;
     // synchronous=NORMAL only risks the last commits on power loss.
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // Overwritten and deleted rows are zeroed, not left in free pages (where a Secret rewritten
+    // under a new key, or deleted, would otherwise linger).
+    db.pragma('secure_delete = ON');
     db.exec(SCHEMA);
-    return new SqliteStore(db, historySize);
+    return new SqliteStore(db, historySize, opts.transformer);
   } catch (err) {
     db?.close();
     throw new Error(`cannot open the sqlite store at ${file}: ${(err as Error).message}`, { cause: err });
@@ -61,6 +82,7 @@ class SqliteStore implements Store {
   constructor(
     private readonly db: Database.Database,
     private readonly historySize: number,
+    private readonly transformer?: ValueTransformer,
   ) {
     this.stmt = prepareStatements(db);
     this.transaction = db.transaction((fn: () => void) => fn());
@@ -73,7 +95,7 @@ class SqliteStore implements Store {
     // A smaller historySize than last time shrinks the persisted history too.
     this.stmt.trimEvents.run(this.rev - historySize);
     const events = db.prepare<[number], EventRow>(
-      'SELECT * FROM (SELECT * FROM events ORDER BY revision DESC LIMIT ?) ORDER BY revision').all(historySize).map(toEvent);
+      'SELECT * FROM (SELECT * FROM events ORDER BY revision DESC LIMIT ?) ORDER BY revision').all(historySize).map((row) => this.toEvent(row));
     this.hub = new WatchHub({
       capacity: historySize,
       events,
@@ -85,16 +107,52 @@ class SqliteStore implements Store {
     return this.rev;
   }
 
+  /** The object a stored row holds (decrypted when it was encrypted). */
+  private decode(key: ObjectKey, stored: string): KubeObject {
+    return JSON.parse(this.transformer ? this.transformer.fromStorage(key, stored) : stored) as KubeObject;
+  }
+
+  private encode(key: ObjectKey, json: string): string {
+    return this.transformer ? this.transformer.toStorage(key, json) : json;
+  }
+
+  private toEvent(row: EventRow): StoreEvent {
+    const key = { resource: row.resource, namespace: row.namespace, name: row.name };
+    return { type: row.type, key, object: this.decode(key, row.json), revision: row.revision };
+  }
+
   async get(key: ObjectKey): Promise<KubeObject | undefined> {
     const row = this.stmt.getObject.get(key.resource, key.namespace, key.name);
-    return row && (JSON.parse(row.json) as KubeObject);
+    return row && this.decode(key, row.json);
   }
 
   async list(prefix: KeyPrefix): Promise<{ items: KubeObject[]; revision: number }> {
     const rows = prefix.namespace === undefined
       ? this.stmt.listResource.all(prefix.resource)
       : this.stmt.listNamespace.all(prefix.resource, prefix.namespace);
-    return { items: rows.map((row) => JSON.parse(row.json) as KubeObject), revision: this.rev };
+    return { items: rows.map((row) => this.decode({ resource: prefix.resource, namespace: row.namespace, name: row.name }, row.json)), revision: this.rev };
+  }
+
+  async rewriteStale(resource: string): Promise<number> {
+    const transformer = this.transformer;
+    if (!transformer) return 0;
+    let rewritten = 0;
+    for (const row of this.stmt.listResource.all(resource)) {
+      const key = { resource, namespace: row.namespace, name: row.name };
+      if (!transformer.stale(key, row.json)) continue;
+      this.write('MODIFIED', key, this.decode(key, row.json), row.revision);
+      rewritten++;
+    }
+    // The history keeps earlier versions too: re-encrypt those in place (same revision).
+    this.transaction(() => {
+      for (const row of this.stmt.eventsOf.all(resource)) {
+        const key = { resource, namespace: row.namespace, name: row.name };
+        if (transformer.stale(key, row.json)) this.stmt.setEventJson.run(transformer.toStorage(key, transformer.fromStorage(key, row.json)), row.revision);
+      }
+    });
+    // Nothing of the old forms is left in the WAL either.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return rewritten;
   }
 
   async create(key: ObjectKey, object: KubeObject): Promise<KubeObject> {
@@ -130,8 +188,8 @@ class SqliteStore implements Store {
         if (!row) throw errors.notFound(key.resource, key.name);
         if (expectedRevision !== undefined && expectedRevision !== row.revision) throw errors.conflict(key.resource, key.name);
       }
-      stored = stamp(input ?? (JSON.parse(row!.json) as KubeObject), revision);
-      const json = JSON.stringify(stored);
+      stored = stamp(input ?? this.decode(key, row!.json), revision);
+      const json = this.encode(key, JSON.stringify(stored));
       if (type === 'DELETED') this.stmt.deleteObject.run(key.resource, key.namespace, key.name);
       else this.stmt.putObject.run(key.resource, key.namespace, key.name, revision, json);
       this.stmt.insertEvent.run(revision, type, key.resource, key.namespace, key.name, json);
@@ -148,11 +206,11 @@ class SqliteStore implements Store {
 function prepareStatements(db: Database.Database) {
   return {
     getObject: db.prepare<[string, string, string], ObjectRow>(
-      'SELECT revision, json FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+      'SELECT namespace, name, revision, json FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
     listResource: db.prepare<[string], ObjectRow>(
-      'SELECT revision, json FROM objects WHERE resource = ? ORDER BY namespace, name'),
+      'SELECT namespace, name, revision, json FROM objects WHERE resource = ? ORDER BY namespace, name'),
     listNamespace: db.prepare<[string, string], ObjectRow>(
-      'SELECT revision, json FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
+      'SELECT namespace, name, revision, json FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
     putObject: db.prepare<[string, string, string, number, string]>(
       `INSERT INTO objects (resource, namespace, name, revision, json) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (resource, namespace, name) DO UPDATE SET revision = excluded.revision, json = excluded.json`),
@@ -161,16 +219,9 @@ function prepareStatements(db: Database.Database) {
     insertEvent: db.prepare<[number, string, string, string, string, string]>(
       'INSERT INTO events (revision, type, resource, namespace, name, json) VALUES (?, ?, ?, ?, ?, ?)'),
     trimEvents: db.prepare<[number]>('DELETE FROM events WHERE revision <= ?'),
+    eventsOf: db.prepare<[string], EventRow>('SELECT * FROM events WHERE resource = ?'),
+    setEventJson: db.prepare<[string, number]>('UPDATE events SET json = ? WHERE revision = ?'),
     setRevision: db.prepare<[number]>(
       `INSERT INTO meta (key, value) VALUES ('revision', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
-  };
-}
-
-function toEvent(row: EventRow): StoreEvent {
-  return {
-    type: row.type,
-    key: { resource: row.resource, namespace: row.namespace, name: row.name },
-    object: JSON.parse(row.json) as KubeObject,
-    revision: row.revision,
   };
 }

@@ -50,5 +50,11 @@ export interface Store {
    * Throws Gone (410) when changes after `fromRevision` are no longer in the history.
    */
   watch(prefix: KeyPrefix, fromRevision: number, onEvent: (event: StoreEvent) => void): StoreWatch;
+  /**
+   * Writes again every object of `resource` whose stored form the current encryption config would
+   * not write (a new revision, same content), so a rotated-out key no longer guards anything.
+   * Returns how many were rewritten; a backend that keeps nothing on disk rewrites nothing.
+   */
+  rewriteStale?(resource: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -103,7 +103,7 @@ describe('the tug CLI against tug control', { concurrency: false }, () => {
 
     const one = ok(await run(['get', 'deployments', '-n', 'cli']));
     assert.match(one, /^web\s+0\/3\s+[03]\s+0\s+\d+s$/m, 'one kind: no kind/ prefix');
-    const empty = await run(['get', 'cm', '-n', 'kube-public']);
+    const empty = await run(['get', 'roles', '-n', 'kube-public']);
     assert.equal(empty.code, 0);
     assert.equal(empty.stdout, '');
     assert.match(empty.stderr, /^No resources found in kube-public namespace\.$/m);
@@ -132,7 +132,8 @@ describe('the tug CLI against tug control', { concurrency: false }, () => {
     assert.equal(list.items[0].metadata.name, 'web');
 
     const names = ok(await run(['get', 'deploy,svc,cm', '-n', 'cli', '-o', 'name']));
-    assert.deepEqual(names.trim().split(/\n+/), ['deployment.apps/web', 'service/web', 'configmap/settings']);
+    // Every namespace also holds the cluster CA's ConfigMap, as in Kubernetes.
+    assert.deepEqual(names.trim().split(/\n+/), ['deployment.apps/web', 'service/web', 'configmap/kube-root-ca.crt', 'configmap/settings']);
     const one = ok(await run(['get', 'ns', 'cli', '-o', 'name']));
     assert.equal(one.trim(), 'namespace/cli');
 

@@ -106,6 +106,20 @@ describe('node identity, the Node authorizer and NodeRestriction', { ...(await n
     assert.equal(await status(nodeClient(B), 'GET', '/api/v1/namespaces/default/secrets/secret-on-b'), 200);
   });
 
+  it('a node gets ServiceAccount tokens only bound to its own pods', async () => {
+    const a = nodeClient(A);
+    const podUid = async (name: string) => (await cluster.podJson(name)).metadata.uid as string;
+    const ask = async (pod?: string) =>
+      status(a, 'POST', '/api/v1/namespaces/default/serviceaccounts/default/token', {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod, uid: await podUid(pod) } } : {},
+      });
+    assert.equal(await ask('on-a'), 200);
+    assert.equal(await ask('on-b'), 403, "node b's pod");
+    assert.equal(await ask(), 403, 'unbound');
+  });
+
   it('a node writes only itself: not another node, not its restricted labels or taints, not others\' pods or Leases', async () => {
     const a = nodeClient(A);
     const merge = 'application/merge-patch+json';

@@ -109,6 +109,21 @@ describe('RBAC with kubectl', { ...(await needs('kubectl')), concurrency: false 
     assert.match(cluster.stderr, /clusterrolebindings\.rbac\.authorization\.k8s\.io is forbidden: User "carol" cannot create resource "clusterrolebindings"/);
   });
 
+  it('makes ServiceAccount tokens with `kubectl create token` that act as the ServiceAccount', async () => {
+    assert.equal((await kubectl(['create', 'serviceaccount', 'ci', '-n', 'dev'])).code, 0);
+    assert.equal((await kubectl(['create', 'rolebinding', 'ci-view', '--clusterrole=view', '--serviceaccount=dev:ci', '-n', 'dev'])).code, 0);
+    const made = await kubectl(['create', 'token', 'ci', '-n', 'dev', '--duration=15m']);
+    assert.equal(made.code, 0, made.stderr);
+    const ci = as(made.stdout.trim());
+    assert.match((await ci(['auth', 'whoami'])).stdout, /^Username\s+system:serviceaccount:dev:ci$/m);
+    await eventually(async () => ((await ci(['get', 'deployments', '-n', 'dev'])).code === 0 ? true : undefined));
+    assert.match((await ci(['get', 'secrets', '-n', 'dev'])).stderr, /User "system:serviceaccount:dev:ci" cannot list resource "secrets"/);
+    const short = await kubectl(['create', 'token', 'ci', '-n', 'dev', '--duration=1m']);
+    assert.equal(short.code, 1);
+    assert.match(short.stderr, /may not specify a duration less than 10 minutes/);
+    assert.match((await kubectl(['get', 'serviceaccounts', '-n', 'dev'])).stdout, /^ci\s+0\s/m);
+  });
+
   it('turns a deleted token away with 401', async () => {
     const r = await tug({ HOME: home, KUBECONFIG: control.kubeconfig }, ['token', 'create', '--user', 'temp']);
     const secret = /delete secret (user-token-[a-z0-9]{6})/.exec(r.stderr)![1];
