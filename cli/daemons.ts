@@ -21,6 +21,8 @@ export const CONTROL_FLAGS: Record<string, FlagSpec> = {
   kubeconfig: { type: 'string', help: 'where to write the admin kubeconfig (default $TUG_HOME/kubeconfig)' },
   controllers: { type: 'string', default: 'all', help: 'run the scheduler and controllers (all) or serve the API alone (none)' },
   'encryption-config': { type: 'string', help: 'EncryptionConfiguration for Secrets at rest (default: made in the data dir with a new AES-GCM key)' },
+  'audit-log-path': { type: 'string', help: 'write an audit event per request here (JSON lines); unset: no audit log' },
+  'audit-policy-file': { type: 'string', help: 'audit.k8s.io/v1 Policy (default: every request at Metadata, health checks not at all)' },
   ...CONTROLLER_FLAGS,
 };
 
@@ -111,6 +113,8 @@ export async function startControlFromFlags(flags: Flags, io: Out, home: string,
     kubeconfig,
     controllers,
     encryptionConfig: flags['encryption-config'] as string | undefined,
+    auditLogPath: flags['audit-log-path'] as string | undefined,
+    auditPolicyFile: flags['audit-policy-file'] as string | undefined,
   });
   io.out(`tug control: serving the Kubernetes API at ${control.url}`);
   io.out(`tug control: kubeconfig written to ${kubeconfig}`);

@@ -8,14 +8,19 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { writeKubeconfig } from '../api/kubeconfig.js';
+import { sleep } from '../api/timers.js';
 import { type ResourceInfo, resourceOfKind } from '../api/resources.js';
 import type { KubeObject } from '../api/types.js';
 import { DEFAULT_ALLOCATOR_CONFIG, parseCidr, reservedClusterIP } from './apiserver/allocators.js';
 import { createApiApp } from './apiserver/app.js';
+import { AuditLog } from './apiserver/audit.js';
 import { registerClusterMetrics } from './apiserver/cluster-metrics.js';
 import { Registry } from './apiserver/registry.js';
 import { createMemoryStore, encryptionConfigYaml, loadOrCreateEncryptionConfig, openSqliteStore, ValueTransformer, withNewKey, type Store } from './store/index.js';
-import { defaultSans, ensureTls } from '../lib/tls.js';
+import { defaultSans, ensureTls, TLS_SERVER_OPTIONS } from '../lib/tls.js';
+import { connectionBudget, limitConnections, limitPendingHandshakes } from '../lib/limits.js';
+import { refusedConnectionsCounter } from './apiserver/metrics.js';
+import type { Server as NetServer } from 'node:net';
 import { ensureSignedCertificate, loadCertificateAuthority } from '../lib/pki.js';
 import { MAX_CERTIFICATE_MS as CERTIFICATE_LIFETIME_MS } from './controllers/csr.js';
 import { relayExecUpgrade, type NodeClientCredentials } from './apiserver/nodeproxy.js';
@@ -24,7 +29,7 @@ import { authenticatedUser, forbidden, GROUP, impersonated, requestAttributes, S
 import type { Pod } from '../api/types.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { defaultControllers } from './controllers/all.js';
 import { DEFAULT_CONTROLLER_SETTINGS, startControllers, type ControllerSettings, type RunningControllers } from './controllers/manager.js';
 
@@ -36,6 +41,12 @@ export interface ControlOptions {
   tlsSans?: string[];
   serviceCidr?: string;
   metrics?: MetricsRegistry;
+  /** Where the audit log goes (JSON lines); unset, nothing is audited. */
+  auditLogPath?: string;
+  /** An audit.k8s.io/v1 Policy (default: every request at Metadata, health checks not at all). */
+  auditPolicyFile?: string;
+  /** Connections one client address may hold (default 1024); more are closed at accept. */
+  connectionsPerSource?: number;
   /** The EncryptionConfiguration for data at rest (default: made in the data dir with a new key). */
   encryptionConfig?: string;
   /** Scheduler and controller settings; `false` runs the API server alone. */
@@ -88,6 +99,10 @@ async function rotateEncryptionKey(file: string, transformer: ValueTransformer, 
 }
 
 const SERVICE = resourceOfKind('Service');
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const CONNECTIONS_PER_SOURCE = 1024;
+/** Connections still in their TLS handshake at once; past this the longest waiting one goes. */
+const PENDING_HANDSHAKES = 512;
 const ENDPOINTS = resourceOfKind('Endpoints');
 const ENDPOINT_SLICE = resourceOfKind('EndpointSlice');
 
@@ -155,7 +170,8 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   const pkiDir = join(opts.dataDir, 'pki');
   // In-cluster clients reach the API as https://kubernetes.default.svc (its ClusterIP).
   const inCluster = [reservedClusterIP(opts.serviceCidr ?? DEFAULT_ALLOCATOR_CONFIG.serviceCidr, 1), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
-  const tls = await ensureTls(pkiDir, defaultSans([...(opts.tlsSans ?? []), ...inCluster, ...(host === '0.0.0.0' || host === '::' ? [] : [host])]));
+  const sans = defaultSans([...(opts.tlsSans ?? []), ...inCluster, ...(host === '0.0.0.0' || host === '::' ? [] : [host])]);
+  const tls = await ensureTls(pkiDir, sans);
   const ca = await loadCertificateAuthority(pkiDir);
   const token = loadOrCreateToken(opts.dataDir);
   const encryptionFile = opts.encryptionConfig ?? join(opts.dataDir, 'encryption-config.yaml');
@@ -189,10 +205,22 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
 
   let address = '';
   // Control's own client certificate towards node APIs (kube-apiserver's kubelet client).
-  const kubeletClient = await ensureSignedCertificate(ca, pkiDir, 'apiserver-kubelet-client', { commonName: USER.apiserverNodeClient, organizations: [GROUP.masters], dnsNames: [], ips: [] }, ['digital signature', 'client auth'], CERTIFICATE_LIFETIME_MS);
+  const kubeletClientSubject = { commonName: USER.apiserverNodeClient, organizations: [GROUP.masters], dnsNames: [], ips: [] };
+  const kubeletClient = await ensureSignedCertificate(ca, pkiDir, 'apiserver-kubelet-client', kubeletClientSubject, ['digital signature', 'client auth'], CERTIFICATE_LIFETIME_MS);
   const nodeClient: NodeClientCredentials = { cert: kubeletClient.certPem, key: kubeletClient.keyPem, caCert: tls.caCert };
-  const app = createApiApp({ registry, auth, nodeClient, metrics, serverAddress: () => address, rotateEncryptionKey: () => rotateEncryptionKey(encryptionFile, transformer, store) });
-  const server = serve({ fetch: app.fetch, hostname: host, port, createServer, serverOptions: { key: tls.key, cert: tls.cert, ca: tls.caCert, requestCert: true, rejectUnauthorized: false } });
+  const audit = opts.auditLogPath ? AuditLog.open(opts.auditLogPath, opts.auditPolicyFile) : undefined;
+  const app = createApiApp({ registry, auth, nodeClient, metrics, audit, serverAddress: () => address, rotateEncryptionKey: () => rotateEncryptionKey(encryptionFile, transformer, store) });
+  const server = serve({
+    fetch: app.fetch,
+    hostname: host,
+    port,
+    createServer,
+    // A client that has not finished its TLS handshake within 10 s is gone (it holds a descriptor).
+    serverOptions: { ...TLS_SERVER_OPTIONS, key: tls.key, cert: tls.cert, ca: tls.caCert, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+  });
+  const refused = refusedConnectionsCounter(metrics);
+  limitConnections(server as unknown as NetServer, { maxConnections: connectionBudget(), perSource: opts.connectionsPerSource ?? CONNECTIONS_PER_SOURCE, onRefused: () => refused.inc() });
+  limitPendingHandshakes(server as unknown as TlsServer, PENDING_HANDSHAKES, () => refused.inc());
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', (e: NodeJS.ErrnoException) =>
@@ -224,6 +252,19 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     console.error('tug control: could not publish the kubernetes Service:', e);
   }
 
+  // Serving and kubelet-client certificates are renewed while control runs, a third of their life before they end.
+  const renewal = new AbortController();
+  const renewing = keepCertificatesFresh(renewal.signal, async () => {
+    const fresh = await ensureTls(pkiDir, sans);
+    if (fresh.cert !== tls.cert) {
+      Object.assign(tls, fresh);
+      (server as unknown as TlsServer).setSecureContext({ ...TLS_SERVER_OPTIONS, key: fresh.key, cert: fresh.cert, ca: fresh.caCert });
+      console.error('tug control: renewed the API serving certificate');
+    }
+    const client = await ensureSignedCertificate(ca, pkiDir, 'apiserver-kubelet-client', kubeletClientSubject, ['digital signature', 'client auth'], CERTIFICATE_LIFETIME_MS);
+    Object.assign(nodeClient, { cert: client.certPem, key: client.keyPem });
+  });
+
   let controllers: RunningControllers | undefined;
   if (opts.controllers !== false) {
     const settings = { ...DEFAULT_CONTROLLER_SETTINGS, ...(opts.controllers ?? {}) };
@@ -246,13 +287,25 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     registry,
     metrics,
     async stop() {
+      renewal.abort();
+      await renewing;
       await controllers?.stop();
       await closeServer(server);
       await auth.stop();
+      await audit?.close();
       await registry.close();
       await store.close();
     },
   };
+}
+
+/** Runs `renew` every hour until `signal` aborts; a failure is logged and tried again the next hour. */
+async function keepCertificatesFresh(signal: AbortSignal, renew: () => Promise<void>): Promise<void> {
+  while (!signal.aborted) {
+    await sleep(3600_000, signal);
+    if (signal.aborted) return;
+    await renew().catch((e) => console.error(`tug control: renewing certificates: ${(e as Error).message}`));
+  }
 }
 
 function closeServer(server: { close(cb: () => void): unknown }): Promise<void> {

@@ -25,6 +25,7 @@ export class DnsMetrics {
   readonly cacheHits: Counter;
   readonly upstreamFailures: Counter<'upstream'>;
   readonly staleAnswers: Counter;
+  readonly tcpRefused: Counter;
 
   constructor(registry: Registry = new Registry()) {
     // Reuse what a previous server on the same registry registered (a restart in one process).
@@ -43,6 +44,10 @@ export class DnsMetrics {
     this.upstreamFailures = get('tug_dns_upstream_failures_total', () => new Counter({
       name: 'tug_dns_upstream_failures_total', help: 'Upstream attempts that failed (timeout, error, SERVFAIL/REFUSED).',
       labelNames: ['upstream'] as const, registers: [registry],
+    }));
+    this.tcpRefused = get('tug_dns_tcp_refused_total', () => new Counter({
+      name: 'tug_dns_tcp_refused_total', help: 'TCP connections turned away because their client already held its share of connections.',
+      registers: [registry],
     }));
     this.staleAnswers = get('tug_dns_stale_answers_total', () => new Counter({
       name: 'tug_dns_stale_answers_total', help: 'Cluster answers given from the last known state while the control node was unreachable.',

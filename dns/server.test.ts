@@ -281,3 +281,68 @@ test('batched UDP and dgram give the same bytes: zone answers, truncation, forwa
   assert.equal(parse(await udpExchange(batched.dns.port, formerr)).header.rcode, 1);
   assert.deepEqual(batched.up.seen.filter((s) => s.startsWith('outside.example')), ['outside.example/1'], 'forwarded once, through the later answer');
 });
+
+/** A TCP connection from `localAddress`, resolved once connected; `closed` settles when the server ends it. */
+async function tcpClient(t: TestContext, port: number, localAddress = '127.0.0.1') {
+  const sock = connect({ host: '127.0.0.1', port, localAddress });
+  t.after(() => sock.destroy());
+  sock.on('error', () => undefined);
+  const closed = new Promise<void>((r) => sock.once('close', () => r()));
+  await new Promise<void>((r, rej) => {
+    sock.once('connect', r);
+    sock.once('error', rej);
+  });
+  return { sock, closed };
+}
+
+test('DNS over TCP: a message that trickles in past its deadline is cut off, whatever the pace', async (t) => {
+  const { dns } = await setup(t, { tcpMessageMs: 300, tcpIdleMs: 10_000 });
+  const slow = await tcpClient(t, dns.port);
+  const q = makeQuery('web.default.svc.cluster.local', TYPE.A, { id: 5 });
+  const framed = Buffer.concat([Buffer.from([0, q.length]), q]);
+  let answered = false;
+  slow.sock.on('data', () => (answered = true));
+  // One byte every 50 ms: never idle, but the whole message would take far longer than 300 ms.
+  let sent = 0;
+  const drip = setInterval(() => {
+    if (sent < framed.length && !slow.sock.destroyed) slow.sock.write(framed.subarray(sent, ++sent));
+  }, 50);
+  t.after(() => clearInterval(drip));
+  await slow.closed;
+  clearInterval(drip);
+  assert.ok(sent < framed.length, `closed after ${sent} of ${framed.length} bytes`);
+  assert.equal(answered, false);
+  const r = await ask(dns.port, 'web.default.svc.cluster.local', TYPE.A, { tcp: true });
+  assert.equal(r.answers[0].address, '127.77.0.7', 'others are still answered');
+});
+
+test('DNS over TCP: one client address holds at most its share of connections; others still get in', async (t) => {
+  const { dns, registry } = await setup(t, { tcpPerSource: 3 });
+  const held = [];
+  for (let i = 0; i < 3; i++) held.push(await tcpClient(t, dns.port));
+  const fourth = await tcpClient(t, dns.port);
+  await fourth.closed;
+  assert.equal(await counter(registry, 'tug_dns_tcp_refused_total'), 1);
+  const other = await tcpClient(t, dns.port, '127.0.0.2');
+  const q = makeQuery('web.default.svc.cluster.local', TYPE.A, { id: 6 });
+  const answer = new Promise<Buffer>((r) => other.sock.once('data', r));
+  other.sock.write(Buffer.concat([Buffer.from([0, q.length]), q]));
+  assert.equal(parse((await answer).subarray(2)).header.id, 6, 'another address is answered');
+  held[0].sock.destroy();
+  await held[0].closed;
+  // The server frees the share when it sees the close: ask until it has.
+  let id = 0;
+  for (let attempt = 0; attempt < 100 && id !== 7; attempt++) {
+    const again = await tcpClient(t, dns.port);
+    const q2 = makeQuery('web.default.svc.cluster.local', TYPE.A, { id: 7 });
+    const reply = new Promise<Buffer | undefined>((r) => {
+      again.sock.once('data', r);
+      void again.closed.then(() => r(undefined));
+    });
+    again.sock.write(Buffer.concat([Buffer.from([0, q2.length]), q2]));
+    const got = await reply;
+    id = got ? parse(got.subarray(2)).header.id : 0;
+    again.sock.destroy();
+  }
+  assert.equal(id, 7, 'a freed share is usable again');
+});

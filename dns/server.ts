@@ -30,6 +30,10 @@ export interface DnsOptions {
   udpPayload?: number;
   upstreamTimeoutMs?: number;
   tcpIdleMs?: number;
+  /** How long one DNS-over-TCP message may take to arrive, from its first byte (default 5 s). */
+  tcpMessageMs?: number;
+  /** Connections one client address may hold open over TCP at a time (default 16). */
+  tcpPerSource?: number;
   cache?: AnswerCache;
   /** Answer plain questions from pre-encoded responses (default true); false leaves every query to the dns2 path. */
   fastPath?: boolean;
@@ -51,6 +55,8 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
   const domain = normalizeName(opts.domain ?? 'cluster.local');
   const udpPayload = Math.max(512, opts.udpPayload ?? 1232);
   const tcpIdleMs = opts.tcpIdleMs ?? 10_000;
+  const tcpMessageMs = opts.tcpMessageMs ?? 5_000;
+  const tcpPerSource = opts.tcpPerSource ?? 16;
   const metrics = new DnsMetrics(opts.metrics);
   const forwarder = new Forwarder({
     upstreams: opts.upstreams,
@@ -187,11 +193,38 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
     return 0;
   };
   const conns = new Set<Socket>();
+  const perSource = new Map<string, number>();
   const onTcpConnection = (sock: Socket): void => {
+    // One client cannot hold every TCP slot: past its share it is turned away at once.
+    const source = sock.remoteAddress ?? '';
+    const held = perSource.get(source) ?? 0;
+    if (held >= tcpPerSource) {
+      metrics.tcpRefused.inc();
+      sock.on('error', () => undefined);
+      sock.destroy();
+      return;
+    }
+    perSource.set(source, held + 1);
     conns.add(sock);
     sock.on('error', () => sock.destroy());
-    sock.on('close', () => conns.delete(sock));
+    sock.on('close', () => {
+      conns.delete(sock);
+      const n = (perSource.get(source) ?? 1) - 1;
+      if (n > 0) perSource.set(source, n);
+      else perSource.delete(source);
+    });
+    // Idle between messages for tcpIdleMs, or a message trickling in for longer than tcpMessageMs
+    // (however steadily its bytes come): either way the connection goes.
     sock.setTimeout(tcpIdleMs, () => sock.destroy());
+    let messageDeadline: NodeJS.Timeout | undefined;
+    const messageStarted = () => {
+      messageDeadline ??= setTimeout(() => sock.destroy(), tcpMessageMs);
+    };
+    const messageDone = () => {
+      clearTimeout(messageDeadline);
+      messageDeadline = undefined;
+    };
+    sock.on('close', messageDone);
     const send = (out: Buffer | undefined): void => {
       if (!out || sock.destroyed) return;
       const framed = Buffer.allocUnsafe(2 + out.length);
@@ -207,6 +240,7 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
+        messageDone();
         const n = answerEncoded(msg, false, scratch, 2);
         if (n > 0) {
           scratch.writeUInt16BE(n);
@@ -215,6 +249,7 @@ export async function startDns(opts: DnsOptions): Promise<RunningDns> {
           answer(msg, false).then(send, (e) => log(`tcp query: ${(e as Error).message}`));
         }
       }
+      if (buf.length > 0) messageStarted();
     });
   };
   const batch = opts.udpBatch === false || isIP(host) === 0 ? undefined : loadUdpBatch();

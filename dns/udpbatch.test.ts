@@ -1,6 +1,9 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { loadUdpBatch, type BatchedUdp, type BatchHandler, type OpenBatched } from './udpbatch.js';
 import { needs } from '../test/requirements.js';
 
@@ -138,4 +141,96 @@ test('a taken port is EADDRINUSE; close() frees the port at once, twice is harml
   const again = createSocket('udp4');
   await new Promise<void>((res, rej) => { again.once('error', rej); again.bind(port, '127.0.0.1', res); });
   await new Promise<void>((res) => again.close(res));
+});
+
+interface UdpBatchModule {
+  BATCH: number;
+  SLOT: number;
+  open(host: string, port: number, ipv6: boolean, input: Uint8Array, output: Uint8Array, lens: Int32Array, onbatch: unknown): object;
+  port(handle: unknown): number;
+  peer(handle: unknown, i: number): string;
+  sendTo(handle: unknown, bytes: Uint8Array, port: number, address: string): number;
+  close(handle: unknown): void;
+}
+
+interface RelayModule {
+  listen(host: string, port: number, backlog: number, onaccept: () => boolean): [object, number];
+  close(handle: object): void;
+}
+
+function nativeModule<T>(name: 'relay' | 'udpbatch'): T {
+  return createRequire(import.meta.url)(`../../lib/native/build/Release/${name}.node`) as T;
+}
+
+/** Runs `script`, an ES module, in a node process of its own: what it wrote, and how it ended. */
+function runChild(script: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+test('a handle of another kind or another module is a TypeError, never a crash', NATIVE, (t) => {
+  const udpbatch = nativeModule<UdpBatchModule>('udpbatch');
+  const relay = nativeModule<RelayModule>('relay');
+  const [listener] = relay.listen('127.0.0.1', 0, 8, () => false);
+  t.after(() => relay.close(listener));
+  for (const notASocket of [listener, {}, [], undefined, null, 7, 'handle', () => undefined]) {
+    const named = notASocket === listener ? "the relay's listener" : String(notASocket);
+    assert.throws(() => udpbatch.port(notASocket), TypeError, `port(${named})`);
+    assert.throws(() => udpbatch.peer(notASocket, 0), TypeError, `peer(${named})`);
+    assert.throws(() => udpbatch.sendTo(notASocket, Buffer.from('x'), 53, '127.0.0.1'), TypeError, `sendTo(${named})`);
+    assert.throws(() => udpbatch.close(notASocket), TypeError, `close(${named})`);
+  }
+});
+
+test('an onbatch that throws is reported on stderr; the process goes on and the next batch is answered', NATIVE, async () => {
+  // Through the wrapper: a handler that throws, and an onError that throws what it is given, so
+  // the exception leaves onbatch for the native module.
+  const wrapper = new URL('./udpbatch.js', import.meta.url).href;
+  const script = `
+    import { createSocket } from 'node:dgram';
+    const { loadUdpBatch } = await import(${JSON.stringify(wrapper)});
+    setTimeout(() => { console.error('the child timed out'); process.exit(3); }, 20000).unref();
+    let thrown = 0;
+    const sock = loadUdpBatch().open('127.0.0.1', 0, (q, _i, out, offset) => {
+      if (String(q) === 'bad') throw new Error('boom');
+      return out.write('re:' + q, offset);
+    }, (e) => { thrown++; throw e; });
+    const c = createSocket('udp4');
+    c.on('message', (m) => { console.log(String(m)); c.close(); sock.close(); });
+    c.send('bad', sock.port, '127.0.0.1');
+    while (thrown === 0) await new Promise((r) => setTimeout(r, 5));
+    c.send('good', sock.port, '127.0.0.1');
+  `;
+  const { code, signal, stdout, stderr } = await runChild(script);
+  assert.equal(signal, null, `the child was killed: ${stderr}`);
+  assert.equal(code, 0, `the child failed: ${stderr}`);
+  assert.equal(stdout.trim(), 're:good');
+  assert.match(stderr, /tugboat native udpbatch: a callback threw; serving goes on: Error: boom/);
+});
+
+test('sockets that fail to open leave no descriptor behind', NATIVE, (t) => {
+  const udpbatch = nativeModule<UdpBatchModule>('udpbatch');
+  const { BATCH, SLOT } = udpbatch;
+  const input = new Uint8Array(BATCH * SLOT);
+  const output = new Uint8Array(BATCH * SLOT);
+  const lens = new Int32Array(2 * BATCH);
+  const taken = udpbatch.open('127.0.0.1', 0, false, input, output, lens, () => undefined);
+  t.after(() => udpbatch.close(taken));
+  const port = udpbatch.port(taken);
+  const failures: [string, () => unknown, (e: NodeJS.ErrnoException) => boolean][] = [
+    ['open on a taken port', () => udpbatch.open('127.0.0.1', port, false, input, output, lens, () => undefined), (e) => e.code === 'EADDRINUSE'],
+    ['open with no function to call', () => udpbatch.open('127.0.0.1', 0, false, input, output, lens, 42), (e) => e instanceof TypeError],
+  ];
+  const before = readdirSync('/proc/self/fd').length;
+  for (const [what, call, expected] of failures) {
+    for (let i = 0; i < 50; i++) assert.throws(call, expected, what);
+    assert.equal(readdirSync('/proc/self/fd').length, before, `${what}, 50 times: no descriptor left open`);
+  }
 });

@@ -29,7 +29,11 @@ export interface BatchedUdp {
   close(): void;
 }
 
-/** Opens a socket bound to `host:port`; a handler that throws loses that one answer, and `onError` hears why. */
+/**
+ * Opens a socket bound to `host:port`; a handler that throws loses that one answer, and `onError`
+ * hears why. An `onError` that throws loses the rest of that batch, and the native module writes
+ * what it threw to stderr; the socket goes on.
+ */
 export type OpenBatched = (host: string, port: number, handler: BatchHandler, onError: (e: unknown) => void) => BatchedUdp;
 
 export type UdpBatchLoad = { ok: true; open: OpenBatched } | { ok: false; reason: string };

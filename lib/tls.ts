@@ -13,6 +13,28 @@ x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 export const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000;
+/** Serving certificates live a year and are renewed once two thirds of that has passed. */
+export const SERVING_CERT_MS = 365 * 24 * 3600 * 1000;
+
+/**
+ * What every tugboat TLS server accepts: TLS 1.3, and TLS 1.2 with forward-secret AEAD suites only
+ * (no CBC, no SHA-1, no RSA key exchange).
+ */
+export const TLS_SERVER_OPTIONS = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256',
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+} as const;
 
 export interface TlsMaterial {
   caCert: string; // PEM
@@ -68,7 +90,7 @@ async function makeLeaf(ca: { cert: x509.X509Certificate; keys: CryptoKeyPair },
     subject: 'CN=tugboat-apiserver',
     issuer: ca.cert.subject,
     notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + TEN_YEARS_MS),
+    notAfter: new Date(now + SERVING_CERT_MS),
     signingKey: ca.keys.privateKey,
     publicKey: keys.publicKey,
     signingAlgorithm: ALGORITHM,
@@ -92,8 +114,8 @@ function sansOf(certPem: string): Set<string> {
 
 /**
  * Loads the CA and serving certificate from `dir`, creating them on first start. The serving
- * certificate is re-issued by the same CA when a wanted name is missing from it, so an existing
- * kubeconfig keeps working.
+ * certificate is re-issued by the same CA when a wanted name is missing from it or less than a
+ * third of its life is left, so an existing kubeconfig keeps working.
  */
 export async function ensureTls(dir: string, sans: string[]): Promise<TlsMaterial> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -116,8 +138,11 @@ export async function ensureTls(dir: string, sans: string[]): Promise<TlsMateria
   }
 
   if (existsSync(certFile) && existsSync(keyFile)) {
+    const current = new x509.X509Certificate(readFileSync(certFile, 'utf8'));
     const have = sansOf(readFileSync(certFile, 'utf8'));
-    if (sans.every((s) => have.has(s))) {
+    const life = current.notAfter.getTime() - current.notBefore.getTime();
+    const fresh = current.notAfter.getTime() - Date.now() > life / 3;
+    if (fresh && sans.every((s) => have.has(s))) {
       return { caCert: readFileSync(caCertFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
     }
   }

@@ -8,6 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PassThrough, Writable } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { limitConnections } from '../lib/limits.js';
+import { TLS_SERVER_OPTIONS } from '../lib/tls.js';
 import type { CallerDecision } from './nodeapi-auth.js';
 import type { LogOptions } from './runtime/types.js';
 
@@ -66,7 +68,8 @@ export async function startNodeApi(opts: NodeApiOptions): Promise<NodeApiServer>
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => PROTOCOLS.find((p) => offered.has(p)) ?? false });
   const sockets = new Set<Duplex>();
 
-  const server: Server = createServer({ key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.caCert, requestCert: true, rejectUnauthorized: false }, async (req, res) => {
+  const tlsOptions = { ...TLS_SERVER_OPTIONS, key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.caCert, requestCert: true, rejectUnauthorized: false, handshakeTimeout: 10_000 };
+  const server: Server = createServer(tlsOptions, async (req, res) => {
     res.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'https://node');
     if (url.pathname === '/healthz') return void res.end('ok');
@@ -110,6 +113,8 @@ export async function startNodeApi(opts: NodeApiOptions): Promise<NodeApiServer>
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
+  // Callers are control and the odd admin: a few connections each is plenty.
+  limitConnections(server, { maxConnections: 1024, perSource: 256 });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -123,7 +128,7 @@ export async function startNodeApi(opts: NodeApiOptions): Promise<NodeApiServer>
   return {
     port: typeof address === 'object' && address ? address.port : opts.port,
     useCertificate(cert, key) {
-      server.setSecureContext({ cert, key, ca: opts.tls.caCert });
+      server.setSecureContext({ ...tlsOptions, cert, key });
     },
     async close() {
       for (const ws of wss.clients) ws.terminate();

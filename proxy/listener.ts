@@ -26,6 +26,12 @@ export interface TcpListenOptions {
   native?: boolean;
   /** An error of the listener once it listens (a net.Server's). */
   onError?(e: Error): void;
+  /**
+   * Whether a connection from this client address may be taken now (connection caps shared by
+   * every listener of the proxy); the function returned is called once when it ends. Undefined:
+   * refused with an RST.
+   */
+  admit?(clientIP: string): (() => void) | undefined;
 }
 
 export interface TcpListener {
@@ -48,13 +54,20 @@ export async function listenTcp(opts: TcpListenOptions): Promise<TcpListener> {
 function acceptDescriptor(opts: TcpListenOptions, fd: number, clientIP: string): boolean {
   const forwarder = opts.forwarder();
   if (!forwarder) return false;
+  const admitted = opts.admit ? opts.admit(clientIP) : () => undefined;
+  if (!admitted) return false;
+  const release = once(admitted);
   let carried: Carried | undefined;
   let over = false;
   const taken = forwarder.handleDescriptor?.(fd, clientIP, () => {
     over = true;
+    release();
     if (carried) opts.connections.delete(carried);
   });
-  if (taken === 'reset') return false;
+  if (taken === 'reset') {
+    release();
+    return false;
+  }
   if (taken) {
     carried = taken;
     if (!over) opts.connections.add(taken);
@@ -64,18 +77,31 @@ function acceptDescriptor(opts: TcpListenOptions, fd: number, clientIP: string):
   try {
     socket = new Socket({ fd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true } as SocketConstructorOpts);
   } catch {
+    release();
     return false;
   }
-  carry(opts, forwarder, socket);
+  carry(opts, forwarder, socket, release);
   return true;
 }
 
-/** Gives an accepted socket to the forwarder and tracks what carries it. */
-function carry(opts: TcpListenOptions, forwarder: Forwarder, socket: Socket): void {
+/** Gives an accepted socket to the forwarder and tracks what carries it; `release` runs when it closes. */
+function carry(opts: TcpListenOptions, forwarder: Forwarder, socket: Socket, release: () => void): void {
   socket.on('error', () => undefined);
   const client = forwarder.handle(socket);
   opts.connections.add(client);
-  client.once('close', () => opts.connections.delete(client));
+  client.once('close', () => {
+    opts.connections.delete(client);
+    release();
+  });
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }
 
 function listenWithServer(opts: TcpListenOptions): Promise<TcpListener> {
@@ -83,12 +109,13 @@ function listenWithServer(opts: TcpListenOptions): Promise<TcpListener> {
   // forwarder gives an unread one to the native relay whole).
   const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     const forwarder = opts.forwarder();
-    if (!forwarder) {
+    const admitted = forwarder && (opts.admit ? opts.admit(socket.remoteAddress ?? '') : () => undefined);
+    if (!forwarder || !admitted) {
       socket.on('error', () => undefined);
       socket.resetAndDestroy();
       return;
     }
-    carry(opts, forwarder, socket);
+    carry(opts, forwarder, socket, once(admitted));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -33,6 +33,7 @@ export class ProxyMetrics {
   private readonly duration: FastHistogram;
   private readonly failures: Counter<'namespace' | 'service' | 'port' | 'reason'>;
   private readonly bindErrors: Counter<'namespace' | 'service' | 'port' | 'code'>;
+  readonly refusedConnections: Counter<'reason'>;
   readonly programmingLatency: Histogram<string>;
   /** Per Service port: the label sets with an endpoint label that exist, to remove them later. */
   private readonly series = new Map<string, { labels: PortLabels; endpoints: Map<string, Set<string>> }>();
@@ -62,6 +63,12 @@ export class ProxyMetrics {
       name: 'tug_proxy_upstream_failures_total',
       help: 'Failed upstream attempts (connect refused or timed out, reset before any byte); each was retried elsewhere when possible',
       labelNames: ['namespace', 'service', 'port', 'reason'],
+      registers,
+    });
+    this.refusedConnections = new Counter({
+      name: 'tug_proxy_connections_refused_total',
+      help: 'TCP connections reset at accept: their client address held its share (per-source), or the proxy carried all it may (capacity)',
+      labelNames: ['reason'],
       registers,
     });
     this.bindErrors = new Counter({

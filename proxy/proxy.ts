@@ -16,9 +16,11 @@ import { createForwarder, type ForwarderSettings } from './forwarders.js';
 import { listenTcp } from './listener.js';
 import { ProxyMetrics } from './metrics.js';
 import { relayUnavailable } from './relay.js';
+import { connectionBudget, ConnectionShares } from '../lib/limits.js';
 import { buildTable, listenAddresses, type ForwardMode, type ListenAddress, type ServicePortEntry } from './table.js';
 import type { Carried, Forwarder } from './types.js';
 import { UdpForwarder } from './udp.js';
+import { GarbageCollections } from '../lib/internals.js';
 
 const SERVICE = resourceOfKind('Service');
 const ENDPOINTS = resourceOfKind('Endpoints');
@@ -40,6 +42,11 @@ export interface ProxyOptions {
   udpIdleTimeoutMs?: number;
   /** Where Services and Endpoints are checkpointed, so a restart while control is away still serves. */
   checkpointDir?: string;
+  /**
+   * TCP connections the proxy carries at once (default: half the descriptors the open file limit
+   * leaves after a reserve, as each costs two), and how many one client address may hold (1024).
+   */
+  connections?: { max?: number; perSource?: number };
 }
 
 export interface RunningProxy {
@@ -94,6 +101,9 @@ class ServiceProxy {
   private readonly listeners = new Map<string, Listener>();
   /** Client connections of every listener, so stop() leaves none open. */
   private readonly clients = new Set<Carried>();
+  /** Connection slots shared by every TCP listener: a cap per client address and in all. */
+  private readonly shares: ConnectionShares;
+  private readonly collections = new GarbageCollections();
   /** Listen addresses whose bind failed, with the error code the Event was sent for. */
   private readonly bindFailures = new Map<string, string>();
   private bindRetryMs: number;
@@ -110,6 +120,13 @@ class ServiceProxy {
     this.log = opts.log ?? ((m) => console.error(`tug proxy: ${m}`));
     this.bindRetryMs = opts.bindRetryMs ?? 1000;
     this.metrics = new ProxyMetrics(opts.metrics, () => this.endpointCounts());
+    const refused = this.metrics.refusedConnections;
+    // After a flood the heap V8 grew for it is given back at once, not whenever V8 next collects.
+    this.shares = new ConnectionShares(
+      { max: opts.connections?.max ?? Math.floor(connectionBudget() / 2), perSource: opts.connections?.perSource ?? 1024 },
+      (reason) => refused.inc({ reason }),
+      () => this.collections.request(),
+    );
     const record = () => this.kick();
     this.services = new Informer<Service>(opts.client, SERVICE, { onAdd: record, onUpdate: record, onDelete: record }, checkpointIn<Service>(opts.checkpointDir, 'proxy-services.json', this.log));
     this.endpoints = new Informer<Endpoints>(opts.client, ENDPOINTS, {
@@ -140,6 +157,7 @@ class ServiceProxy {
     await Promise.all([...this.ports.values()].map((st) => this.closeForwarders(st)));
     this.ports.clear();
     await Promise.all(this.closing);
+    this.collections.stop();
   }
 
   // ---- handlers: bookkeeping only ----
@@ -324,6 +342,7 @@ class ServiceProxy {
       forwarder: () => (this.abort.signal.aborted ? undefined : this.ports.get(addr.entryKey)?.forwarder),
       connections: this.clients,
       onError: (e) => this.log(`listener ${addr.host}:${addr.port}: ${e.message}`),
+      admit: (clientIP) => this.shares.admit(clientIP),
     });
     // Closing frees the port at once; connections already accepted finish on their own.
     return { addr, close: async () => listener.close() };

@@ -17,7 +17,7 @@ type OnEvent = (event: number, detail: number) => void;
 
 interface Native {
   start(fdA: number, fdB: number, idleMs: number, onevent: OnEvent): object;
-  connect(fdClient: number, ip: string, port: number, idleMs: number, connectTimeoutMs: number, replayLimit: number, onevent: OnEvent, owned: boolean): object;
+  connect(fdClient: number, ip: string, port: number, idleMs: number, connectTimeoutMs: number, replayLimit: number, onevent: OnEvent, owned: boolean, quietMs: number): object;
   retry(handle: object, ip: string, port: number): void;
   listen(host: string, port: number, backlog: number, onaccept: (fd: number, ip: string) => boolean): [object, number];
   close(handle: object): void;
@@ -116,12 +116,15 @@ export function startRelay(client: Socket, upstream: Socket, idleMs: number, onE
 export interface ConnectRelayOptions {
   /** No traffic either way for this long ends the connection (0: never). */
   idleMs: number;
+  /** Until a first byte moves either way, this shorter idle time (0: idleMs from the start). */
+  quietMs?: number;
   /** An upstream connect slower than this counts as failed. */
   connectTimeoutMs: number;
   /** Client bytes kept for a replay until the upstream answers; past it, no retry. */
   replayLimit: number;
 }
 
+/** What one of these throws goes to stderr, and the relay goes on as if it had returned. */
 export interface ConnectRelayEvents {
   /** The upstream accepted the connection. */
   connected(): void;
@@ -178,7 +181,7 @@ function connectNative(fd: number, owned: boolean, endpoint: Endpoint, opts: Con
     }
   };
   try {
-    handle = native.connect(fd, endpoint.ip, endpoint.port, opts.idleMs, opts.connectTimeoutMs, opts.replayLimit, onevent, owned);
+    handle = native.connect(fd, endpoint.ip, endpoint.port, opts.idleMs, opts.connectTimeoutMs, opts.replayLimit, onevent, owned, opts.quietMs ?? 0);
   } catch {
     over();
     return undefined;
@@ -199,8 +202,9 @@ export interface NativeListener {
  * native code: each comes to `onAccept` as a bare, non-blocking descriptor with TCP_NODELAY set,
  * and the client's address. `onAccept` returns true when it took the descriptor (it must close it
  * some time, or give it to relayDescriptor or a net.Socket, which will); false gets the client
- * an RST. Returns undefined where the module is not built; throws what cannot listen as
- * net.Server reports it, an error whose `code` is the errno's name (EADDRINUSE, EACCES).
+ * an RST, and so does throwing (what it threw goes to stderr, and the listener goes on). Returns
+ * undefined where the module is not built; throws what cannot listen as net.Server reports it,
+ * an error whose `code` is the errno's name (EADDRINUSE, EACCES).
  */
 export function listenNative(host: string, port: number, backlog: number, onAccept: (fd: number, clientIP: string) => boolean): NativeListener | undefined {
   const native = load();

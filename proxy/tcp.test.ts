@@ -13,6 +13,7 @@ import { listenTcp } from './listener.js';
 import { createTcpForwarder, type TcpForwarderOptions } from './tcp.js';
 import type { Carried, Endpoint, Forwarder } from './types.js';
 import { needs } from '../test/requirements.js';
+import { ConnectionShares } from '../lib/limits.js';
 
 /** Everything a test opened, closed at its end whatever happened; then no relay may be left. */
 const cleanups: (() => unknown)[] = [];
@@ -138,9 +139,9 @@ function exchange(port: number, send?: string): Promise<{ data: string; error?: 
 }
 
 /** The proxy's listener on 127.0.0.1 (native where `native`), its connections destroyed at the end of the test. */
-async function nativeListener(forwarder: Forwarder | undefined, native = true) {
+async function nativeListener(forwarder: Forwarder | undefined, native = true, admit?: (clientIP: string) => (() => void) | undefined) {
   const carried = new Set<Carried>();
-  const listener = await listenTcp({ host: '127.0.0.1', port: 0, forwarder: () => forwarder, connections: carried, native });
+  const listener = await listenTcp({ host: '127.0.0.1', port: 0, forwarder: () => forwarder, connections: carried, native, admit });
   cleanups.push(() => {
     listener.close();
     for (const c of carried) c.destroy();
@@ -246,6 +247,25 @@ for (const m of MODES) describe(`TCP forwarder (${m})`, m === 'relayed in JavaSc
     const f = await front([upstream.endpoint], { idleTimeoutMs: 50 });
     const r = await exchange(f.port); // neither side sends: only the idle timeout ends it
     assert.equal(r.data, '');
+  });
+
+  it('closes a connection on which no byte moved within the quiet time, and keeps one that spoke', async () => {
+    const upstream = await server((s) => s.on('data', (d) => s.write(d)));
+    const f = await front([upstream.endpoint], { idleTimeoutMs: 60_000, quietTimeoutMs: 150 });
+    const silent = await exchange(f.port); // never speaks: the quiet time ends it, long before the idle time
+    assert.equal(silent.data, '');
+    const talker = connect({ port: f.port, host: '127.0.0.1' });
+    cleanups.push(() => talker.destroy());
+    talker.on('error', () => undefined);
+    let closed = false;
+    talker.on('close', () => (closed = true));
+    const echoed = new Promise<string>((r) => talker.once('data', (d) => r(String(d))));
+    talker.write('hi');
+    assert.equal(await echoed, 'hi');
+    // Well past the quiet time, with no more traffic: a connection that spoke waits for its idle time.
+    const gone = await exchange(f.port);
+    assert.equal(gone.data, '', 'a second silent one is cut off by the quiet time meanwhile');
+    assert.equal(closed, false);
   });
 
   it('applies back-pressure: a client that does not read stalls the upstream; then every byte arrives in order', async () => {
@@ -460,6 +480,30 @@ for (const native of [true, false]) describe(`the proxy's TCP listener (${native
     client.end();
     await once(client, 'close');
     await until(() => l.carried.size === 0, 'the closed connection to leave the set');
+  });
+
+  it('resets a connection past the caps it is admitted under, and takes one again once a slot is back', async () => {
+    const echo: Forwarder = {
+      handle: (s) => {
+        s.on('data', (d) => s.write(d));
+        s.on('end', () => s.end());
+        s.resume();
+        return s;
+      },
+      close: async () => undefined,
+    };
+    const refused: string[] = [];
+    const shares = new ConnectionShares({ max: 10, perSource: 2 }, (reason) => refused.push(reason));
+    const l = await nativeListener(echo, native, (ip) => shares.admit(ip));
+    const held = [connect({ port: l.port, host: '127.0.0.1' }), connect({ port: l.port, host: '127.0.0.1' })];
+    for (const c of held) cleanups.push(() => c.destroy());
+    await Promise.all(held.map((c) => once(c, 'connect')));
+    await until(() => l.carried.size === 2, 'both connections to be taken');
+    assert.deepEqual(await exchange(l.port, 'third'), { data: '', error: 'ECONNRESET' });
+    assert.deepEqual(refused, ['per-source']);
+    held[0].end();
+    await until(() => l.carried.size === 1, 'the first connection to end');
+    assert.deepEqual(await exchange(l.port, 'again'), { data: 'again' });
   });
 
   it('resets a connection when the port has no forwarder', async () => {

@@ -24,6 +24,12 @@ export interface TcpForwarderOptions {
   observer?: ForwardObserver;
   /** A connection with no traffic either way for this long is closed (default 10 min). */
   idleTimeoutMs?: number;
+  /**
+   * Until a first byte moves either way, the idle time is this short (default 10 s): a connection
+   * that never speaks holds two descriptors (the upstream is dialled at once, for protocols where
+   * the server speaks first), so a flood of silent ones must not hold them for long.
+   */
+  quietTimeoutMs?: number;
   /** An upstream connect that takes longer counts as failed and is retried (default 3 s). */
   connectTimeoutMs?: number;
   /** Client bytes kept for a replay until the upstream answers (default 64 KiB); past it, no retry. */
@@ -33,6 +39,8 @@ export interface TcpForwarderOptions {
   /** The upstream read at which a connection goes to the native relay (default 2: after its first answer). */
   relayAtRead?: number;
 }
+
+export const QUIET_TIMEOUT_MS = 10_000;
 
 export function createTcpForwarder(opts: TcpForwarderOptions): Forwarder {
   let closed = false;
@@ -93,7 +101,7 @@ function relayFrom(clientIP: string, opts: TcpForwarderOptions, connect: NativeC
   if (!first) return 'reset';
   let ep: Endpoint = first;
   tried.add(endpointKey(ep));
-  const options = { idleMs: opts.idleTimeoutMs ?? 600_000, connectTimeoutMs: opts.connectTimeoutMs ?? 3000, replayLimit: opts.replayLimit ?? 64 * 1024 };
+  const options = { idleMs: opts.idleTimeoutMs ?? 600_000, quietMs: opts.quietTimeoutMs ?? QUIET_TIMEOUT_MS, connectTimeoutMs: opts.connectTimeoutMs ?? 3000, replayLimit: opts.replayLimit ?? 64 * 1024 };
   return connect(ep, options, {
     connected: () => {
       opts.observer?.connection?.(ep);
@@ -149,7 +157,8 @@ class TcpConnection {
     if (this.ownReads) client.on('error', () => undefined);
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 600_000;
     client.setNoDelay(true);
-    client.setTimeout(this.idleTimeoutMs);
+    const quiet = opts.quietTimeoutMs ?? QUIET_TIMEOUT_MS;
+    client.setTimeout(quiet > 0 && (this.idleTimeoutMs === 0 || quiet < this.idleTimeoutMs) ? quiet : this.idleTimeoutMs);
     client.on('timeout', () => {
       client.destroy();
     });
@@ -165,8 +174,18 @@ class TcpConnection {
     this.connectNext();
   }
 
+  /** A first byte has moved: the connection gets its full idle time instead of the quiet one. */
+  private moved = false;
+
+  private noteMoved(): void {
+    if (this.moved) return;
+    this.moved = true;
+    this.client.setTimeout(this.idleTimeoutMs);
+  }
+
   /** Client bytes: to the upstream, and kept for a replay while one is possible. False pauses the client. */
   private fromClient(bytes: number, buffer: Uint8Array): boolean {
+    this.noteMoved();
     const view = bytesRead(bytes, buffer);
     if (this.replay) {
       this.replay.push(Buffer.from(view));
@@ -216,6 +235,7 @@ class TcpConnection {
           if (!spoke) {
             spoke = true;
             this.replay = null;
+            this.noteMoved();
           }
           const more = this.client.write(bytesRead(bytes, buffer));
           if (this.client.writableLength > 0) readBuffer.hold();

@@ -1,7 +1,7 @@
 // The Kubernetes REST surface of `tug control`, as a Hono app: authentication, discovery,
 // OpenAPI, and the resource routes, which hand their work to the Registry. Tests drive it with
 // `app.request()`; `server.ts` puts it behind HTTPS.
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { hostname } from 'node:os';
 import type { TLSSocket } from 'node:tls';
@@ -9,7 +9,8 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import { ApiError, errors, toApiError } from '../../api/errors.js';
 import { qualifiedName, resourceByPlural, resourceOfKind, type ResourceInfo } from '../../api/resources.js';
 import type { Node } from '../../api/types.js';
-import { forbidden, impersonated, requestAttributes, type ClusterAuth, type UserInfo } from '../auth/index.js';
+import { forbidden, impersonated, requestAttributes, type Attributes, type ClusterAuth, type UserInfo } from '../auth/index.js';
+import { auditLevel, type AuditLog } from './audit.js';
 import { consoleApi, consolePages } from '../console/index.js';
 import { BODY_LIMIT_BYTES } from './body.js';
 import {
@@ -22,6 +23,7 @@ import {
   versionInfo,
   wantsAggregated,
 } from './discovery.js';
+import { DEFAULT_INFLIGHT, inflightLimiter, type InflightLimits } from './inflight.js';
 import { ApiMetrics } from './metrics.js';
 import { OPENAPI_V2_PROTOBUF, openApiDocument, openApiIndex, openApiV2Json, openApiV2Protobuf } from './openapi.js';
 import type { Registry } from './registry.js';
@@ -35,6 +37,10 @@ export interface ApiServerOptions {
   auth: ClusterAuth;
   /** How control authenticates to node APIs and checks them (logs); absent, logs are not relayed. */
   nodeClient?: NodeClientCredentials;
+  /** Where every request is recorded, at its policy's level (--audit-log-path). */
+  audit?: AuditLog;
+  /** Requests in flight at once before 429 (default Kubernetes': 400 reads, 200 writes). */
+  inflight?: InflightLimits;
   /** Puts a new encryption key in use and rewrites what older keys guard (`tug secrets rotate`). */
   rotateEncryptionKey?: () => Promise<{ key: string; rewritten: number }>;
   metrics?: MetricsRegistry;
@@ -51,9 +57,10 @@ const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez']);
 export const ROTATE_PATH = '/tugboat/encryption/rotate';
 const NODE = resourceOfKind('Node');
 
-export type ApiEnv = { Variables: { user: UserInfo } };
+export type ApiEnv = { Variables: { user: UserInfo; authenticated: UserInfo; attributes: Attributes; decision: { allowed: boolean; reason?: string } } };
 
 export function statusResponse(c: Context, e: ApiError): Response {
+  if (e.details?.retryAfterSeconds) c.header('Retry-After', String(e.details.retryAfterSeconds));
   return c.json(e.toStatus(), e.code as 400);
 }
 
@@ -77,6 +84,8 @@ export function createApiApp(opts: ApiServerOptions): Hono<ApiEnv> {
     });
   }
 
+  if (opts.audit) app.use('*', auditMiddleware(opts.audit));
+
   app.get('/healthz', (c) => c.text('ok'));
   app.get('/readyz', (c) => c.text('ok'));
   app.get('/livez', (c) => c.text('ok'));
@@ -90,12 +99,18 @@ export function createApiApp(opts: ApiServerOptions): Hono<ApiEnv> {
     if (!authenticated) {
       throw c.req.header('authorization') ? errors.unauthorized('Unauthorized: the bearer token is not valid for this cluster; use the kubeconfig that `tug control` wrote') : errors.unauthorized();
     }
-    const user = impersonated(authenticated, (name) => c.req.header(name), opts.auth.authorizer);
+    c.set('authenticated', authenticated);
     const attributes = requestAttributes(c.req.method, new URL(c.req.url));
-    if (!opts.auth.authorizer.authorize(user, attributes).allowed) throw forbidden(user, attributes);
+    c.set('attributes', attributes);
+    const user = impersonated(authenticated, (name) => c.req.header(name), opts.auth.authorizer);
     c.set('user', user);
+    const decision = opts.auth.authorizer.authorize(user, attributes);
+    c.set('decision', decision);
+    if (!decision.allowed) throw forbidden(user, attributes);
     return next();
   });
+
+  app.use('*', inflightLimiter({ ...DEFAULT_INFLIGHT, ...opts.inflight, onRejected: (kind) => metrics?.rejected(kind) }));
 
   app.use(
     '*',
@@ -172,6 +187,38 @@ export function createApiApp(opts: ApiServerOptions): Hono<ApiEnv> {
   });
 
   return app;
+}
+
+/** Records each request in the audit log once its response is known. */
+function auditMiddleware(audit: AuditLog): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const received = new Date();
+    try {
+      await next();
+    } finally {
+      const attributes = c.get('attributes') ?? requestAttributes(c.req.method, new URL(c.req.url));
+      const authenticated = c.get('authenticated');
+      const user = c.get('user');
+      const level = auditLevel(audit.policy, user ?? authenticated, attributes);
+      if (level !== 'None') {
+        const url = new URL(c.req.url);
+        const body = level !== 'Metadata' && /json/.test(c.req.header('content-type') ?? '') ? await c.req.json().catch(() => undefined) : undefined;
+        audit.write({
+          level,
+          attributes,
+          requestURI: url.pathname + url.search,
+          user: authenticated,
+          impersonatedUser: user && authenticated && user !== authenticated ? user : undefined,
+          sourceIP: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? '',
+          userAgent: c.req.header('user-agent'),
+          code: c.res.status,
+          received,
+          decision: c.get('decision'),
+          requestObject: body,
+        });
+      }
+    }
+  };
 }
 
 function decodeSegment(segment: string): string {

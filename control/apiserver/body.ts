@@ -1,8 +1,9 @@
 // Turns request bodies into objects: JSON, YAML and Kubernetes protobuf, each with an error that
 // says where the problem is.
-import YAML from 'yaml';
-import { errors, isApiError } from '../../api/errors.js';
+import { errors } from '../../api/errors.js';
+import { jsonShapeProblem, shapeProblem } from './body-shape.js';
 import { decodeKubeProtobuf } from './protobuf.js';
+import { parseYamlBody } from './yaml-decoder.js';
 
 export const BODY_LIMIT_BYTES = 3 * 1024 * 1024;
 
@@ -26,58 +27,32 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
   return patchType;
 }
 
-/**
- * Deeper than any real object, and shallow enough that the recursive code after decoding
- * (structuredClone, validation, JSON.stringify) cannot overflow the stack on it.
- */
-const MAX_BODY_DEPTH = 512;
-
-/** Rejects a decoded body nested deeper than MAX_BODY_DEPTH, without recursing itself. */
-function checkDepth(value: unknown): unknown {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (depth > MAX_BODY_DEPTH) throw errors.badRequest(`the request body is nested more than ${MAX_BODY_DEPTH} levels deep; no Kubernetes object is`);
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
-  }
+/** Rejects a decoded body past the bounds of body-shape.ts. */
+function checkShape(value: unknown): unknown {
+  const problem = shapeProblem(value);
+  if (problem) throw errors.badRequest(problem);
   return value;
 }
 
+/** JSON text, its shape checked before it is parsed (the count is exact for JSON). */
 function parseJson(text: string): unknown {
-  let value: unknown;
+  const problem = jsonShapeProblem(text);
+  if (problem) throw errors.badRequest(problem);
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw errors.badRequest(`the request body is not valid JSON: ${(e as Error).message}`);
   }
-  return checkDepth(value);
 }
 
-function parseYaml(text: string): unknown {
-  let value: unknown;
-  try {
-    const docs = YAML.parseAllDocuments(text);
-    const doc = Array.isArray(docs) ? docs[0] : docs;
-    if (!doc) return undefined;
-    if (doc.errors.length) {
-      const err = doc.errors[0];
-      const line = err.linePos?.[0]?.line;
-      throw errors.badRequest(`the request body is not valid YAML${line ? ` (line ${line})` : ''}: ${err.message.split('\n')[0]}`);
-    }
-    // toJS throws on an alias bomb ("Excessive alias count") and the parser on absurd nesting.
-    value = doc.toJS();
-  } catch (e) {
-    if (isApiError(e)) throw e;
-    throw errors.badRequest(`the request body is not valid YAML: ${(e as Error).message}`);
-  }
-  return checkDepth(value);
+async function parseYaml(text: string): Promise<unknown> {
+  return checkShape(await parseYamlBody(text));
 }
 
-/** Decodes an object body (create/replace). */
-export function decodeObject(bytes: Uint8Array, contentType: string | undefined): unknown {
+/** Decodes an object body (create/replace); large YAML is parsed off the event loop. */
+export async function decodeObject(bytes: Uint8Array, contentType: string | undefined): Promise<unknown> {
   const type = mediaType(contentType);
-  if (type === 'application/vnd.kubernetes.protobuf') return decodeKubeProtobuf(bytes);
+  if (type === 'application/vnd.kubernetes.protobuf') return checkShape(decodeKubeProtobuf(bytes));
   const text = Buffer.from(bytes).toString('utf8');
   if (!text.trim()) throw errors.badRequest('the request body is empty; send the object as JSON or YAML');
   if (type === 'application/json' || type === '*/*' || type === 'text/plain') return parseJson(text);
@@ -86,7 +61,7 @@ export function decodeObject(bytes: Uint8Array, contentType: string | undefined)
 }
 
 /** Decodes a PATCH body by its patch type (apply-patch+yaml may be YAML or JSON). */
-export function decodePatch(bytes: Uint8Array, patchType: PatchType): unknown {
+export async function decodePatch(bytes: Uint8Array, patchType: PatchType): Promise<unknown> {
   const text = Buffer.from(bytes).toString('utf8');
   if (!text.trim()) throw errors.badRequest('the patch body is empty');
   return patchType === 'apply' ? parseYaml(text) : parseJson(text);

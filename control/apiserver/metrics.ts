@@ -46,6 +46,7 @@ export function resourceOfPath(path: string): { resource: string; hasName: boole
 export class ApiMetrics {
   private readonly requests: Counter<'verb' | 'resource' | 'code'>;
   private readonly duration: Histogram<'verb' | 'resource'>;
+  private readonly rejectedInflight: Counter<'kind'>;
 
   constructor(registry: Registry) {
     this.requests = new Counter({
@@ -61,6 +62,16 @@ export class ApiMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     });
+    this.rejectedInflight = new Counter({
+      name: 'tug_apiserver_inflight_rejected_total',
+      help: 'Requests answered 429 because as many of their kind (readonly or mutating) were already in flight',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+  }
+
+  rejected(kind: 'readonly' | 'mutating'): void {
+    this.rejectedInflight.inc({ kind });
   }
 
   observe(method: string, path: string, watch: string | undefined, code: number, seconds: number): void {
@@ -69,4 +80,13 @@ export class ApiMetrics {
     this.requests.inc({ verb, resource, code: String(code) });
     if (verb !== 'watch') this.duration.observe({ verb, resource }, seconds);
   }
+}
+
+/** Connections the API server's listener closed at accept because their client address held its share. */
+export function refusedConnectionsCounter(registry: Registry): Counter {
+  return new Counter({
+    name: 'tug_apiserver_connections_refused_total',
+    help: 'Connections closed at accept (their client address held its share) or while still in their TLS handshake (to make room)',
+    registers: [registry],
+  });
 }

@@ -95,7 +95,7 @@ async function storedForNode(ctx: RouteContext, req: ResourceRequest): Promise<K
 /** A review (SelfSubjectAccessReview, TokenReview, ...): answered at once, never stored. */
 async function handleReview(c: Context, req: ResourceRequest, ctx: RouteContext): Promise<Response> {
   if (c.req.method !== 'POST' || req.name) throw errors.methodNotAllowed(c.req.method, req.qualified);
-  const body = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
+  const body = await decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw errors.badRequest(`the request body must be a ${req.resource.kind} object`);
   const answer = await answerReview(req.resource.kind, body, { user: ctx.user, authorizer: ctx.auth.authorizer, authenticator: ctx.auth.authenticator, namespace: req.namespace });
   return c.json({ ...answer, apiVersion: apiVersionOf(req.resource), kind: req.resource.kind }, 201);
@@ -132,7 +132,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       return c.json({ apiVersion: apiVersionOf(r), kind: listKind(r), metadata: { resourceVersion: String(revision) }, items });
     }
     if (method === 'POST') {
-      const obj = await admitNew(ctx, req, decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject);
+      const obj = await admitNew(ctx, req, await decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject);
       const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c) });
       return c.json(warn(c, r, created), 201);
     }
@@ -155,13 +155,13 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       return c.json(obj);
     }
     case 'PUT': {
-      const obj = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
+      const obj = await decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
       const stored = await storedForNode(ctx, req);
       return c.json(warn(c, r, await registry.update(r, namespace, name, admit(ctx, req, obj, 'update', stored), { dryRun: isDryRun(c), subresource: sub })));
     }
     case 'PATCH': {
       const type = patchTypeOf(c.req.header('content-type'));
-      const patch = decodePatch(await bodyBytes(c), type);
+      const patch = await decodePatch(await bodyBytes(c), type);
       if (type === 'apply') {
         const existing = await registry.get(r, namespace, name).catch((e) => {
           if ((e as { code?: number }).code === 404) return undefined;
@@ -179,7 +179,7 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       let options: { propagationPolicy?: string; preconditions?: { resourceVersion?: string; uid?: string }; dryRun?: string[]; gracePeriodSeconds?: number } = {};
       const bytes = await bodyBytes(c);
       if (mediaTypeOf(c.req.header('content-type')) === 'application/vnd.kubernetes.protobuf') {
-        options = decodeObject(bytes, c.req.header('content-type')) as typeof options;
+        options = await decodeObject(bytes, c.req.header('content-type')) as typeof options;
       } else if (Buffer.from(bytes).toString('utf8').trim()) {
         try {
           options = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -234,7 +234,7 @@ async function handleEviction(c: Context, req: ResourceRequest, ctx: RouteContex
   const { resource: r, namespace, name } = req;
   if (!name) throw errors.notFoundPath();
   if (c.req.method !== 'POST') throw errors.methodNotAllowed(c.req.method, `${req.qualified}/${name}/eviction`);
-  const eviction = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject & {
+  const eviction = await decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject & {
     deleteOptions?: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] };
   };
   if (eviction.metadata?.name && eviction.metadata.name !== name) throw errors.badRequest(`name in URL does not match name in Eviction object`);
@@ -279,7 +279,7 @@ async function handleScale(c: Context, req: ResourceRequest, ctx: RouteContext):
   if (method !== 'PUT' && method !== 'PATCH') throw errors.methodNotAllowed(method, `${req.qualified}/${name}/scale`);
   const bytes = await bodyBytes(c);
   const type = method === 'PATCH' ? patchTypeOf(c.req.header('content-type')) : undefined;
-  const body = type ? decodePatch(bytes, type) : decodeObject(bytes, c.req.header('content-type'));
+  const body = type ? await decodePatch(bytes, type) : await decodeObject(bytes, c.req.header('content-type'));
   const updated = await ctx.registry.modify(r, namespace, name, (current) => {
     const scale = scaleOf(current);
     const next = (type === 'json' ? applyJsonPatch(scale, body) : type ? applyMergePatch(scale, body) : body) as KubeObject;
@@ -307,7 +307,7 @@ async function handleApproval(c: Context, req: ResourceRequest, ctx: RouteContex
   if (c.req.method !== 'PUT' && c.req.method !== 'PATCH') throw errors.methodNotAllowed(c.req.method, `${req.qualified}/${name}/approval`);
   const bytes = await bodyBytes(c);
   const type = c.req.method === 'PATCH' ? patchTypeOf(c.req.header('content-type')) : undefined;
-  const body = type ? decodePatch(bytes, type) : decodeObject(bytes, c.req.header('content-type'));
+  const body = type ? await decodePatch(bytes, type) : await decodeObject(bytes, c.req.header('content-type'));
   const updated = await ctx.registry.modify(r, undefined, name, (current) => {
     const signer = specOf(current).signerName ?? '';
     const domain = signer.split('/')[0];
@@ -329,7 +329,7 @@ async function handleTokenRequest(c: Context, req: ResourceRequest, ctx: RouteCo
   if (c.req.method !== 'POST') throw errors.methodNotAllowed(c.req.method, `${req.qualified}/${req.name}/token`);
   const tokens = ctx.auth.serviceAccountTokens;
   if (!tokens) throw errors.internal('this API server issues no ServiceAccount tokens');
-  const body = decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
+  const body = await decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject;
   const answer = await issueServiceAccountToken(body, req.namespace ?? 'default', req.name, { registry: ctx.registry, tokens, user: ctx.user, now: ctx.now() });
   return c.json(answer, 201);
 }

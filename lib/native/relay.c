@@ -40,10 +40,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "napi_util.h"
 
 #define BUFFER_BYTES (16 * 1024)
+
+/* What the two kinds of handle are tagged with (see make_tagged_handle): retry() takes only a
+   relay, close() either. */
+static const napi_type_tag RELAY_TAG = {0x3f9b6e21d4a87c05ULL, 0x91c2e7f04b6d3a58ULL};
+static const napi_type_tag LISTENER_TAG = {0xd25a80c7e13f4b96ULL, 0x6e04b9f28ac1d537ULL};
 
 /* The events JavaScript hears, each with a detail. */
 enum { EVENT_END = 0, EVENT_CONNECTED = 1, EVENT_FAILED = 2 };
@@ -56,6 +64,9 @@ enum { FAIL_CONNECT = 0, FAIL_RESET = 1, FAIL_TIMEOUT = 2 };
 /* Relays that ended, kept for the next ones (at most this many): no allocation, page faults or
    zeroing of their buffers per connection. */
 #define SPARES 32
+/* When this many relays have ended since the most there were, the allocator hands the free pages
+   back to the system: after a flood of connections the process shrinks to its size before. */
+#define TRIM_AFTER 1024
 
 typedef struct {
   int epfd;
@@ -63,6 +74,8 @@ typedef struct {
   int members;
   void *spares[SPARES];
   int nspares;
+  int relays;            /* relays allocated now, and the most since the last trim */
+  int relays_peak;
 } Set;
 
 /*
@@ -107,6 +120,8 @@ typedef struct {
   Watch watches[2];
   int events[2];         /* what each socket is polled for: EPOLLIN, EPOLLOUT, 0 (not in the set) */
   uint64_t idle_ms;
+  uint64_t quiet_ms;     /* the idle time before any byte has moved either way (0: idle_ms) */
+  int moved;             /* a byte has moved, one way or the other */
   uint64_t last_active;
   Direction dirs[2];     /* 0: a -> b, 1: b -> a */
   int ended;             /* no more I/O; handles are closing */
@@ -145,8 +160,19 @@ static void stop_relay(Core *c, int from_hook);
 /* Frees c, or keeps it as a spare for the next relay. */
 static void discard(Core *c) {
   Set *set = c->set;
-  if (c->stop == stop_relay && !c->env_gone && set->nspares < SPARES) set->spares[set->nspares++] = c;
+  if (c->env_gone || c->stop != stop_relay) {
+    free(c);
+    return;
+  }
+  set->relays--;
+  if (set->nspares < SPARES) set->spares[set->nspares++] = c;
   else free(c);
+#ifdef __GLIBC__
+  if (set->relays_peak - set->relays >= TRIM_AFTER) {
+    set->relays_peak = set->relays;
+    malloc_trim(0);
+  }
+#endif
 }
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -174,18 +200,20 @@ static void release(Core *c, int from_hook) {
 }
 
 /* Polls fd for `want` (EPOLLIN, EPOLLOUT; 0 takes it out of the set); *events is what it is
-   polled for now. */
-static void poll_fd(Set *set, int fd, Watch *w, int *events, int want) {
-  if (want == *events) return;
+   polled for now. -1 (errno set, *events unchanged) when the kernel refused: a descriptor epoll
+   cannot poll, or no memory or watches left. Taking one out cannot fail in a way that matters. */
+static int poll_fd(Set *set, int fd, Watch *w, int *events, int want) {
+  if (want == *events) return 0;
   struct epoll_event ev = {.events = (uint32_t)want, .data.ptr = w};
   int op = want == 0 ? EPOLL_CTL_DEL : *events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  if (epoll_ctl(set->epfd, op, fd, &ev) != 0 && want != 0) return -1;
   *events = want;
-  epoll_ctl(set->epfd, op, fd, &ev);
+  return 0;
 }
 
-/* Polls the relay's socket i for `want`. */
-static void watch(Relay *r, int i, int want) {
-  poll_fd(r->core.set, r->fds[i], &r->watches[i], &r->events[i], want);
+/* Polls the relay's socket i for `want`; as poll_fd. */
+static int watch(Relay *r, int i, int want) {
+  return poll_fd(r->core.set, r->fds[i], &r->watches[i], &r->events[i], want);
 }
 
 /* Closes fd with an RST. */
@@ -200,7 +228,8 @@ static void free_replay(Relay *r) {
   r->replay = NULL;
 }
 
-/* Stops all I/O and closes the descriptors; `reset_fd` (or -1) is closed with an RST. */
+/* Stops all I/O and closes the descriptors (but one set to -1: not the relay's); `reset_fd` (or
+   -1) is closed with an RST. */
 static void end_relay(Relay *r, int reset_fd, int from_hook) {
   if (r->ended) return;
   r->ended = 1;
@@ -212,6 +241,7 @@ static void end_relay(Relay *r, int reset_fd, int from_hook) {
   }
   free_replay(r);
   for (int i = 0; i < 2; i++) {
+    if (r->fds[i] < 0) continue;
     if (r->fds[i] == reset_fd) close_reset(r->fds[i]);
     else close(r->fds[i]);
   }
@@ -222,9 +252,11 @@ static void stop_relay(Core *c, int from_hook) {
   end_relay((Relay *)c, -1, from_hook);
 }
 
+/* Tells JavaScript of an event. One that throws is reported, and the relay goes on as if it had
+   returned: a failed event that threw before calling retry() gets the client an RST. */
 static void tell(Relay *r, int event, int detail) {
   int32_t args[2] = {event, detail};
-  call_back_n(r->core.env, r->core.async, r->core.callback, 2, args);
+  call_back_n(r->core.env, "relay", r->core.async, r->core.callback, 2, args);
 }
 
 /* Ends the relay and tells JavaScript why. */
@@ -262,9 +294,20 @@ static int wanted(const Relay *r, int i) {
 
 static void drop_replay(Relay *r);
 
-static void update_polls(Relay *r) {
+/* Polls each socket for what it waits on: -1, or (errno set) the side whose poll the kernel
+   refused. */
+static int update_polls(Relay *r) {
   if (r->replay != NULL) drop_replay(r);
-  for (int i = 0; i < 2; i++) watch(r, i, wanted(r, i));
+  for (int i = 0; i < 2; i++)
+    if (watch(r, i, wanted(r, i)) != 0) return i;
+  return -1;
+}
+
+/* update_polls in an event: a socket that cannot be polled any more fails its side, ending the
+   relay instead of leaving it stuck (with both descriptors) until the idle time, or forever. */
+static void repoll(Relay *r) {
+  int failed = update_polls(r);
+  if (failed >= 0) finish(r, failed == 0 ? END_RESET_A : END_RESET_B);
 }
 
 /* Writes what the direction holds; on an error, the side that failed (the writing one), else -1. */
@@ -299,6 +342,7 @@ static int pump_once(Relay *r, Direction *dir) {
   while (n < 0 && errno == EINTR);
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? DRAINED : dir->from;
   if (n == 0) dir->eof = 1;
+  else r->moved = 1;
   if (dir->from == 1) r->answered = 1;
   dir->off = 0;
   dir->len = (size_t)n;
@@ -356,6 +400,7 @@ static int pump_replay(Relay *r) {
       return 0;
     }
     if (n == 0) r->dirs[0].eof = 1;
+    else r->moved = 1;
     r->replay_len += (size_t)n;
     if ((size_t)n < room) break;
   }
@@ -385,7 +430,7 @@ static void upstream_failed(Relay *r, int how) {
   tell(r, EVENT_FAILED, how);
   if (r->ended) return;
   if (r->waiting) finish(r, END_NO_UPSTREAM);
-  else update_polls(r);
+  else repoll(r);
 }
 
 /* A side failed: a retry where one is still possible, else the end (with an RST to the other). */
@@ -394,8 +439,17 @@ static void side_failed(Relay *r, int side) {
   else finish(r, side == 0 ? END_RESET_A : END_RESET_B);
 }
 
+/* How long the relay may go without traffic now: the shorter quiet time until a first byte has
+   moved (a connection that never speaks costs two descriptors, so it must not last long), the
+   idle time after; 0 for no limit. */
+static uint64_t idle_limit(const Relay *r) {
+  if (!r->moved && r->quiet_ms > 0 && (r->idle_ms == 0 || r->quiet_ms < r->idle_ms)) return r->quiet_ms;
+  return r->idle_ms;
+}
+
 static void start_idle_timer(Relay *r) {
-  if (r->idle_ms > 0) uv_timer_start(&r->core.timer, on_timer, r->idle_ms, 0);
+  uint64_t limit = idle_limit(r);
+  if (limit > 0) uv_timer_start(&r->core.timer, on_timer, limit, 0);
   else uv_timer_stop(&r->core.timer);
 }
 
@@ -413,7 +467,7 @@ static void connect_done(Relay *r, uint32_t events) {
   if (r->ended) return;
   int failed = flush_replay(r);
   if (failed >= 0) side_failed(r, failed);
-  else update_polls(r);
+  else repoll(r);
 }
 
 /* Socket i is ready for `events` (an error or hang-up counts as ready for what it is polled
@@ -443,7 +497,7 @@ static void on_ready(Relay *r, int i, uint32_t events) {
     return;
   }
   if (r->dirs[0].shut && r->dirs[1].shut) finish(r, END_CLOSED);
-  else update_polls(r);
+  else repoll(r);
 }
 
 /* Accepts at most this many connections per readiness of a listener, as libuv does. */
@@ -463,7 +517,7 @@ static void stop_listener(Core *c, int from_hook) {
 
 static void on_backoff(uv_timer_t *timer) {
   Listener *l = timer->data;
-  if (!l->closed) poll_fd(l->core.set, l->fd, &l->watch, &l->events, EPOLLIN);
+  if (!l->closed && poll_fd(l->core.set, l->fd, &l->watch, &l->events, EPOLLIN) != 0) uv_timer_start(timer, on_backoff, ACCEPT_BACKOFF_MS, 0);
 }
 
 /* Offers an accepted connection to JavaScript: true when it took the descriptor. */
@@ -474,14 +528,14 @@ static int offer(Listener *l, int fd, const char *ip) {
   napi_value argv[2], result;
   bool taken = false;
   if (napi_create_int32(env, fd, &argv[0]) == napi_ok && napi_create_string_latin1(env, ip, NAPI_AUTO_LENGTH, &argv[1]) == napi_ok &&
-      (result = call_back_values(env, l->core.async, l->core.callback, 2, argv)) != NULL)
+      (result = call_back_values(env, "relay", l->core.async, l->core.callback, 2, argv)) != NULL)
     napi_get_value_bool(env, result, &taken);
   napi_close_handle_scope(env, scope);
   return taken;
 }
 
 /* The listener has connections waiting: each is accepted and offered to JavaScript; one it does
-   not take is reset. */
+   not take, or throws on, is reset. */
 static void on_listener(Listener *l) {
   for (int k = 0; k < ACCEPTS && !l->closed; k++) {
     struct sockaddr_storage peer;
@@ -529,22 +583,34 @@ static void free_set(napi_env env, void *data, void *hint) {
   while (set->nspares > 0) free(set->spares[--set->nspares]);
 }
 
-/* The epoll set of this environment's loop, made at the first relay. */
+static void free_closed_set(uv_handle_t *h) {
+  free(h->data);
+}
+
+/* The epoll set of this environment's loop, made at the first relay; NULL when it cannot be. */
 static Set *set_of(napi_env env, uv_loop_t *loop) {
   Set *set = NULL;
   if (napi_get_instance_data(env, (void **)&set) == napi_ok && set != NULL) return set;
   set = calloc(1, sizeof *set);
   if (set == NULL) return NULL;
   set->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (set->epfd < 0 || uv_poll_init(loop, &set->poll, set->epfd) != 0) {
-    if (set->epfd >= 0) close(set->epfd);
+  if (set->epfd < 0) {
+    free(set);
+    return NULL;
+  }
+  if (uv_poll_init(loop, &set->poll, set->epfd) != 0) {
+    close(set->epfd);
     free(set);
     return NULL;
   }
   set->poll.data = set;
-  uv_poll_start(&set->poll, UV_READABLE, on_set);
+  if (uv_poll_start(&set->poll, UV_READABLE, on_set) != 0 || napi_set_instance_data(env, set, free_set, NULL) != napi_ok) {
+    /* Nothing refers to the set yet: its memory can go with the poll's close. */
+    uv_close((uv_handle_t *)&set->poll, free_closed_set);
+    close(set->epfd);
+    return NULL;
+  }
   uv_unref((uv_handle_t *)&set->poll);
-  napi_set_instance_data(env, set, free_set, NULL);
   return set;
 }
 
@@ -560,8 +626,10 @@ static void on_timer(uv_timer_t *timer) {
     return;
   }
   uint64_t idle = now - r->last_active;
-  if (idle >= r->idle_ms) finish(r, END_IDLE);
-  else uv_timer_start(timer, on_timer, r->idle_ms - idle, 0);
+  uint64_t limit = idle_limit(r);
+  if (limit == 0) return;
+  if (idle >= limit) finish(r, END_IDLE);
+  else uv_timer_start(timer, on_timer, limit - idle, 0);
 }
 
 static void cleanup_hook(void *arg) {
@@ -638,28 +706,70 @@ static Set *set_or_throw(napi_env env) {
   return set;
 }
 
-/* Makes the JavaScript handle around c (a relay or listener, in `set`) whose callback is `fn`. */
-static napi_value make_handle(napi_env env, Core *c, Set *set, napi_value fn, void (*stop)(Core *, int)) {
-  uv_timer_init(set->poll.loop, &c->timer);
-  uv_unref((uv_handle_t *)&c->timer);
-  c->timer.data = c;
+/*
+ * Makes the JavaScript handle (tagged `kind`) around c, a relay or listener in `set` whose
+ * callback is `fn`, and counts c in the set. NULL, having thrown, when it cannot: then nothing
+ * of this is left, and c and its descriptors are still the caller's to let go.
+ */
+static napi_value make_handle(napi_env env, Core *c, Set *set, napi_value fn, const napi_type_tag *kind, void (*stop)(Core *, int)) {
   c->env = env;
   c->set = set;
   c->stop = stop;
-  if (set->members++ == 0) uv_ref((uv_handle_t *)&set->poll);
   napi_value resource, name, handle;
-  CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_utf8(env, "tugboat:relay", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_async_init(env, resource, name, &c->async));
-  CHECK(napi_create_reference(env, fn, 1, &c->callback));
-  CHECK(napi_add_env_cleanup_hook(env, cleanup_hook, c));
-  CHECK(napi_create_external(env, c, finalize_handle, NULL, &handle));
-  CHECK(napi_create_reference(env, handle, 1, &c->self));
+  if (napi_create_object(env, &resource) != napi_ok || napi_create_string_utf8(env, "tugboat:relay", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, resource, name, &c->async) != napi_ok)
+    goto failed;
+  if (napi_create_reference(env, fn, 1, &c->callback) != napi_ok) goto drop_async;
+  if (make_tagged_handle(env, c, kind, &handle) != napi_ok || napi_create_reference(env, handle, 1, &c->self) != napi_ok) goto drop_callback;
+  if (napi_add_env_cleanup_hook(env, cleanup_hook, c) != napi_ok) goto drop_self;
+  /* The last step that can fail: from here on the finalizer lets c go. */
+  if (napi_add_finalizer(env, handle, c, finalize_handle, NULL, NULL) != napi_ok) goto drop_hook;
+  uv_timer_init(set->poll.loop, &c->timer);
+  uv_unref((uv_handle_t *)&c->timer);
+  c->timer.data = c;
+  if (set->members++ == 0) uv_ref((uv_handle_t *)&set->poll);
   return handle;
+
+drop_hook:
+  napi_remove_env_cleanup_hook(env, cleanup_hook, c);
+drop_self:
+  napi_delete_reference(env, c->self);
+drop_callback:
+  napi_delete_reference(env, c->callback);
+drop_async:
+  napi_async_destroy(env, c->async);
+failed:
+  napi_throw_error(env, NULL, "relay: cannot make the handle");
+  return NULL;
 }
 
-/* The handle around a relay of fds[0] and fds[1]. */
-static napi_value make_relay(napi_env env, Relay *r, Set *set, int fds[2], double idle, napi_value onevent) {
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  char msg[192];
+  snprintf(msg, sizeof msg, "relay: %s: %s", what, strerror(err));
+  napi_throw_error(env, strerrorname_np(err), msg);
+  return NULL;
+}
+
+/* Closes the descriptors of a relay that never ran, but fds[0] when keep_a. */
+static void close_fds(int fds[2], int keep_a) {
+  close(fds[1]);
+  if (!keep_a) close(fds[0]);
+}
+
+/*
+ * A relay of fds[0] and fds[1], with its handle in *handle; its sockets are not polled yet. NULL,
+ * having thrown, when memory or the handle cannot be made: the descriptors are closed then (but
+ * fds[0] when keep_a).
+ */
+static Relay *new_relay(napi_env env, Set *set, int fds[2], int keep_a, double idle, napi_value onevent, napi_value *handle) {
+  Relay *r = set->nspares > 0 ? set->spares[--set->nspares] : malloc(sizeof *r);
+  if (r == NULL) {
+    close_fds(fds, keep_a);
+    throw_errno(env, ENOMEM, "cannot make a relay");
+    return NULL;
+  }
+  memset(r, 0, offsetof(Relay, bufs));
+  if (++set->relays > set->relays_peak) set->relays_peak = set->relays;
   r->fds[0] = fds[0];
   r->fds[1] = fds[1];
   for (int i = 0; i < 2; i++) {
@@ -674,113 +784,132 @@ static napi_value make_relay(napi_env env, Relay *r, Set *set, int fds[2], doubl
   r->dirs[1].buf = r->bufs[1];
   r->idle_ms = (uint64_t)idle;
   r->last_active = uv_now(set->poll.loop);
-  return make_handle(env, &r->core, set, onevent, stop_relay);
-}
-
-static void throw_errno(napi_env env, int err, const char *what) {
-  char msg[192];
-  snprintf(msg, sizeof msg, "relay: %s: %s", what, strerror(err));
-  napi_throw_error(env, strerrorname_np(err), msg);
-}
-
-/* A relay for fds in the set, or NULL (closing them, but fds[0] if keep_a, and throwing
-   "relay: <what>: <error>") when one of them could not be made or memory ran out. */
-static Relay *new_relay(napi_env env, Set *set, int fds[2], int keep_a, const char *what) {
-  int err = errno;
-  Relay *r = NULL;
-  if (set != NULL && fds[0] >= 0 && fds[1] >= 0) r = set->nspares > 0 ? set->spares[--set->nspares] : malloc(sizeof *r);
-  if (r != NULL) {
-    memset(r, 0, offsetof(Relay, bufs));
-    return r;
+  *handle = make_handle(env, &r->core, set, onevent, &RELAY_TAG, stop_relay);
+  if (*handle == NULL) {
+    discard(&r->core);
+    close_fds(fds, keep_a);
+    return NULL;
   }
-  if (fds[0] >= 0 && fds[1] >= 0) err = ENOMEM;
-  if (fds[0] >= 0 && !keep_a) close(fds[0]);
-  if (fds[1] >= 0) close(fds[1]);
-  if (set != NULL) throw_errno(env, err, what);
-  return NULL;
+  return r;
+}
+
+/*
+ * Polls a new relay's sockets for the first time. False, having thrown, when the kernel refuses
+ * (a descriptor epoll cannot poll, no watches left): the relay is stopped then and its
+ * descriptors closed, but a's when keep_a (out of the set first, as it stays the caller's).
+ */
+static bool first_polls(napi_env env, Relay *r, int keep_a) {
+  if (update_polls(r) < 0) return true;
+  int err = errno;
+  if (keep_a) {
+    watch(r, 0, 0);
+    r->fds[0] = -1;
+  }
+  end_relay(r, -1, 0);
+  throw_errno(env, err, "cannot poll the sockets");
+  return false;
 }
 
 static int get_number(napi_env env, napi_value v, double *out) {
   return napi_get_value_double(env, v, out) == napi_ok && *out >= 0;
 }
 
-// start(fdA, fdB, idleMs, onevent(event, detail)) -> handle; idleMs 0 means no idle limit. The
-// descriptors are duplicated; the caller keeps its own and must not read or write them while
-// the relay runs. The only event is the end.
+static int is_function(napi_env env, napi_value v) {
+  napi_valuetype type = napi_undefined;
+  return napi_typeof(env, v, &type) == napi_ok && type == napi_function;
+}
+
+// start(fdA, fdB, idleMs, onevent(event, detail), quietMs?) -> handle; idleMs 0 means no idle
+// limit; quietMs, when given, is the idle limit until a first byte moves. The descriptors are
+// duplicated; the caller keeps its own and must not read or write them while the relay runs.
+// The only event is the end.
 static napi_value start(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fa, fb;
-  double idle;
+  double idle, quiet = 0;
   if (argc < 4 || napi_get_value_int32(env, argv[0], &fa) != napi_ok || napi_get_value_int32(env, argv[1], &fb) != napi_ok ||
-      !get_number(env, argv[2], &idle) || fa < 0 || fb < 0) {
-    napi_throw_type_error(env, NULL, "relay.start(fdA, fdB, idleMs, onevent): two descriptors and an idle time (0: none)");
+      !get_number(env, argv[2], &idle) || fa < 0 || fb < 0 || !is_function(env, argv[3]) || (argc > 4 && !get_number(env, argv[4], &quiet))) {
+    napi_throw_type_error(env, NULL, "relay.start(fdA, fdB, idleMs, onevent, quietMs?): two descriptors, an idle time (0: none), a function and a quiet time");
     return NULL;
   }
   Set *set = set_or_throw(env);
-  int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), fcntl(fb, F_DUPFD_CLOEXEC, 0)};
-  Relay *r = new_relay(env, set, fds, 0, "cannot take the sockets");
+  if (set == NULL) return NULL;
+  int fds[2] = {fcntl(fa, F_DUPFD_CLOEXEC, 0), -1};
+  if (fds[0] < 0) return throw_errno(env, errno, "cannot take the sockets");
+  if ((fds[1] = fcntl(fb, F_DUPFD_CLOEXEC, 0)) < 0) {
+    int err = errno;
+    close(fds[0]);
+    return throw_errno(env, err, "cannot take the sockets");
+  }
+  napi_value handle;
+  Relay *r = new_relay(env, set, fds, 0, idle, argv[3], &handle);
   if (r == NULL) return NULL;
-  napi_value handle = make_relay(env, r, set, fds, idle, argv[3]);
-  if (handle == NULL) return NULL;
-  update_polls(r);
+  r->quiet_ms = (uint64_t)quiet;
+  if (!first_polls(env, r, 0)) return NULL;
   start_idle_timer(r);
   return handle;
 }
 
-// connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent(event, detail), owned)
-// -> handle: connects to ip:port and relays the client there, keeping up to replayLimit client
-// bytes until the upstream answers. Nothing may have read from the client descriptor. Unless
+// connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent(event, detail), owned,
+// quietMs?) -> handle: connects to ip:port and relays the client there, keeping up to replayLimit
+// client bytes until the upstream answers; until a first byte moves either way, the idle limit is
+// quietMs when given. Nothing may have read from the client descriptor. Unless
 // `owned`, it is duplicated (the caller keeps its own); an owned one is the relay's once this
 // returns (it closes it at the end), and stays the caller's when this throws. Events: connected;
 // failed (the upstream, before answering: call retry() during it, or the client gets an RST);
 // the end.
 static napi_value connect_upstream(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fa, port;
-  double idle, timeout, limit;
+  double idle, timeout, limit, quiet = 0;
   bool owned = false;
   char ip[64];
   size_t iplen;
   if (argc < 7 || napi_get_value_int32(env, argv[0], &fa) != napi_ok || fa < 0 ||
       napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &iplen) != napi_ok || napi_get_value_int32(env, argv[2], &port) != napi_ok ||
       !get_number(env, argv[3], &idle) || !get_number(env, argv[4], &timeout) || !(timeout > 0) || !get_number(env, argv[5], &limit) || !(limit > 0) ||
-      (argc > 7 && napi_get_value_bool(env, argv[7], &owned) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "relay.connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent, owned)");
+      !is_function(env, argv[6]) || (argc > 7 && napi_get_value_bool(env, argv[7], &owned) != napi_ok) || (argc > 8 && !get_number(env, argv[8], &quiet))) {
+    napi_throw_type_error(env, NULL, "relay.connect(fdClient, ip, port, idleMs, connectTimeoutMs, replayLimit, onevent, owned, quietMs?)");
     return NULL;
   }
   Set *set = set_or_throw(env);
   if (set == NULL) return NULL;
+  int fds[2] = {owned ? fa : fcntl(fa, F_DUPFD_CLOEXEC, 0), -1};
+  if (fds[0] < 0) return throw_errno(env, errno, "cannot take the client socket");
   int connect_error = 0;
-  int fds[2] = {owned ? fa : fcntl(fa, F_DUPFD_CLOEXEC, 0), connect_to(ip, port, &connect_error)};
-  char what[112];
-  snprintf(what, sizeof what, "cannot connect to %s port %d", ip, port);
-  Relay *r = new_relay(env, set, fds, owned, what);
+  if ((fds[1] = connect_to(ip, port, &connect_error)) < 0) {
+    int err = errno;
+    char what[112];
+    if (!owned) close(fds[0]);
+    snprintf(what, sizeof what, "cannot connect to %s port %d", ip, port);
+    return throw_errno(env, err, what);
+  }
+  napi_value handle;
+  Relay *r = new_relay(env, set, fds, owned, idle, argv[6], &handle);
   if (r == NULL) return NULL;
   /* The client's writes go out at once, as the upstream's do (Nagle would hold a response's
      tail until the client acknowledged its head); an owned descriptor is listen()'s, set so. */
   int one = 1;
   if (!owned) setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   r->connect_timeout_ms = (uint64_t)timeout;
+  r->quiet_ms = (uint64_t)quiet;
   r->replay_limit = (size_t)limit;
   /* The replay mode: the client's first bytes go into dirs[0]'s buffer, unused until then. */
   r->replay = r->bufs[0];
   r->replay_cap = r->replay_limit < BUFFER_BYTES ? r->replay_limit : BUFFER_BYTES;
-  napi_value handle = make_relay(env, r, set, fds, idle, argv[6]);
-  if (handle == NULL) return NULL;
   begin_connect(r, connect_error);
-  update_polls(r);
-  return handle;
+  return first_polls(env, r, owned) ? handle : NULL;
 }
 
 // listen(host, port, backlog, onaccept(fd, ip) -> taken) -> [handle, port]: a listening socket
 // on host:port (port 0: any free one, the port returned), its connections accepted here. Each
 // comes to onaccept as a non-blocking descriptor with TCP_NODELAY set, and the client's
-// address; one it does not take (returns anything but true) gets an RST. Throws an error whose
-// code is the errno's name (EADDRINUSE, EACCES) when the socket cannot listen.
+// address; one it does not take (returns anything but true, or throws) gets an RST. Throws an
+// error whose code is the errno's name (EADDRINUSE, EACCES) when the socket cannot listen.
 static napi_value listen_native(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -788,10 +917,9 @@ static napi_value listen_native(napi_env env, napi_callback_info info) {
   char host[64];
   size_t hostlen;
   int32_t port, backlog;
-  napi_valuetype fn_type = napi_undefined;
   if (argc < 4 || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hostlen) != napi_ok ||
       napi_get_value_int32(env, argv[1], &port) != napi_ok || napi_get_value_int32(env, argv[2], &backlog) != napi_ok || backlog < 1 ||
-      napi_typeof(env, argv[3], &fn_type) != napi_ok || fn_type != napi_function) {
+      !is_function(env, argv[3])) {
     napi_throw_type_error(env, NULL, "relay.listen(host, port, backlog, onaccept)");
     return NULL;
   }
@@ -799,48 +927,60 @@ static napi_value listen_native(napi_env env, napi_callback_info info) {
   snprintf(what, sizeof what, "cannot listen on %s port %d", host, port);
   struct sockaddr_storage ss;
   socklen_t len;
-  if (socket_address(host, port, &ss, &len) != 0) {
-    throw_errno(env, errno, what);
-    return NULL;
-  }
+  if (socket_address(host, port, &ss, &len) != 0) return throw_errno(env, errno, what);
   Set *set = set_or_throw(env);
   if (set == NULL) return NULL;
   int one = 1;
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-      listen(fd, backlog) != 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+  if (fd < 0) return throw_errno(env, errno, what);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
     int err = errno;
-    if (fd >= 0) close(fd);
-    throw_errno(env, err, what);
+    close(fd);
+    return throw_errno(env, err, what);
+  }
+  int bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  napi_value result, port_value;
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, bound, &port_value) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, NULL, "relay.listen: cannot make its result");
     return NULL;
   }
   Listener *l = calloc(1, sizeof *l);
   if (l == NULL) {
     close(fd);
-    throw_errno(env, ENOMEM, what);
-    return NULL;
+    return throw_errno(env, ENOMEM, what);
   }
   l->fd = fd;
   l->watch.owner = &l->core;
   l->watch.side = SIDE_LISTENER;
-  napi_value handle = make_handle(env, &l->core, set, argv[3], stop_listener);
-  if (handle == NULL) return NULL;
-  poll_fd(set, fd, &l->watch, &l->events, EPOLLIN);
-  int bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
-  napi_value result, port_value;
-  CHECK(napi_create_array_with_length(env, 2, &result));
-  CHECK(napi_create_int32(env, bound, &port_value));
-  CHECK(napi_set_element(env, result, 0, handle));
-  CHECK(napi_set_element(env, result, 1, port_value));
+  napi_value handle = make_handle(env, &l->core, set, argv[3], &LISTENER_TAG, stop_listener);
+  if (handle == NULL) {
+    free(l);
+    close(fd);
+    return NULL;
+  }
+  /* From here on stop_listener lets go of the socket, and the handle's finalizer of l. */
+  if (poll_fd(set, fd, &l->watch, &l->events, EPOLLIN) != 0) {
+    int err = errno;
+    stop_listener(&l->core, 0);
+    return throw_errno(env, err, what);
+  }
+  if (napi_set_element(env, result, 0, handle) != napi_ok || napi_set_element(env, result, 1, port_value) != napi_ok) {
+    stop_listener(&l->core, 0);
+    napi_throw_error(env, NULL, "relay.listen: cannot make its result");
+    return NULL;
+  }
   return result;
 }
 
-static Core *core_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+/* The relay (or, when `listeners`, also the listener) whose handle is argv[0]; NULL when that is
+   anything else, another module's handle too. */
+static Core *core_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv, bool listeners) {
   size_t argc = want;
-  Core *c = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want ||
-      napi_get_value_external(env, argv[0], (void **)&c) != napi_ok)
-    return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
+  Core *c = tagged_data(env, argv[0], &RELAY_TAG);
+  if (c == NULL && listeners) c = tagged_data(env, argv[0], &LISTENER_TAG);
   return c;
 }
 
@@ -848,14 +988,13 @@ static Core *core_arg(napi_env env, napi_callback_info info, size_t want, napi_v
 // client's bytes again. Throws when the relay is not waiting for one or the address is bad.
 static napi_value retry(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  Core *c = core_arg(env, info, 3, argv);
-  Relay *r = c != NULL && c->stop == stop_relay ? (Relay *)c : NULL;
+  Relay *r = (Relay *)core_arg(env, info, 3, argv, false);
   char ip[64];
   size_t iplen;
   int32_t port;
   if (r == NULL || napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &iplen) != napi_ok ||
       napi_get_value_int32(env, argv[2], &port) != napi_ok) {
-    napi_throw_type_error(env, NULL, "relay.retry(handle, ip, port)");
+    napi_throw_type_error(env, NULL, "relay.retry(handle, ip, port): the handle of a relay.connect()");
     return NULL;
   }
   if (r->ended || !r->waiting) {
@@ -864,18 +1003,17 @@ static napi_value retry(napi_env env, napi_callback_info info) {
   }
   int connect_error = 0;
   int fd = connect_to(ip, port, &connect_error);
-  char what[112];
   if (fd < 0) {
+    int err = errno;
+    char what[112];
     snprintf(what, sizeof what, "cannot connect to %s port %d", ip, port);
-    throw_errno(env, errno, what);
-    return NULL;
+    return throw_errno(env, err, what);
   }
   /* The failed socket is out of the set; the new one takes its descriptor number. */
   if (dup3(fd, r->fds[1], O_CLOEXEC) < 0) {
     int err = errno;
     close(fd);
-    throw_errno(env, err, "cannot take the new upstream socket");
-    return NULL;
+    return throw_errno(env, err, "cannot take the new upstream socket");
   }
   close(fd);
   begin_connect(r, connect_error);
@@ -886,9 +1024,9 @@ static napi_value retry(napi_env env, napi_callback_info info) {
 // accepted go on); idempotent.
 static napi_value stop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  Core *c = core_arg(env, info, 1, argv);
+  Core *c = core_arg(env, info, 1, argv, true);
   if (c == NULL) {
-    napi_throw_type_error(env, NULL, "relay.close(handle)");
+    napi_throw_type_error(env, NULL, "relay.close(handle): the handle of a relay.start(), connect() or listen()");
     return NULL;
   }
   c->stop(c, 0);

@@ -19,6 +19,9 @@
 
 #include "napi_util.h"
 
+/* What a socket handle is tagged with (see make_tagged_handle). */
+static const napi_type_tag SOCKET_TAG = {0x7c1d5a0e93b24f61ULL, 0xa8e2c4b7150f3d96ULL};
+
 #define BATCH 32
 #define SLOT 65536
 /* Batches per readable event before the event loop gets a turn (libuv's dgram reads 32 datagrams). */
@@ -125,23 +128,29 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
       b->lens[BATCH + i] = 0;
     }
 
-    call_back(env, b->async, b->onbatch, count);
+    /* A handler that threw may have answered some queries first: those answers still go. */
+    call_back(env, "udpbatch", b->async, b->onbatch, count);
     if (b->closed) return;
     send_answers(b, count);
     if (count < BATCH) return;
   }
 }
 
+/* Lets go of what the socket holds of JavaScript: the callback, the buffers, the async context;
+   each only if it was made. */
+static void drop_js(Batcher *b) {
+  napi_ref *refs[] = {&b->onbatch, &b->in_ref, &b->out_ref, &b->lens_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    if (*refs[i] != NULL) napi_delete_reference(b->env, *refs[i]);
+    *refs[i] = NULL;
+  }
+  if (b->async != NULL) napi_async_destroy(b->env, b->async);
+  b->async = NULL;
+}
+
 static void on_poll_closed(uv_handle_t *handle) {
   Batcher *b = handle->data;
-  napi_env env = b->env;
-  if (!b->env_gone) {
-    napi_delete_reference(env, b->onbatch);
-    napi_delete_reference(env, b->in_ref);
-    napi_delete_reference(env, b->out_ref);
-    napi_delete_reference(env, b->lens_ref);
-    napi_async_destroy(env, b->async);
-  }
+  if (!b->env_gone) drop_js(b);
   b->poll_closed = 1;
   if (b->finalized) free(b);
 }
@@ -173,11 +182,8 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
 }
 
 static Batcher *unwrap(napi_env env, napi_value v) {
-  Batcher *b = NULL;
-  if (napi_get_value_external(env, v, (void **)&b) != napi_ok || b == NULL) {
-    napi_throw_type_error(env, NULL, "udpbatch: not a socket handle");
-    return NULL;
-  }
+  Batcher *b = tagged_data(env, v, &SOCKET_TAG);
+  if (b == NULL) napi_throw_type_error(env, NULL, "udpbatch: not a socket handle of udpbatch.open()");
   return b;
 }
 
@@ -202,12 +208,23 @@ static int buffer_of(napi_env env, napi_value v, size_t want, void **data) {
   return length * unit >= want ? 0 : -1;
 }
 
+/* Holds what the socket needs of JavaScript while it is open: the callback, the buffers it
+   reads and writes, and the async context its callbacks run in. */
+static bool hold_js(napi_env env, Batcher *b, const napi_value *argv) {
+  napi_value resource, name;
+  return napi_create_object(env, &resource) == napi_ok && napi_create_string_utf8(env, "tugboat:udpbatch", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+         napi_async_init(env, resource, name, &b->async) == napi_ok && napi_create_reference(env, argv[6], 1, &b->onbatch) == napi_ok &&
+         napi_create_reference(env, argv[3], 1, &b->in_ref) == napi_ok && napi_create_reference(env, argv[4], 1, &b->out_ref) == napi_ok &&
+         napi_create_reference(env, argv[5], 1, &b->lens_ref) == napi_ok;
+}
+
 // open(host, port, ipv6, in: Uint8Array, out: Uint8Array, lens: Int32Array, onbatch) -> handle
 static napi_value open_socket(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 7) {
+  napi_valuetype fn_type = napi_undefined;
+  if (argc < 7 || napi_typeof(env, argv[6], &fn_type) != napi_ok || fn_type != napi_function) {
     napi_throw_type_error(env, NULL, "udpbatch.open(host, port, ipv6, in, out, lens, onbatch)");
     return NULL;
   }
@@ -238,13 +255,10 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "bind", err);
   }
-  uv_loop_t *loop;
   Batcher *b = calloc(1, sizeof *b);
-  if (b == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &b->poll, fd) != 0) {
-    free(b);
+  if (b == NULL) {
     close(fd);
-    napi_throw_error(env, NULL, "udpbatch: cannot poll the socket");
-    return NULL;
+    return throw_errno(env, "udpbatch", ENOMEM);
   }
   b->env = env;
   b->fd = fd;
@@ -253,18 +267,28 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   b->out = out;
   b->lens = lens;
   b->poll.data = b;
-  napi_value resource, name;
-  CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_utf8(env, "tugboat:udpbatch", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_async_init(env, resource, name, &b->async));
-  CHECK(napi_create_reference(env, argv[6], 1, &b->onbatch));
-  CHECK(napi_create_reference(env, argv[3], 1, &b->in_ref));
-  CHECK(napi_create_reference(env, argv[4], 1, &b->out_ref));
-  CHECK(napi_create_reference(env, argv[5], 1, &b->lens_ref));
-  uv_poll_start(&b->poll, UV_READABLE, on_readable);
-  CHECK(napi_add_env_cleanup_hook(env, cleanup_hook, b));
+  uv_loop_t *loop;
+  if (!hold_js(env, b, argv) || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &b->poll, fd) != 0) {
+    drop_js(b);
+    free(b);
+    close(fd);
+    napi_throw_error(env, NULL, "udpbatch: cannot poll the socket");
+    return NULL;
+  }
+  /* From here the loop knows the poll: b goes only once the poll's close has completed and the
+     handle's finalizer has run (or it is known that none will). */
   napi_value handle;
-  CHECK(napi_create_external(env, b, finalize_handle, NULL, &handle));
+  if (make_tagged_handle(env, b, &SOCKET_TAG, &handle) != napi_ok || napi_add_finalizer(env, handle, b, finalize_handle, NULL, NULL) != napi_ok) {
+    b->finalized = 1;
+    close_batcher(b, 0); /* its cleanup hook is not added yet: removing it does nothing */
+    napi_throw_error(env, NULL, "udpbatch: cannot make the socket's handle");
+    return NULL;
+  }
+  if (napi_add_env_cleanup_hook(env, cleanup_hook, b) != napi_ok || uv_poll_start(&b->poll, UV_READABLE, on_readable) != 0) {
+    close_batcher(b, 0);
+    napi_throw_error(env, NULL, "udpbatch: cannot poll the socket");
+    return NULL;
+  }
   return handle;
 }
 
