@@ -64,8 +64,12 @@ export function qualifiedName(r: ResourceInfo): string {
   return r.group ? `${r.plural}.${r.group}` : r.plural;
 }
 
+/** Namespaces cannot be deleted as a collection, in Kubernetes as here: one request would empty the cluster. */
+const NAMESPACE_VERBS = VERBS.filter((v) => v !== 'deletecollection');
+
 export function verbsOf(r: ResourceInfo): string[] {
-  return r.virtual ? ['create'] : VERBS;
+  if (r.virtual) return ['create'];
+  return r.kind === 'Namespace' && r.group === '' ? NAMESPACE_VERBS : VERBS;
 }
 
 export function resourceByKind(apiVersion: string | undefined, kind: string | undefined): ResourceInfo | undefined {

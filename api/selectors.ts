@@ -167,7 +167,7 @@ export function fromLabelSelector(sel: LabelSelector): LabelRequirement[] {
 
 /** True when the labels satisfy every requirement; no requirements match every object. */
 export function matchesLabels(reqs: LabelRequirement[], labels?: Record<string, string>): boolean {
-  const has = (k: string): boolean => labels !== undefined && Object.hasOwn(labels, k);
+  const has = (k: string): boolean => labels !== undefined && labels !== null && Object.hasOwn(labels, k);
   return reqs.every((r) => {
     switch (r.operator) {
       case 'In':

@@ -54,7 +54,7 @@ export function validateSecret(obj: Obj, old?: Obj): Causes {
   if (bytes > MAX_BYTES) causes.push(cause.tooLong('data', MAX_BYTES));
 
   if (checkString(causes, 'type', obj.type)) {
-    for (const key of REQUIRED_SECRET_KEYS[obj.type] ?? []) {
+    for (const key of Object.hasOwn(REQUIRED_SECRET_KEYS, obj.type) ? REQUIRED_SECRET_KEYS[obj.type] : []) {
       if (!keys.has(key)) causes.push(cause.required(`data[${key}]`, `a Secret of type ${obj.type} needs the key ${key}`));
     }
   }

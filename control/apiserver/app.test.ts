@@ -627,6 +627,51 @@ describe('the API server over HTTP', () => {
       assert.equal(failed.json.kind, 'Status');
     });
 
+    it('answers a patch that makes metadata something other than an object with 422, of every patch type', async () => {
+      for (const [body, contentType] of [
+        [{ metadata: 'x' }, 'application/merge-patch+json'],
+        [{ metadata: '__proto__' }, 'application/strategic-merge-patch+json'],
+        [[{ op: 'replace', path: '/metadata', value: ['x'] }], 'application/json-patch+json'],
+        ['apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na', 'application/apply-patch+yaml'],
+      ] as const) {
+        const reply = expectStatus(await call('PATCH', `${base}/web?fieldManager=t`, { body: body as never, contentType }), 422);
+        assert.match(reply.message, /metadata: Invalid value: must be an object/);
+      }
+    });
+
+    it('refuses POST and DELETE across all namespaces with 405, as kube-apiserver does, and deletes nothing', async () => {
+      const before = expectStatus(await call('GET', '/apis/apps/v1/deployments'), 200).items.length;
+      assert.ok(before > 0);
+      for (const method of ['DELETE', 'POST']) {
+        const reply = expectStatus(await call(method, '/apis/apps/v1/deployments', method === 'POST' ? { body: deployment('anywhere') } : {}), 405);
+        assert.equal(reply.reason, 'MethodNotAllowed');
+      }
+      assert.equal(expectStatus(await call('GET', '/apis/apps/v1/deployments'), 200).items.length, before);
+    });
+
+    it('refuses to delete Namespaces as a collection with 405, and lists no deletecollection verb for them', async () => {
+      const before = expectStatus(await call('GET', '/api/v1/namespaces'), 200).items.length;
+      assert.equal(expectStatus(await call('DELETE', '/api/v1/namespaces'), 405).reason, 'MethodNotAllowed');
+      assert.equal(expectStatus(await call('GET', '/api/v1/namespaces'), 200).items.length, before);
+      const discovery = expectStatus(await call('GET', '/api/v1'), 200);
+      assert.deepEqual(discovery.resources.find((r: { name: string }) => r.name === 'namespaces').verbs.includes('deletecollection'), false);
+    });
+
+    it('takes labels and annotations sent as null as none, and lists by label selector after', async () => {
+      const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'null-maps', labels: null, annotations: null }, data: { a: '1' } };
+      const created = expectStatus(await call('POST', '/api/v1/namespaces/patch-ns/configmaps', { body }), 201);
+      assert.equal('labels' in created.metadata, false);
+      assert.equal('annotations' in created.metadata, false);
+      expectStatus(await call('GET', '/api/v1/namespaces/patch-ns/configmaps?labelSelector=app%20in%20(a)'), 200);
+    });
+
+    it('answers an apply patch that is not a manifest with 400', async () => {
+      for (const body of ['null', '[1]', '"x"', 'data:\n  a: b\n']) {
+        const reply = expectStatus(await call('PATCH', `${base}/web?fieldManager=t`, { body, contentType: 'application/apply-patch+yaml' }), 400);
+        assert.match(reply.message, /must be an object with apiVersion and kind/);
+      }
+    });
+
     it('rejects an unknown patch Content-Type with 415', async () => {
       const status = expectStatus(await call('PATCH', `${base}/web`, { body: {}, contentType: 'text/plain' }), 415);
       assert.equal(status.reason, 'UnsupportedMediaType');

@@ -160,6 +160,8 @@ export class Registry {
     if (obj.metadata !== undefined && (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) {
       throw errors.invalid(r.kind, '', [{ field: 'metadata', reason: 'FieldValueTypeInvalid', message: 'Invalid value: must be an object' }]);
     }
+    // A map sent as null is no map, as in Kubernetes (where it decodes to nil and is left out).
+    for (const field of ['labels', 'annotations'] as const) if (obj.metadata?.[field] === null) delete obj.metadata[field];
     const apiVersion = apiVersionOf(r);
     if ((obj.kind && obj.kind !== r.kind) || (obj.apiVersion && obj.apiVersion !== apiVersion)) {
       throw errors.badRequest(
@@ -285,6 +287,7 @@ export class Registry {
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(r, namespace, name);
       const wanted = change(structuredClone(current));
+      this.checkTypeMeta(r, wanted);
       wanted.metadata ??= {};
       wanted.metadata.resourceVersion = current.metadata.resourceVersion;
       try {

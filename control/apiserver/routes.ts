@@ -3,7 +3,7 @@
 import type { Context } from 'hono';
 import { errors } from '../../api/errors.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../../api/patch.js';
-import { apiVersionOf, type ResourceInfo } from '../../api/resources.js';
+import { apiVersionOf, verbsOf, type ResourceInfo } from '../../api/resources.js';
 import { labelSelectorToString } from '../../api/selectors.js';
 import { unenforcedFieldWarnings, warningHeader } from '../../api/warnings.js';
 import type { KubeObject, LabelSelector } from '../../api/types.js';
@@ -131,6 +131,10 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       if (table) return c.json(toTable(r, items, { now: ctx.now(), resourceVersion: String(revision), includeObject: table.includeObject }));
       return c.json({ apiVersion: apiVersionOf(r), kind: listKind(r), metadata: { resourceVersion: String(revision) }, items });
     }
+    // As kube-apiserver: across all namespaces a namespaced kind can be listed and watched only,
+    // and a kind without deletecollection (Namespace) is deleted one by one.
+    if (r.namespaced && !namespace) throw errors.methodNotAllowed(method, req.qualified);
+    if (method === 'DELETE' && !verbsOf(r).includes('deletecollection')) throw errors.methodNotAllowed(method, req.qualified);
     if (method === 'POST') {
       const obj = await admitNew(ctx, req, await decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject);
       const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c) });
@@ -163,6 +167,10 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
       const type = patchTypeOf(c.req.header('content-type'));
       const patch = await decodePatch(await bodyBytes(c), type);
       if (type === 'apply') {
+        const config = patch as KubeObject | null;
+        if (config === null || typeof config !== 'object' || Array.isArray(config) || !config.apiVersion || !config.kind) {
+          throw errors.badRequest('an apply patch must be an object with apiVersion and kind (a manifest, as kubectl apply --server-side sends)');
+        }
         const existing = await registry.get(r, namespace, name).catch((e) => {
           if ((e as { code?: number }).code === 404) return undefined;
           throw e;
@@ -218,12 +226,10 @@ function patched(req: ResourceRequest, current: KubeObject, patch: unknown, type
   else if (type === 'merge') next = applyMergePatch(current, patch);
   else next = applyStrategicMergePatch(current, patch, req.resource.kind);
   if (next === null || typeof next !== 'object' || Array.isArray(next)) throw errors.badRequest('the patch must produce an object');
-  const result = next as KubeObject;
   const wanted = (patch as KubeObject | undefined)?.metadata?.resourceVersion;
   if (type !== 'json' && wanted && wanted !== current.metadata.resourceVersion) throw errors.conflict(req.qualified, req.name!);
-  result.metadata ??= {};
-  result.metadata.resourceVersion = current.metadata.resourceVersion;
-  return result;
+  // Registry.modify checks the result's shape and gives it the current resourceVersion.
+  return next as KubeObject;
 }
 
 /**

@@ -40,8 +40,13 @@ export async function watchResponse(c: Context, req: ResourceRequest, query: Lis
   const registry = ctx.registry;
   const table = tableRequest(c);
   const bookmarks = c.req.query('allowWatchBookmarks') === 'true';
-  const timeoutParam = Number(c.req.query('timeoutSeconds'));
-  const timeoutMs = (Number.isFinite(timeoutParam) && timeoutParam > 0 ? timeoutParam : 1800 + Math.random() * 1800) * 1000;
+  const timeoutText = c.req.query('timeoutSeconds');
+  const timeoutParam = Number(timeoutText);
+  if (timeoutText !== undefined && timeoutText !== '' && !(Number.isInteger(timeoutParam) && timeoutParam >= 0)) {
+    throw errors.badRequest(`timeoutSeconds must be a whole number of seconds, not ${JSON.stringify(timeoutText)}`);
+  }
+  // Unset or 0: as kube-apiserver, a random time between its minimum (30 min) and twice that.
+  const timeoutMs = (timeoutParam > 0 ? timeoutParam : 1800 + Math.random() * 1800) * 1000;
   const requested = parseRevision(c.req.query('resourceVersion'));
   const line = (type: string, object: KubeObject): Uint8Array => {
     if (!table || type === 'BOOKMARK') return encodeShared(type, object);

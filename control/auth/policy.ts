@@ -34,11 +34,14 @@ const VIEW_RULES: PolicyRule[] = [
   rule(READ, ['gateway.networking.k8s.io'], ['gateways', 'httproutes', 'grpcroutes']),
 ];
 
-/** What `edit` adds: writing those objects, Secrets, exec and port-forward; not RBAC. */
+/**
+ * What `edit` adds: writing those objects, Secrets, exec and port-forward, Leases; not RBAC, and not
+ * Endpoints or EndpointSlices (as in Kubernetes since 1.22: writing them redirects a Service).
+ */
 const EDIT_RULES: PolicyRule[] = [
   rule(['create', 'delete', 'deletecollection', 'patch', 'update'], [''], ['pods', 'pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy']),
   rule(['create'], [''], ['pods/eviction']),
-  rule([...WRITE], [''], ['configmaps', 'endpoints', 'events', 'persistentvolumeclaims', 'replicationcontrollers', 'replicationcontrollers/scale', 'secrets', 'serviceaccounts', 'services', 'services/proxy']),
+  rule([...WRITE], [''], ['configmaps', 'events', 'persistentvolumeclaims', 'replicationcontrollers', 'replicationcontrollers/scale', 'secrets', 'serviceaccounts', 'services', 'services/proxy']),
   rule(['create'], [''], ['serviceaccounts/token']),
   rule(READ, [''], ['pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy', 'secrets', 'services/proxy']),
   rule(['impersonate'], [''], ['serviceaccounts']),
@@ -47,7 +50,7 @@ const EDIT_RULES: PolicyRule[] = [
   rule(WRITE, ['batch'], ['cronjobs', 'jobs']),
   rule(WRITE, ['policy'], ['poddisruptionbudgets']),
   rule(WRITE, ['networking.k8s.io'], ['ingresses', 'networkpolicies']),
-  rule(WRITE, ['discovery.k8s.io'], ['endpointslices']),
+  rule([...READ, ...WRITE], ['coordination.k8s.io'], ['leases']),
   rule(WRITE, ['gateway.networking.k8s.io'], ['httproutes', 'grpcroutes']),
 ];
 
