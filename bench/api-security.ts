@@ -3,11 +3,9 @@
 // request), and requests/s with the audit log at Metadata against none, measured in one run.
 //
 //   node dist/bench/api-security.js [--requests 4000] [--concurrency 16] [--bindings 1000]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
@@ -17,9 +15,8 @@ import { startClusterAuth } from '../control/auth/cluster-auth.js';
 import { Registry } from '../control/index.js';
 import { createMemoryStore } from '../control/store/index.js';
 import { newUserTokenSecret } from '../control/tokens.js';
-import { cpuSeconds, pool, table } from './harness.js';
+import { cpuSeconds, pool, startTugControl, table } from './harness.js';
 
-const TUG = resolve(fileURLToPath(new URL('../cli/main.js', import.meta.url)));
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '4000' }, concurrency: { type: 'string', default: '16' }, bindings: { type: 'string', default: '1000' } } });
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
@@ -65,16 +62,7 @@ async function decisionCost(): Promise<{ bound: number; unbound: number }> {
 }
 
 async function startControl(dir: string, extra: string[]) {
-  const kubeconfig = join(dir, 'kubeconfig');
-  const child = spawn(process.execPath, [TUG, 'control', '--listen', '127.0.0.1:0', '--store', 'memory', '--controllers', 'none', '--data-dir', join(dir, 'data'), '--kubeconfig', kubeconfig, ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TUG_HOME: dir } });
-  await new Promise<void>((res, rej) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('kubeconfig written')) res();
-    });
-    child.once('exit', (code) => rej(new Error(`tug control exited (${code})`)));
-  });
+  const { child, kubeconfig } = await startTugControl(dir, ['--store', 'memory', '--controllers', 'none', ...extra]);
   return { child, conn: readKubeconfig(kubeconfig) };
 }
 

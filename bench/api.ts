@@ -3,19 +3,16 @@
 // a real `tug control` process; the load comes from this process over HTTPS on loopback.
 //
 //   node dist/bench/api.js [--objects 1000] [--watchers 1000] [--concurrency 16]
-import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
 import { resourceOfKind } from '../api/resources.js';
-import { percentile, pool } from './harness.js';
+import { percentile, pool, startTugControl } from './harness.js';
 
-const TUG = resolve(fileURLToPath(new URL('../cli/main.js', import.meta.url)));
 const CONFIGMAP = resourceOfKind('ConfigMap');
 
 const { values } = parseArgs({
@@ -29,21 +26,8 @@ const OBJECTS = Number(values.objects);
 const WATCHERS = Number(values.watchers);
 const CONCURRENCY = Number(values.concurrency);
 
-async function startServer(store: string, dir: string) {
-  const kubeconfig = join(dir, 'kubeconfig');
-  const child = spawn(process.execPath, [TUG, 'control', '--listen', '127.0.0.1:0', '--store', store, '--data-dir', join(dir, 'data'), '--kubeconfig', kubeconfig], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, TUG_HOME: dir },
-  });
-  await new Promise<void>((res, rej) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('kubeconfig written')) res();
-    });
-    child.once('exit', (code) => rej(new Error(`tug control exited (${code})`)));
-  });
-  return { child, kubeconfig };
+function startServer(store: string, dir: string) {
+  return startTugControl(dir, ['--store', store]);
 }
 
 async function measure(store: string) {

@@ -4,6 +4,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const HOST = '127.0.0.1';
 
@@ -143,4 +145,26 @@ export function table(header: string[], lines: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join('\n');
+}
+
+/**
+ * `tug control` in a process of its own, listening on 127.0.0.1 with its state under `dir`, with
+ * `flags` besides; resolves once its kubeconfig (returned) is written.
+ */
+export async function startTugControl(dir: string, flags: string[]): Promise<{ child: ChildProcess; kubeconfig: string }> {
+  const tug = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const kubeconfig = join(dir, 'kubeconfig');
+  const child = spawn(process.execPath, [tug, 'control', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--kubeconfig', kubeconfig, ...flags], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TUG_HOME: dir },
+  });
+  await new Promise<void>((res, rej) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('kubeconfig written')) res();
+    });
+    child.once('exit', (code) => rej(new Error(`tug control exited (${code})`)));
+  });
+  return { child, kubeconfig };
 }

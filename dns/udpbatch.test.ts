@@ -1,11 +1,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { loadUdpBatch, type BatchedUdp, type BatchHandler, type OpenBatched } from './udpbatch.js';
 import { needs } from '../test/requirements.js';
+import { nativeModule, runChild } from '../test/native-support.js';
 
 /** The native module; every test here needs it (lib/native, built by npm install). */
 const NATIVE = await needs('native');
@@ -156,23 +155,6 @@ interface UdpBatchModule {
 interface RelayModule {
   listen(host: string, port: number, backlog: number, onaccept: () => boolean): [object, number];
   close(handle: object): void;
-}
-
-function nativeModule<T>(name: 'relay' | 'udpbatch'): T {
-  return createRequire(import.meta.url)(`../../lib/native/build/Release/${name}.node`) as T;
-}
-
-/** Runs `script`, an ES module, in a node process of its own: what it wrote, and how it ended. */
-function runChild(script: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
 }
 
 test('a handle of another kind or another module is a TypeError, never a crash', NATIVE, (t) => {

@@ -3,11 +3,11 @@
 // relaying itself is tested through the TCP forwarder (tcp.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { openDescriptors } from '../lib/limits.js';
 import { needs } from '../test/requirements.js';
+import { nativeModule, runChild } from '../test/native-support.js';
 
 /** The native module; every test here needs it (lib/native, built by npm install). */
 const NATIVE = await needs('native');
@@ -25,27 +25,6 @@ interface UdpBatchModule {
   SLOT: number;
   open(host: string, port: number, ipv6: boolean, input: Uint8Array, output: Uint8Array, lens: Int32Array, onbatch: (count: number) => void): object;
   close(handle: object): void;
-}
-
-function nativeModule<T>(name: 'relay' | 'udpbatch'): T {
-  return createRequire(import.meta.url)(`../../lib/native/build/Release/${name}.node`) as T;
-}
-
-function openDescriptors(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-/** Runs `script`, an ES module, in a node process of its own: what it wrote, and how it ended. */
-function runChild(script: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
 }
 
 test('a handle of another kind or another module is a TypeError, never a crash', NATIVE, (t) => {
