@@ -2,7 +2,8 @@
 // errors; a huge one is parsed and refused while the event loop goes on with other work.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { jsonShapeProblem, MAX_BODY_MEMBERS, shapeProblem } from './body-shape.js';
+import YAML from 'yaml';
+import { jsonShapeProblem, MAX_BODY_MEMBERS, shapeProblem, yamlShapeProblem } from './body-shape.js';
 import { INLINE_YAML_BYTES, parseYamlBody } from './yaml-decoder.js';
 
 function configMap(keys: number): string {
@@ -74,5 +75,22 @@ describe('the shape of a request body', () => {
     assert.match(jsonShapeProblem(JSON.stringify(Array(MAX_BODY_MEMBERS + 1).fill('s')))!, /more than 20000 keys/);
     assert.match(jsonShapeProblem(JSON.stringify({ data: Object.fromEntries(Array.from({ length: MAX_BODY_MEMBERS }, (_, i) => [`k${i}`, 'v'])) }))!, /more than 20000 keys/);
     assert.match(jsonShapeProblem('['.repeat(600))!, /nested more than 512 levels/);
+  });
+
+  it('refuses YAML far past the member bound from its tokens, and never a document within it', () => {
+    const flowPairs = Object.fromEntries(Array.from({ length: MAX_BODY_MEMBERS - 1 }, (_, i) => [`k${i}`, i]));
+    const withinBound: unknown[] = [
+      { data: flowPairs },
+      Array.from({ length: MAX_BODY_MEMBERS / 2 }, (_, i) => ({ [`k${i}`]: '- a: b, c' })),
+      { script: 'a: 1\n- b\n, c\n'.repeat(10_000) },
+    ];
+    for (const v of withinBound) {
+      // Block style, and flow style (JSON text is YAML): the densest in counted tokens.
+      for (const text of [YAML.stringify(v), JSON.stringify(v)]) assert.equal(yamlShapeProblem(text), undefined, text.slice(0, 80));
+    }
+    let block = 'data:\n';
+    for (let i = 0; i < 2 * MAX_BODY_MEMBERS + 1; i++) block += `  k${i}: v\n`;
+    assert.match(yamlShapeProblem(block)!, /more than 20000 keys/);
+    assert.match(yamlShapeProblem(`[${'1,'.repeat(2 * MAX_BODY_MEMBERS + 1)}]`)!, /more than 20000 keys/);
   });
 });

@@ -278,7 +278,7 @@ describe('bad input against tug control', { ...(await needs('kubectl')), concurr
     await assertStillServing();
   });
 
-  it('refuses a 100,000-key ConfigMap, as YAML and as JSON, without stalling: the event loop never waits 100 ms, /healthz answers throughout', async (t) => {
+  it('refuses a 100,000-key ConfigMap, as YAML and as JSON, without stalling: /healthz answers throughout and the event loop waits under 100 ms (best of three tries)', async (t) => {
     const lagMax = async () => {
       const res = await client.open('GET', '/metrics');
       let text = '';
@@ -290,7 +290,7 @@ describe('bad input against tug control', { ...(await needs('kubectl')), concurr
     let yaml = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: many-keys\n  namespace: ${NS}\ndata:\n`;
     for (let i = 0; i < 100_000; i++) yaml += `  k${i}: v\n`;
     const json = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'many-keys', namespace: NS }, data });
-    for (const [body, contentType] of [[yaml, 'application/yaml'], [json, 'application/json']]) {
+    const attempt = async (body: string, contentType: string): Promise<number> => {
       await lagMax(); // each scrape starts the next window of the event-loop delay histogram
       let done = false;
       const created = send('POST', `/api/v1/namespaces/${NS}/configmaps`, { body, contentType }).finally(() => (done = true));
@@ -305,7 +305,15 @@ describe('bad input against tug control', { ...(await needs('kubectl')), concurr
       const lag = await lagMax();
       t.diagnostic(`${contentType}: /healthz answered ${probes} times while the body was read; control's event loop waited ${(lag * 1000).toFixed(1)} ms at most`);
       expectStatus(answer, 400, 'BadRequest', /more than 20000 keys and list items/);
-      assert.ok(lag < 0.1, `the event loop waited ${lag} s`);
+      return lag;
+    };
+    // With both cores busy the scheduler alone can hold a process past 100 ms (two busy loops and
+    // no body at all: up to 200 ms), so each body gets three tries. A body decoded on the event
+    // loop stalls it for seconds in every one.
+    for (const [body, contentType] of [[yaml, 'application/yaml'], [json, 'application/json']]) {
+      const lags: number[] = [];
+      while (lags.length < 3 && !lags.some((lag) => lag < 0.1)) lags.push(await attempt(body, contentType));
+      assert.ok(lags.some((lag) => lag < 0.1), `the event loop waited ${lags.join(', ')} s`);
     }
     assert.equal((await send('GET', `/api/v1/namespaces/${NS}/configmaps/many-keys`)).code, 404);
   });
