@@ -51,10 +51,11 @@ export class ApiClient {
   }
 
   /**
-   * Authenticates with other credentials from now on (a renewed client certificate): new requests
-   * use them at once; open watches end and their informers reopen them with the new ones.
+   * Authenticates with other credentials, or trusts other CAs, from now on (a renewed client
+   * certificate, a rotated CA): new requests use them at once; open watches end and their
+   * informers reopen them with the new ones.
    */
-  useCredentials(credentials: Pick<Connection, 'token' | 'clientCert' | 'clientKey'>): void {
+  useCredentials(credentials: Pick<Connection, 'token' | 'clientCert' | 'clientKey' | 'caCert'>): void {
     this.connection = { ...this.connection, ...credentials };
     const old = this.agent;
     this.agent = this.makeAgent();

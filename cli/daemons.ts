@@ -58,6 +58,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   'metrics-addr': { type: 'string', default: '0.0.0.0:10249', help: 'address of the Prometheus /metrics endpoint' },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
+  'ca-poll': { type: 'string', default: '60', help: "seconds between fetches of control's CA bundle (to follow `tug ca rotate`)" },
   'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
   proxy: { type: 'string', default: 'on', help: 'run the service proxy (ClusterIPs, NodePorts): on, or off for a second node on a host whose loopback another node already serves' },
   ...DNS_FLAGS,
@@ -176,6 +177,8 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
   const runtime = checkRuntime(flags);
   const heartbeat = Number(flags.heartbeat);
   if (!(heartbeat > 0)) throw new UsageError(`--heartbeat "${flags.heartbeat}" must be a number of seconds above 0`);
+  const caPoll = Number(flags['ca-poll']);
+  if (!(caPoll > 0)) throw new UsageError(`--ca-poll "${flags['ca-poll']}" must be a number of seconds above 0`);
   const signals = onStopSignal(io, 'tug node');
   try {
     const node = await startNode({
@@ -189,6 +192,7 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
       metricsAddr: flags['metrics-addr'] as string,
       portRange: flags['port-range'] as string,
       heartbeatMs: heartbeat * 1000,
+      trustPollMs: caPoll * 1000,
       drainOnExit: !!flags['drain-on-exit'],
       proxy: proxySwitch(String(flags.proxy)),
       dns: dnsSettings(flags),

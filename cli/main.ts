@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { readKubeconfig } from '../api/kubeconfig.js';
 import { resourceOfKind } from '../api/resources.js';
-import { newNodeTokenSecret, newUserTokenSecret, ROTATE_PATH } from '../control/index.js';
+import { CA_ROTATE_PATH, newNodeTokenSecret, newUserTokenSecret, ROTATE_PATH } from '../control/index.js';
 import { parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { runControl, runNode, tugHome } from './daemons.js';
 import { describeCommand } from './describe.js';
@@ -41,6 +41,9 @@ Usage:
   tug token create --user NAME [--group G]... [--ttl 24h]
                               make a token for a person (bind roles to NAME or G)
   tug secrets rotate          encrypt Secrets at rest with a new key from now on, and re-encrypt them all
+  tug ca rotate start|switch|finish
+                              replace the cluster CA in three steps: trust a new one beside it, sign
+                              with it, trust the old one no more
   tug version
 
 Run \`tug COMMAND --help\` for a command's flags. Every flag has an environment twin: --data-dir is TUG_DATA_DIR.`;
@@ -159,6 +162,15 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
       return withClient(flags, env, async (client) => {
         const r = await client.request<{ key: string; rewritten: number }>('POST', ROTATE_PATH);
         io.out(`encryption key ${r.key} now writes; ${r.rewritten} object(s) re-encrypted with it (older keys still read what they wrote)`);
+        return 0;
+      });
+    }
+    case 'ca': {
+      const { flags, positionals } = parseFlags(rest, CLIENT_FLAGS, env);
+      if (positionals[0] !== 'rotate' || !['start', 'switch', 'finish'].includes(positionals[1])) throw new UsageError('usage: tug ca rotate start|switch|finish');
+      return withClient(flags, env, async (client) => {
+        const r = await client.request<{ phase: string; message: string }>('POST', CA_ROTATE_PATH, { query: { phase: positionals[1] } });
+        io.out(`CA rotation, ${r.phase}: ${r.message}`);
         return 0;
       });
     }

@@ -17,15 +17,14 @@ import { AuditLog } from './apiserver/audit.js';
 import { registerClusterMetrics } from './apiserver/cluster-metrics.js';
 import { Registry } from './apiserver/registry.js';
 import { createMemoryStore, encryptionConfigYaml, loadOrCreateEncryptionConfig, openSqliteStore, ValueTransformer, withNewKey, type Store } from './store/index.js';
-import { defaultSans, ensureTls, TLS_SERVER_OPTIONS } from '../lib/tls.js';
+import { defaultSans, TLS_SERVER_OPTIONS } from '../lib/tls.js';
+import { ControlPki } from './control-pki.js';
 import { connectionBudget, limitConnections, limitPendingHandshakes } from '../lib/limits.js';
 import { refusedConnectionsCounter } from './apiserver/metrics.js';
 import type { Server as NetServer } from 'node:net';
-import { ensureSignedCertificate, loadCertificateAuthority } from '../lib/pki.js';
-import { MAX_CERTIFICATE_MS as CERTIFICATE_LIFETIME_MS } from './controllers/csr.js';
 import { relayExecUpgrade, type NodeClientCredentials } from './apiserver/nodeproxy.js';
 import { errors, toApiError } from '../api/errors.js';
-import { authenticatedUser, forbidden, GROUP, impersonated, requestAttributes, ServiceAccountTokens, startClusterAuth, USER, type ClusterAuth } from './auth/index.js';
+import { authenticatedUser, forbidden, impersonated, requestAttributes, ServiceAccountTokens, startClusterAuth, USER, type ClusterAuth } from './auth/index.js';
 import type { Pod } from '../api/types.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -171,8 +170,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   // In-cluster clients reach the API as https://kubernetes.default.svc (its ClusterIP).
   const inCluster = [reservedClusterIP(opts.serviceCidr ?? DEFAULT_ALLOCATOR_CONFIG.serviceCidr, 1), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
   const sans = defaultSans([...(opts.tlsSans ?? []), ...inCluster, ...(host === '0.0.0.0' || host === '::' ? [] : [host])]);
-  const tls = await ensureTls(pkiDir, sans);
-  const ca = await loadCertificateAuthority(pkiDir);
+  const pki = await ControlPki.open(pkiDir, sans);
   const token = loadOrCreateToken(opts.dataDir);
   const encryptionFile = opts.encryptionConfig ?? join(opts.dataDir, 'encryption-config.yaml');
   const transformer = new ValueTransformer(loadOrCreateEncryptionConfig(encryptionFile));
@@ -195,7 +193,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
       componentTokens: new Map([[controllerToken, authenticatedUser(USER.controllerManager)]]),
       serviceAccountTokens: ServiceAccountTokens.load(pkiDir),
       // The loop that gives namespaces their defaults is a controller: none with --controllers none.
-      caCert: opts.controllers === false ? undefined : tls.caCert,
+      caCert: opts.controllers === false ? undefined : pki,
     });
   } catch (e) {
     await registry.close();
@@ -205,18 +203,16 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
 
   let address = '';
   // Control's own client certificate towards node APIs (kube-apiserver's kubelet client).
-  const kubeletClientSubject = { commonName: USER.apiserverNodeClient, organizations: [GROUP.masters], dnsNames: [], ips: [] };
-  const kubeletClient = await ensureSignedCertificate(ca, pkiDir, 'apiserver-kubelet-client', kubeletClientSubject, ['digital signature', 'client auth'], CERTIFICATE_LIFETIME_MS);
-  const nodeClient: NodeClientCredentials = { cert: kubeletClient.certPem, key: kubeletClient.keyPem, caCert: tls.caCert };
+  const nodeClient = pki.nodeClient;
   const audit = opts.auditLogPath ? AuditLog.open(opts.auditLogPath, opts.auditPolicyFile) : undefined;
-  const app = createApiApp({ registry, auth, nodeClient, metrics, audit, serverAddress: () => address, rotateEncryptionKey: () => rotateEncryptionKey(encryptionFile, transformer, store) });
+  const app = createApiApp({ registry, auth, nodeClient, metrics, audit, serverAddress: () => address, rotateEncryptionKey: () => rotateEncryptionKey(encryptionFile, transformer, store), rotateCa: (phase) => pki.rotate(phase), caBundle: () => pki.bundle() });
   const server = serve({
     fetch: app.fetch,
     hostname: host,
     port,
     createServer,
     // A client that has not finished its TLS handshake within 10 s is gone (it holds a descriptor).
-    serverOptions: { ...TLS_SERVER_OPTIONS, key: tls.key, cert: tls.cert, ca: tls.caCert, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+    serverOptions: { ...TLS_SERVER_OPTIONS, key: pki.tls.key, cert: pki.tls.cert, ca: pki.bundle(), requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
   });
   const refused = refusedConnectionsCounter(metrics);
   limitConnections(server as unknown as NetServer, { maxConnections: connectionBudget(), perSource: opts.connectionsPerSource ?? CONNECTIONS_PER_SOURCE, onRefused: () => refused.inc() });
@@ -245,31 +241,31 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   address = `${clientHost.includes(':') ? `[${clientHost}]` : clientHost}:${bound.port}`;
   const url = `https://${address}`;
-  if (opts.kubeconfig) writeKubeconfig(opts.kubeconfig, { server: url, caCert: tls.caCert, token });
+  if (opts.kubeconfig) writeKubeconfig(opts.kubeconfig, { server: url, caCert: pki.bundle(), token });
   try {
     await publishApiService(registry, opts.serviceCidr ?? DEFAULT_ALLOCATOR_CONFIG.serviceCidr, clientHost, bound.port);
   } catch (e) {
     console.error('tug control: could not publish the kubernetes Service:', e);
   }
 
-  // Serving and kubelet-client certificates are renewed while control runs, a third of their life before they end.
-  const renewal = new AbortController();
-  const renewing = keepCertificatesFresh(renewal.signal, async () => {
-    const fresh = await ensureTls(pkiDir, sans);
-    if (fresh.cert !== tls.cert) {
-      Object.assign(tls, fresh);
-      (server as unknown as TlsServer).setSecureContext({ ...TLS_SERVER_OPTIONS, key: fresh.key, cert: fresh.cert, ca: fresh.caCert });
-      console.error('tug control: renewed the API serving certificate');
-    }
-    const client = await ensureSignedCertificate(ca, pkiDir, 'apiserver-kubelet-client', kubeletClientSubject, ['digital signature', 'client auth'], CERTIFICATE_LIFETIME_MS);
-    Object.assign(nodeClient, { cert: client.certPem, key: client.keyPem });
+  // Serving and kubelet-client certificates are renewed while control runs, a third of their life
+  // before they end, and made anew at once by a CA rotation; every client gets a new bundle.
+  pki.onChange((change) => {
+    (server as unknown as TlsServer).setSecureContext({ ...TLS_SERVER_OPTIONS, key: pki.tls.key, cert: pki.tls.cert, ca: pki.bundle() });
+    if (change.serving) console.error('tug control: made a new API serving certificate');
+    if (!change.bundle) return;
+    if (opts.kubeconfig) writeKubeconfig(opts.kubeconfig, { server: url, caCert: pki.bundle(), token });
+    controllers?.trust(pki.bundle());
+    console.error('tug control: the trusted CAs changed; kubeconfig and kube-root-ca.crt carry the new bundle');
   });
+  const renewal = new AbortController();
+  const renewing = keepCertificatesFresh(renewal.signal, () => pki.refresh().then(() => undefined));
 
   let controllers: RunningControllers | undefined;
   if (opts.controllers !== false) {
     const settings = { ...DEFAULT_CONTROLLER_SETTINGS, ...(opts.controllers ?? {}) };
     try {
-      controllers = await startControllers({ server: url, caCert: tls.caCert, token: controllerToken }, metrics, defaultControllers(settings, ca));
+      controllers = await startControllers({ server: url, caCert: pki.bundle(), token: controllerToken }, metrics, defaultControllers(settings, pki.ca));
     } catch (e) {
       await closeServer(server);
       await auth.stop();
@@ -283,7 +279,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
     url,
     kubeconfig: opts.kubeconfig,
     token,
-    caCert: tls.caCert,
+    caCert: pki.bundle(),
     registry,
     metrics,
     async stop() {

@@ -133,13 +133,22 @@ export function certificateInfo(pem: string): CertificateInfo {
 export const isIpAddress = (ip: string) => isIP(ip) !== 0;
 
 /** Whether `certPem` is signed by the CA in `caPem` (and the CA's own dates hold). */
+/** The PEM certificates in `bundle`, each with its own BEGIN and END lines. */
+export function pemCertificates(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)?.map((pem) => pem + '\n') ?? [];
+}
+
+/** Whether `certPem` was signed by the CA in `caPem`, or by any of them when it is a bundle. */
 export async function issuedBy(certPem: string, caPem: string): Promise<boolean> {
-  try {
-    const ca = new x509.X509Certificate(caPem);
-    return await new x509.X509Certificate(certPem).verify({ publicKey: ca.publicKey, signatureOnly: true });
-  } catch {
-    return false;
+  for (const pem of pemCertificates(caPem)) {
+    try {
+      const ca = new x509.X509Certificate(pem);
+      if (await new x509.X509Certificate(certPem).verify({ publicKey: ca.publicKey, signatureOnly: true })) return true;
+    } catch {
+      // not a certificate, or not this CA's
+    }
   }
+  return false;
 }
 
 /**

@@ -63,12 +63,13 @@ export function defaultSans(extra: string[] = []): string[] {
   return [...names];
 }
 
-async function makeCa(): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
+/** A new self-signed CA; a CA made by a rotation has a name of its own (`tugboat-ca@<seconds>`). */
+async function makeCa(name = 'tugboat-ca'): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: 'CN=tugboat-ca',
+    name: `CN=${name}`,
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + TEN_YEARS_MS),
     keys,
@@ -142,7 +143,9 @@ export async function ensureTls(dir: string, sans: string[]): Promise<TlsMateria
     const have = sansOf(readFileSync(certFile, 'utf8'));
     const life = current.notAfter.getTime() - current.notBefore.getTime();
     const fresh = current.notAfter.getTime() - Date.now() > life / 3;
-    if (fresh && sans.every((s) => have.has(s))) {
+    // After a CA rotation the serving certificate is made anew by the CA that signs now.
+    const bySigner = await current.verify({ publicKey: ca.keys.publicKey, signatureOnly: true }).catch(() => false);
+    if (fresh && bySigner && sans.every((s) => have.has(s))) {
       return { caCert: readFileSync(caCertFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
     }
   }
@@ -150,4 +153,10 @@ export async function ensureTls(dir: string, sans: string[]): Promise<TlsMateria
   writeFileSync(certFile, leaf.cert.toString('pem') + '\n');
   writeFileSync(keyFile, toPem(await webcrypto.subtle.exportKey('pkcs8', leaf.keys.privateKey), 'PRIVATE KEY'), { mode: 0o600 });
   return { caCert: readFileSync(caCertFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+}
+
+/** A new CA as PEM (certificate, PKCS#8 key), named after the time it was made and a random tag (no two share a name). */
+export async function newCertificateAuthorityPem(): Promise<{ certPem: string; keyPem: string }> {
+  const ca = await makeCa(`tugboat-ca@${Math.floor(Date.now() / 1000)}-${randomBytes(3).toString('hex')}`);
+  return { certPem: ca.cert.toString('pem') + '\n', keyPem: toPem(await webcrypto.subtle.exportKey('pkcs8', ca.keys.privateKey), 'PRIVATE KEY') };
 }

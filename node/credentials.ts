@@ -150,20 +150,32 @@ export interface RenewedCertificate {
   use(issued: IssuedCertificate): void;
 }
 
-/** Renews a certificate when 80% of its life has passed, until `signal` aborts; a failure is retried each minute. */
-export async function keepRenewed(cert: RenewedCertificate, log: (m: string) => void, signal: AbortSignal): Promise<void> {
+/** What keepRenewed needs of the node's trust (NodeTrust): whether a CA rotation left a certificate behind. */
+export interface SignerWatch {
+  stale(certPem: string): Promise<boolean>;
+  /** Waits `ms`, or less when the CAs trusted change first. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Renews a certificate when 80% of its life has passed, or at once when `signer` says a CA other
+ * than the signing one issued it (a rotated CA), until `signal` aborts; a failure is retried each minute.
+ */
+export async function keepRenewed(cert: RenewedCertificate, log: (m: string) => void, signal: AbortSignal, signer?: SignerWatch): Promise<void> {
   while (!signal.aborted) {
     const current = cert.current();
     if (!current) return;
-    const wait = renewalTime(current).getTime() - Date.now();
+    const stale = (await signer?.stale(current)) ?? false;
+    const wait = stale ? 0 : renewalTime(current).getTime() - Date.now();
     if (wait > 0) {
-      await sleep(Math.min(wait, 2 ** 31 - 1), signal);
+      await (signer ? signer.sleep(Math.min(wait, 2 ** 31 - 1), signal) : sleep(Math.min(wait, 2 ** 31 - 1), signal));
       continue;
     }
     try {
       const issued = await cert.request(signal);
       cert.use(issued);
-      log(`renewed its ${cert.what} (valid until ${certificateInfo(issued.certPem).notAfter.toISOString()})`);
+      log(`renewed its ${cert.what}${stale ? ' from the new cluster CA' : ''} (valid until ${certificateInfo(issued.certPem).notAfter.toISOString()})`);
+      if (stale && (await signer?.stale(issued.certPem))) throw new Error('control still signs with a CA other than the first of its bundle');
     } catch (e) {
       if (!signal.aborted) log(`could not renew its ${cert.what}: ${(e as Error).message}; retrying in a minute`);
       await sleep(60_000, signal);

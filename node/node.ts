@@ -11,6 +11,7 @@ import { NodeAgent } from './agent.js';
 import { keepRenewed, nodeConnection, nodeServingCertificate, renewableClientCertificate, renewableServingCertificate, type IssuedCertificate } from './credentials.js';
 import { nodeApiAuthorizer } from './nodeapi-auth.js';
 import { startNodeApi, type NodeApiServer } from './nodeapi.js';
+import { NodeTrust, savedTrust } from './trust.js';
 import { parsePortRange } from './ports.js';
 import { NodeMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import { ProcessRuntime } from './runtime/process.js';
@@ -36,6 +37,8 @@ export interface NodeOptions {
    * another node, whose proxy already holds every ClusterIP and NodePort there.
    */
   proxy?: boolean;
+  /** How often the node fetches control's CA bundle, following a CA rotation (default a minute). */
+  trustPollMs?: number;
   /** Cluster DNS: where it listens (host:port), the domain and the upstreams; false runs none. */
   dns?: { addr: string; domain: string; upstreams?: string[] } | false;
   log?: (message: string) => void;
@@ -83,8 +86,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const portRange = parsePortRange(opts.portRange);
   const api = parseHostPort(opts.nodeApi, '--node-api');
   const pkiDir = join(opts.stateDir, 'pki');
+  // The CAs saved after a rotation, if any, over those the node was started with.
+  const connection = { ...opts.connection, caCert: savedTrust(pkiDir, opts.connection.caCert) };
+  const trust = connection.caCert === undefined ? undefined : new NodeTrust(pkiDir, connection.caCert);
   // The node's own identity (system:node:<name>) first: everything after talks to control as it.
-  const client = new ApiClient(await nodeConnection({ connection: opts.connection, nodeName, dir: pkiDir, log, signal: opts.signal }));
+  const client = new ApiClient(await nodeConnection({ connection, nodeName, dir: pkiDir, log, signal: opts.signal }));
   let runtimes: Map<string, Runtime>;
   let serving: IssuedCertificate;
   try {
@@ -115,7 +121,14 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     client.close();
   };
   const renewal = new AbortController();
-  const renewing = [keepRenewed(renewableClientCertificate(client, nodeName, pkiDir, log), log, renewal.signal)];
+  const renewing = [keepRenewed(renewableClientCertificate(client, nodeName, pkiDir, log), log, renewal.signal, trust)];
+  if (trust) {
+    trust.onChange((bundle) => {
+      client.useCredentials({ caCert: bundle });
+      nodeApi?.useTls({ caCert: bundle });
+    });
+    renewing.push(trust.follow(client, log, renewal.signal, opts.trustPollMs));
+  }
   try {
     // The node API comes first: its port goes into the Node object the agent registers.
     let access: ReturnType<NodeAgent['access']> | undefined;
@@ -133,9 +146,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     const server = nodeApi;
     const renewedServing = (issued: IssuedCertificate) => {
       serving = issued;
-      server.useCertificate(issued.certPem, issued.keyPem);
+      server.useTls({ cert: issued.certPem, key: issued.keyPem });
     };
-    renewing.push(keepRenewed(renewableServingCertificate(client, nodeName, pkiDir, log, () => serving.certPem, renewedServing), log, renewal.signal));
+    renewing.push(keepRenewed(renewableServingCertificate(client, nodeName, pkiDir, log, () => serving.certPem, renewedServing), log, renewal.signal, trust));
     agent = new NodeAgent({
       client,
       nodeName,

@@ -49,8 +49,11 @@ function route(url: URL): { namespace: string; pod: string; action: string } | u
 
 export interface NodeApiServer {
   port: number;
-  /** Serves with a renewed certificate from now on (connections already open keep theirs). */
-  useCertificate(cert: string, key: string): void;
+  /**
+   * Serves with a renewed certificate, or checks client certificates against other CAs (a rotated
+   * CA's bundle), from now on; connections already open keep what they had.
+   */
+  useTls(update: Partial<NodeApiOptions['tls']>): void;
   close(): Promise<void>;
 }
 
@@ -68,8 +71,9 @@ export async function startNodeApi(opts: NodeApiOptions): Promise<NodeApiServer>
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => PROTOCOLS.find((p) => offered.has(p)) ?? false });
   const sockets = new Set<Duplex>();
 
-  const tlsOptions = { ...TLS_SERVER_OPTIONS, key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.caCert, requestCert: true, rejectUnauthorized: false, handshakeTimeout: 10_000 };
-  const server: Server = createServer(tlsOptions, async (req, res) => {
+  const tls = { ...opts.tls };
+  const tlsOptions = () => ({ ...TLS_SERVER_OPTIONS, key: tls.key, cert: tls.cert, ca: tls.caCert, requestCert: true, rejectUnauthorized: false, handshakeTimeout: 10_000 });
+  const server: Server = createServer(tlsOptions(), async (req, res) => {
     res.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'https://node');
     if (url.pathname === '/healthz') return void res.end('ok');
@@ -127,8 +131,9 @@ export async function startNodeApi(opts: NodeApiOptions): Promise<NodeApiServer>
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : opts.port,
-    useCertificate(cert, key) {
-      server.setSecureContext({ ...tlsOptions, cert, key });
+    useTls(update) {
+      Object.assign(tls, update);
+      server.setSecureContext(tlsOptions());
     },
     async close() {
       for (const ws of wss.clients) ws.terminate();

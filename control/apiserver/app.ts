@@ -25,6 +25,8 @@ import {
 } from './discovery.js';
 import { DEFAULT_INFLIGHT, inflightLimiter, type InflightLimits } from './inflight.js';
 import { ApiMetrics } from './metrics.js';
+import { ROTATION_PHASES, type RotationPhase } from '../ca-rotation.js';
+import { CA_BUNDLE_PATH, CA_ROTATE_PATH, ROTATE_PATH } from '../../api/paths.js';
 import { OPENAPI_V2_PROTOBUF, openApiDocument, openApiIndex, openApiV2Json, openApiV2Protobuf } from './openapi.js';
 import type { Registry } from './registry.js';
 import type { NodeClientCredentials } from './nodeproxy.js';
@@ -43,6 +45,10 @@ export interface ApiServerOptions {
   inflight?: InflightLimits;
   /** Puts a new encryption key in use and rewrites what older keys guard (`tug secrets rotate`). */
   rotateEncryptionKey?: () => Promise<{ key: string; rewritten: number }>;
+  /** Takes a CA rotation one step (`tug ca rotate`); absent, the path is not served. */
+  rotateCa?: (phase: RotationPhase) => Promise<{ phase: RotationPhase; message: string }>;
+  /** The CAs clients should trust now, served at CA_BUNDLE_PATH. */
+  caBundle?: () => string;
   metrics?: MetricsRegistry;
   /** host:port clients should use, for discovery's serverAddressByClientCIDRs. */
   serverAddress?: () => string;
@@ -53,8 +59,6 @@ export interface ApiServerOptions {
 
 // /metrics is not here: like kube-apiserver's, it needs the token.
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/livez']);
-/** Where `tug secrets rotate` asks control to rotate its encryption key. */
-export const ROTATE_PATH = '/tugboat/encryption/rotate';
 const NODE = resourceOfKind('Node');
 
 export type ApiEnv = { Variables: { user: UserInfo; authenticated: UserInfo; attributes: Attributes; decision: { allowed: boolean; reason?: string } } };
@@ -127,6 +131,16 @@ export function createApiApp(opts: ApiServerOptions): Hono<ApiEnv> {
   app.post(ROTATE_PATH, async (c) => {
     if (!opts.rotateEncryptionKey) throw errors.notFoundPath();
     return c.json(await opts.rotateEncryptionKey());
+  });
+  app.post(CA_ROTATE_PATH, async (c) => {
+    if (!opts.rotateCa) throw errors.notFoundPath();
+    const phase = c.req.query('phase') as RotationPhase;
+    if (!ROTATION_PHASES.includes(phase)) throw errors.badRequest(`phase must be one of ${ROTATION_PHASES.join(', ')} (the steps of a CA rotation, in order)`);
+    return c.json(await opts.rotateCa(phase));
+  });
+  app.get(CA_BUNDLE_PATH, (c) => {
+    if (!opts.caBundle) throw errors.notFoundPath();
+    return c.body(opts.caBundle(), 200, { 'Content-Type': 'application/x-pem-file' });
   });
 
   app.get('/metrics', async (c) => {

@@ -7,7 +7,7 @@ import { ClusterAuthorizer, type Authorizer } from './authorizer.js';
 import { ensureDefaultPolicy, runAggregation } from './bootstrap.js';
 import { NodeAuthorizer } from './node-authorizer.js';
 import { RbacCache } from './rbac-cache.js';
-import { runNamespaceDefaults } from './service-accounts.js';
+import { runNamespaceDefaults, type CaPublisher } from './service-accounts.js';
 import type { ServiceAccountTokens } from './serviceaccount-tokens.js';
 import type { UserInfo } from './user.js';
 
@@ -25,8 +25,8 @@ export interface ClusterAuthOptions {
   adminToken: string;
   componentTokens?: Map<string, UserInfo>;
   serviceAccountTokens?: ServiceAccountTokens;
-  /** The cluster CA, published in every namespace as the kube-root-ca.crt ConfigMap. */
-  caCert?: string;
+  /** The cluster's CA bundle, published in every namespace as the kube-root-ca.crt ConfigMap. */
+  caCert?: string | CaPublisher;
   log?: (message: string) => void;
 }
 
@@ -38,7 +38,8 @@ export async function startClusterAuth(registry: Registry, opts: ClusterAuthOpti
   const nodes = new NodeAuthorizer(registry);
   await nodes.start();
   const abort = new AbortController();
-  const loops = [runAggregation(registry, rbac, abort.signal, log), ...(opts.caCert ? [runNamespaceDefaults(registry, opts.caCert, abort.signal, log)] : [])];
+  const ca = typeof opts.caCert === 'string' ? constantCa(opts.caCert) : opts.caCert;
+  const loops = [runAggregation(registry, rbac, abort.signal, log), ...(ca ? [runNamespaceDefaults(registry, ca, abort.signal, log)] : [])];
   return {
     authenticator: new Authenticator({ registry, adminToken: opts.adminToken, componentTokens: opts.componentTokens, serviceAccountTokens: opts.serviceAccountTokens }),
     serviceAccountTokens: opts.serviceAccountTokens,
@@ -52,4 +53,8 @@ export async function startClusterAuth(registry: Registry, opts: ClusterAuthOpti
       nodes.stop();
     },
   };
+}
+
+function constantCa(pem: string): CaPublisher {
+  return { current: () => pem, onChange: () => undefined };
 }

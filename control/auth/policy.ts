@@ -97,6 +97,8 @@ const CLUSTER_ROLES: Role[] = [
   },
   { name: 'system:discovery', rules: [urls(['get'], ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*', '/readyz', '/version', '/version/'])] },
   { name: 'system:public-info-viewer', rules: [urls(['get'], ['/healthz', '/livez', '/readyz', '/version', '/version/'])] },
+  // The trusted CAs (public certificates), which nodes and clients follow through a CA rotation.
+  { name: 'tugboat:ca-bundle-reader', rules: [urls(['get'], ['/tugboat/ca/bundle'])] },
   { name: 'system:monitoring', rules: [urls(['get'], ['/metrics', '/metrics/slis', '/livez', '/readyz', '/healthz', '/livez/*', '/readyz/*', '/healthz/*'])] },
   { name: 'system:node-bootstrapper', rules: [rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests'])] },
   { name: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', rules: [rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/nodeclient'])] },
@@ -123,6 +125,7 @@ const CLUSTER_ROLE_BINDINGS: { name: string; role: string; subjects: Subject[] }
   { name: 'cluster-admin', role: 'cluster-admin', subjects: [group(GROUP.masters)] },
   { name: 'system:basic-user', role: 'system:basic-user', subjects: [group(GROUP.authenticated)] },
   { name: 'system:discovery', role: 'system:discovery', subjects: [group(GROUP.authenticated)] },
+  { name: 'tugboat:ca-bundle-reader', role: 'tugboat:ca-bundle-reader', subjects: [group(GROUP.authenticated)] },
   { name: 'system:public-info-viewer', role: 'system:public-info-viewer', subjects: [group(GROUP.authenticated), group(GROUP.unauthenticated)] },
   { name: 'system:node-bootstrapper', role: 'system:node-bootstrapper', subjects: [group(GROUP.bootstrappers)] },
   { name: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', role: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', subjects: [group(GROUP.bootstrappers)] },

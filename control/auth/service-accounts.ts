@@ -84,8 +84,14 @@ export async function admitPodServiceAccount(registry: Registry, pod: KubeObject
   return pod;
 }
 
+/** The CA bundle to publish, and a way to hear when it changes (a CA rotation). */
+export interface CaPublisher {
+  current(): string;
+  onChange(listener: () => void): void;
+}
+
 /** Keeps `default` and `kube-root-ca.crt` in every active namespace until `signal` aborts. */
-export async function runNamespaceDefaults(registry: Registry, caCert: string, signal: AbortSignal, log: (m: string) => void): Promise<void> {
+export async function runNamespaceDefaults(registry: Registry, ca: CaPublisher, signal: AbortSignal, log: (m: string) => void): Promise<void> {
   const queue = new WorkQueue();
   const watches: StoreWatch[] = [];
   for (const [r, interesting] of [
@@ -97,7 +103,12 @@ export async function runNamespaceDefaults(registry: Registry, caCert: string, s
     for (const o of items) if (interesting(o)) queue.add(o.metadata.namespace ?? o.metadata.name!);
     watches.push(registry.watch(r, undefined, revision, {}, (e) => interesting(e.object) && queue.add(e.object.metadata.namespace ?? e.object.metadata.name!)));
   }
+  // A new bundle goes to every namespace.
+  ca.onChange(() => {
+    void registry.list(NAMESPACE, undefined).then(({ items }) => items.forEach((n) => queue.add(n.metadata.name!)), () => undefined);
+  });
   const reconcile = async (namespace: string) => {
+    const caCert = ca.current();
     const ns = await registry.get(NAMESPACE, undefined, namespace).catch(() => undefined);
     if (!ns || ns.metadata.deletionTimestamp) return;
     await ensureDefaultServiceAccount(registry, namespace);

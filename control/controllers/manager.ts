@@ -53,6 +53,8 @@ export const DEFAULT_CONTROLLER_SETTINGS: ControllerSettings = {
 };
 
 export interface RunningControllers {
+  /** Trusts these CAs (PEM) for the API from now on, as after a CA rotation. */
+  trust(caCert: string): void;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,7 @@ export async function startControllers(
     }),
   );
   return {
+    trust: (caCert) => client.useCredentials({ caCert }),
     async stop() {
       abort.abort();
       await Promise.all(loops);

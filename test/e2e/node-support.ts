@@ -116,6 +116,8 @@ export interface NodeFlags {
   waitForJoin?: boolean;
   /** Join with this token (`--server --token --ca-cert`) instead of the admin kubeconfig. */
   token?: string;
+  /** The CA file given with a token (default: the CA of control's kubeconfig). */
+  caCert?: string;
 }
 
 /** A control node, `tug node` processes joined to it, and a kubectl for it. */
@@ -156,7 +158,7 @@ export class NodeCluster {
   private credentialFlags(flags: NodeFlags): string[] {
     if (!flags.token) return ['--kubeconfig', this.control.kubeconfig];
     const ca = join(this.dir, 'ca.crt');
-    writeFileSync(ca, readKubeconfig(this.control.kubeconfig).caCert ?? '');
+    writeFileSync(ca, flags.caCert ?? readKubeconfig(this.control.kubeconfig).caCert ?? '');
     return ['--server', this.control.url, '--token', flags.token, '--ca-cert', ca];
   }
 
