@@ -14,6 +14,8 @@ export const SKIP_PREFIX = 'needs ';
 export const REQUIRED_MARKER = ' is required (TUG_TEST_REQUIRE=all) but ';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
+/** Debian's Python, where python3-kubernetes is installed (not whatever python3 is first on PATH). */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
 export const SHARED_EXAMPLES = resolve(fileURLToPath(new URL('../../../shared/k8s-examples', import.meta.url)));
 const NATIVE_DIR = resolve(fileURLToPath(new URL('../../lib/native/build/Release', import.meta.url)));
 
@@ -51,6 +53,11 @@ export const COMPONENTS = {
     adds: 'cluster DNS queried with dig',
     fix: 'apt-get install -y dnsutils',
     problem: () => missingCommands('dig'),
+  },
+  'python-kubernetes': {
+    adds: "Debian's python3-kubernetes client against the cluster (RBAC, in-cluster ServiceAccounts)",
+    fix: 'apt-get install -y python3-kubernetes',
+    problem: () => (spawnSync(DEBIAN_PYTHON, ['-c', 'import kubernetes'], { stdio: 'ignore' }).status === 0 ? undefined : `${DEBIAN_PYTHON} cannot import kubernetes`),
   },
   etcd: {
     adds: 'the etcd store',

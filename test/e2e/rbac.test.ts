@@ -3,8 +3,29 @@
 // --user`, impersonation with --as, and the refusals a user without the permissions gets.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { needs } from '../requirements.js';
-import { eventually, kubectlFor, startControl, tempDir, tug, type ControlProcess } from './harness.js';
+import { DEBIAN_PYTHON, needs, present } from '../requirements.js';
+import { eventually, kubectlFor, run, startControl, tempDir, tug, type ControlProcess } from './harness.js';
+
+/** Debian's python3-kubernetes as a person: the kubeconfig's server and CA, the token given. */
+const PYTHON_AS_USER = `
+import json, sys
+from kubernetes import client, config
+config.load_kube_config(config_file=sys.argv[1])
+conf = client.Configuration.get_default_copy()
+conf.api_key = {'authorization': 'Bearer ' + sys.argv[2]}
+api = client.ApiClient(conf)
+core = client.CoreV1Api(api)
+out = {'pods': [p.metadata.name for p in core.list_namespaced_pod('dev').items]}
+try:
+    core.list_namespaced_secret('prod')
+    out['secrets'] = 'allowed'
+except client.exceptions.ApiException as e:
+    body = json.loads(e.body)
+    out['secrets'] = {'status': e.status, 'reason': body['reason'], 'message': body['message']}
+spec = client.V1SelfSubjectAccessReviewSpec(resource_attributes=client.V1ResourceAttributes(namespace='dev', verb='delete', resource='pods'))
+out['canDelete'] = client.AuthorizationV1Api(api).create_self_subject_access_review(client.V1SelfSubjectAccessReview(spec=spec)).status.allowed
+print(json.dumps(out))
+`;
 
 describe('RBAC with kubectl', { ...(await needs('kubectl')), concurrency: false }, () => {
   const cleanups: (() => unknown)[] = [];
@@ -80,6 +101,17 @@ describe('RBAC with kubectl', { ...(await needs('kubectl')), concurrency: false 
     const rules = await jane(['auth', 'can-i', '--list', '-n', 'dev']);
     assert.match(rules.stdout, /^pods\s+\[\]\s+\[\]\s+\[get list watch\]$/m);
     assert.match(rules.stdout, /^pods\/log\s+\[\]\s+\[\]\s+\[get list watch\]$/m);
+  });
+
+  it("gives Debian's python3-kubernetes client, as that person, the same answers", async (t) => {
+    if (!(await present(t, 'python-kubernetes'))) return;
+    assert.equal((await kubectl(['run', 'py-visible', '-n', 'dev', '--image=local/echo:1'])).code, 0);
+    const r = await run(DEBIAN_PYTHON, ['-c', PYTHON_AS_USER, control.kubeconfig, await tokenFor('jane', 'developers')]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.pods, ['py-visible']);
+    assert.deepEqual(out.secrets, { status: 403, reason: 'Forbidden', message: 'secrets is forbidden: User "jane" cannot list resource "secrets" in API group "" in the namespace "prod"' });
+    assert.equal(out.canDelete, false);
   });
 
   it('lets the admin act as someone else with --as, and no one else', async () => {

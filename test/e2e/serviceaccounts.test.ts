@@ -1,12 +1,13 @@
 // In-cluster clients: a pod runs as its ServiceAccount with a token its node fetched (bound to the
 // pod), reaches the API through the `kubernetes` Service, and can do exactly what RBAC gives that
-// ServiceAccount. The client is the official JavaScript one, configured the in-cluster way.
+// ServiceAccount. The clients are the official JavaScript one and Debian's python3-kubernetes,
+// each configured the in-cluster way.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { needs, present } from '../requirements.js';
+import { DEBIAN_PYTHON, needs, present } from '../requirements.js';
 import { dockerClient, ensureBusyboxImage } from './docker-support.js';
 import { NodeCluster } from './node-support.js';
 
@@ -29,6 +30,22 @@ const k8s = require(${JSON.stringify(CLIENT_NODE)});
     console.log('secrets=allowed');
   } catch (e) { console.log('secrets-error=' + (e.code ?? e.message)); }
 })();
+`;
+
+/** The same in Python: in-cluster config from the process pod's projected volume under $TUG_ROOT. */
+const IN_CLUSTER_PY = `
+import os
+from kubernetes import client, config
+sa = os.environ.get('TUG_ROOT', '') + '/var/run/secrets/kubernetes.io/serviceaccount'
+config.incluster_config.InClusterConfigLoader(token_filename=sa + '/token', cert_filename=sa + '/ca.crt').load_and_set()
+core = client.CoreV1Api()
+print('server=' + client.Configuration.get_default_copy().host)
+print('pods=' + ','.join(sorted(p.metadata.name for p in core.list_namespaced_pod('default').items)))
+try:
+    core.list_namespaced_secret('default')
+    print('secrets=allowed')
+except client.exceptions.ApiException as e:
+    print('secrets-error=%d' % e.status)
 `;
 
 // The node proxy binds the kubernetes Service's port 443 on its ClusterIP: root.
@@ -71,6 +88,22 @@ describe('ServiceAccounts in pods', { ...(await needs('kubectl', 'root')), concu
     const log = await logsOfCompleted('in-cluster');
     assert.match(log, /^server=https:\/\/127\.77\.0\.1:443$/m, log);
     assert.match(log, /^pods=in-cluster$/m, log);
+    assert.match(log, /^secrets-error=403$/m, log);
+  });
+
+  it("Debian's python3-kubernetes client in a pod does the same with its in-cluster config", async (t) => {
+    if (!(await present(t, 'python-kubernetes'))) return;
+    const py = join(cluster.dir, 'in-cluster.py');
+    writeFileSync(py, IN_CLUSTER_PY);
+    await cluster.apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'in-cluster-py' },
+      spec: { nodeName: 'sa1', serviceAccountName: 'lister', restartPolicy: 'Never', containers: [{ name: 'c', image: 'x', command: [DEBIAN_PYTHON, py, cluster.marker('in-cluster-py')] }] },
+    });
+    const log = await logsOfCompleted('in-cluster-py');
+    assert.match(log, /^server=https:\/\/127\.77\.0\.1:443$/m, log);
+    assert.match(log, /^pods=in-cluster,in-cluster-py$/m, log);
     assert.match(log, /^secrets-error=403$/m, log);
   });
 
