@@ -3,14 +3,11 @@
 // machinery and a new Buffer per read), but net.Server makes its sockets itself and offers no
 // such option. readInto moves the accepted socket's handle into a new Socket made with `onread`,
 // before any byte has been read (it runs in the 'connection' callback; reads land in a later
-// turn of the loop). Where Node's internals differ from what this expects, the socket stays as
-// it is and its 'data' events feed the same callback, so callers need one code path only.
+// turn of the loop), through lib/internals.ts. Where Node's internals differ from what this
+// expects (or are switched off), the socket stays as it is and its 'data' events feed the same
+// callback, so callers need one code path only.
 import { Socket, type OnReadOpts } from 'node:net';
-
-/** The one private field this relies on; present on every net.Socket of Node 12 to 24. */
-interface WithHandle {
-  _handle?: object | null;
-}
+import { takeHandle } from '../lib/internals.js';
 
 /** Bytes read at a time into a connection's buffer: what each direction holds (HAProxy's bufsize). */
 export const READ_BUFFER_BYTES = 16 * 1024;
@@ -67,16 +64,15 @@ export function bytesRead(bytes: number, buffer: Uint8Array): Buffer {
  * the connection.
  */
 export function readInto(accepted: Socket, onread: OnReadOpts, allowHalfOpen: boolean): Socket {
-  const old = accepted as unknown as WithHandle;
-  const handle = old._handle;
-  if (!handle || accepted.destroyed || accepted.readableLength > 0 || accepted.listenerCount('data') > 0) {
+  const untouched = !accepted.destroyed && accepted.readableLength === 0 && accepted.listenerCount('data') === 0;
+  const handle = untouched ? takeHandle(accepted) : undefined;
+  if (!handle) {
     accepted.on('data', (chunk: Buffer) => {
       if (onread.callback(chunk.length, chunk) === false) accepted.pause();
     });
     accepted.resume(); // a listener that pauses on connect left it paused
     return accepted;
   }
-  old._handle = null;
   // Without a handle, destroy only settles the server's connection count and emits 'close'.
   accepted.destroy();
   return new Socket({ handle, onread, allowHalfOpen, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);

@@ -11,6 +11,7 @@
 // `relayDescriptor` relays as connectRelay does a socket, with no Node socket made at all.
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
+import { socketDescriptor } from '../lib/internals.js';
 import type { Endpoint } from './types.js';
 
 type OnEvent = (event: number, detail: number) => void;
@@ -68,12 +69,6 @@ export function relayUnavailable(): string | undefined {
   return 'reason' in n ? n.reason : undefined;
 }
 
-/** The socket's own descriptor: a private field of Node's TCP handle, present on Linux. */
-function fdOf(socket: Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
 /** Counts a running relay until `over` is called (once). */
 function tracked(): () => boolean {
   let live = true;
@@ -95,8 +90,8 @@ function tracked(): () => boolean {
 export function startRelay(client: Socket, upstream: Socket, idleMs: number, onEnd: (end: RelayEnd) => void): Relay | undefined {
   const native = load();
   if ('reason' in native) return undefined;
-  const a = fdOf(client);
-  const b = fdOf(upstream);
+  const a = socketDescriptor(client);
+  const b = socketDescriptor(upstream);
   if (a === undefined || b === undefined) return undefined;
   client.pause();
   upstream.pause();
@@ -136,7 +131,7 @@ export interface ConnectRelayEvents {
 
 /** Whether connectRelay can take `client`: the module is built, and `client` is an accepted socket nothing has read yet (its server pauses on connect). */
 export function canConnectRelay(client: Socket): boolean {
-  return !('reason' in load()) && client.readableFlowing === false && client.readableLength === 0 && fdOf(client) !== undefined;
+  return !('reason' in load()) && client.readableFlowing === false && client.readableLength === 0 && socketDescriptor(client) !== undefined;
 }
 
 /**
@@ -145,7 +140,7 @@ export function canConnectRelay(client: Socket): boolean {
  * must be an IP address).
  */
 export function connectRelay(client: Socket, endpoint: Endpoint, opts: ConnectRelayOptions, events: ConnectRelayEvents): Relay | undefined {
-  const fd = fdOf(client);
+  const fd = socketDescriptor(client);
   if (!canConnectRelay(client) || fd === undefined) return undefined;
   return connectNative(fd, false, endpoint, opts, events);
 }
