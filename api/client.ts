@@ -28,10 +28,15 @@ export interface WatchOptions extends ListOptions {
   allowWatchBookmarks?: boolean;
 }
 
+/** How long requests under way keep the connections of credentials just replaced. */
+export const RETIRE_GRACE_MS = 10_000;
+
 export class ApiClient {
   private readonly url: URL;
   private agent: Agent | HttpAgent;
   private connection: Connection;
+  /** Agents of earlier credentials, until their requests have had RETIRE_GRACE_MS to finish. */
+  private readonly retired = new Map<Agent | HttpAgent, NodeJS.Timeout>();
 
   constructor(conn: Connection) {
     this.connection = conn;
@@ -52,18 +57,30 @@ export class ApiClient {
 
   /**
    * Authenticates with other credentials, or trusts other CAs, from now on (a renewed client
-   * certificate, a rotated CA): new requests use them at once; open watches end and their
-   * informers reopen them with the new ones.
+   * certificate, a rotated CA): new requests use them at once. Requests under way finish on the
+   * old connections; RETIRE_GRACE_MS later those close, and open watches end there and their
+   * informers reopen them with the new credentials.
    */
   useCredentials(credentials: Pick<Connection, 'token' | 'clientCert' | 'clientKey' | 'caCert'>): void {
     this.connection = { ...this.connection, ...credentials };
     const old = this.agent;
     this.agent = this.makeAgent();
-    old.destroy();
+    for (const sockets of Object.values(old.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    const timer = setTimeout(() => {
+      this.retired.delete(old);
+      old.destroy();
+    }, RETIRE_GRACE_MS);
+    timer.unref();
+    this.retired.set(old, timer);
   }
 
   close(): void {
     this.agent.destroy();
+    for (const [agent, timer] of this.retired) {
+      clearTimeout(timer);
+      agent.destroy();
+    }
+    this.retired.clear();
   }
 
   /** `/api/v1/namespaces/ns/pods/name/status`, `/apis/apps/v1/deployments`, … */
@@ -182,11 +199,14 @@ export class ApiClient {
     let buffered = '';
     try {
       for await (const chunk of res) {
+        // Only the new text can hold the next newline: a large event arrives in many chunks.
+        let from = buffered.length;
         buffered += (chunk as Buffer).toString('utf8');
         let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
+        while ((nl = buffered.indexOf('\n', from)) >= 0) {
           const line = buffered.slice(0, nl).trim();
           buffered = buffered.slice(nl + 1);
+          from = 0;
           if (!line) continue;
           const event = JSON.parse(line) as WatchEvent;
           if (event.type === 'ERROR') {
