@@ -12,3 +12,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Resolves after the event loop has had a turn (timers, I/O): a long piece of work awaits it
+ * between its steps, so other requests are answered in between.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

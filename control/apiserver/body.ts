@@ -1,6 +1,7 @@
 // Turns request bodies into objects: JSON, YAML and Kubernetes protobuf, each with an error that
 // says where the problem is.
 import { errors } from '../../api/errors.js';
+import { nextTurn } from '../../api/timers.js';
 import { jsonShapeProblem, shapeProblem } from './body-shape.js';
 import { decodeKubeProtobuf } from './protobuf.js';
 import { parseYamlBody } from './yaml-decoder.js';
@@ -49,8 +50,20 @@ async function parseYaml(text: string): Promise<unknown> {
   return checkShape(await parseYamlBody(text));
 }
 
+/**
+ * A body past this many bytes is large: its decoding, checks and storage each take milliseconds,
+ * so the event loop gets a turn between them (other requests are answered in between).
+ */
+export const LARGE_BODY_BYTES = 64 * 1024;
+
 /** Decodes an object body (create/replace); large YAML is parsed off the event loop. */
 export async function decodeObject(bytes: Uint8Array, contentType: string | undefined): Promise<unknown> {
+  const value = await decodeObjectNow(bytes, contentType);
+  if (bytes.length > LARGE_BODY_BYTES) await nextTurn();
+  return value;
+}
+
+async function decodeObjectNow(bytes: Uint8Array, contentType: string | undefined): Promise<unknown> {
   const type = mediaType(contentType);
   if (type === 'application/vnd.kubernetes.protobuf') return checkShape(decodeKubeProtobuf(bytes));
   const text = Buffer.from(bytes).toString('utf8');
@@ -64,5 +77,7 @@ export async function decodeObject(bytes: Uint8Array, contentType: string | unde
 export async function decodePatch(bytes: Uint8Array, patchType: PatchType): Promise<unknown> {
   const text = Buffer.from(bytes).toString('utf8');
   if (!text.trim()) throw errors.badRequest('the patch body is empty');
-  return patchType === 'apply' ? parseYaml(text) : parseJson(text);
+  const value = patchType === 'apply' ? await parseYaml(text) : parseJson(text);
+  if (bytes.length > LARGE_BODY_BYTES) await nextTurn();
+  return value;
 }

@@ -3,6 +3,7 @@
 // contents), list with selectors, and watch. Both the REST layer and in-process controllers
 // use it, so every write goes through the same rules.
 import { rfc3339 } from '../../api/time.js';
+import { nextTurn } from '../../api/timers.js';
 import { randomUUID, randomInt } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { applyDefaults } from '../../api/defaults.js';
@@ -21,6 +22,8 @@ export interface ListQuery {
 
 export interface WriteOptions {
   dryRun?: boolean;
+  /** The body was large (body.ts LARGE_BODY_BYTES): the event loop gets a turn between checking and storing it. */
+  large?: boolean;
 }
 
 const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -104,6 +107,7 @@ export class Registry {
 
   async create(r: ResourceInfo, namespace: string | undefined, input: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
     const obj = this.prepareNew(r, namespace, input);
+    if (opts.large) await nextTurn();
     if (r.namespaced) await this.requireActiveNamespace(obj.metadata.namespace!);
     return this.serialized(r, async () => {
       if (r.kind === 'Service') await allocateServiceAddresses(this, obj, this.allocator);

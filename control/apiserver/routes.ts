@@ -7,7 +7,7 @@ import { apiVersionOf, verbsOf, type ResourceInfo } from '../../api/resources.js
 import { labelSelectorToString } from '../../api/selectors.js';
 import { unenforcedFieldWarnings, warningHeader } from '../../api/warnings.js';
 import type { KubeObject, LabelSelector } from '../../api/types.js';
-import { decodeObject, decodePatch, mediaType as mediaTypeOf, patchTypeOf, type PatchType } from './body.js';
+import { decodeObject, decodePatch, LARGE_BODY_BYTES, mediaType as mediaTypeOf, patchTypeOf, type PatchType } from './body.js';
 import { relayLog, type NodeClientCredentials } from './nodeproxy.js';
 import type { Registry } from './registry.js';
 import { toTable } from './table.js';
@@ -136,8 +136,9 @@ export async function handleResource(c: Context, req: ResourceRequest, ctx: Rout
     if (r.namespaced && !namespace) throw errors.methodNotAllowed(method, req.qualified);
     if (method === 'DELETE' && !verbsOf(r).includes('deletecollection')) throw errors.methodNotAllowed(method, req.qualified);
     if (method === 'POST') {
-      const obj = await admitNew(ctx, req, await decodeObject(await bodyBytes(c), c.req.header('content-type')) as KubeObject);
-      const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c) });
+      const bytes = await bodyBytes(c);
+      const obj = await admitNew(ctx, req, await decodeObject(bytes, c.req.header('content-type')) as KubeObject);
+      const created = await registry.create(r, namespace, obj, { dryRun: isDryRun(c), large: bytes.length > LARGE_BODY_BYTES });
       return c.json(warn(c, r, created), 201);
     }
     if (method === 'DELETE') {

@@ -84,7 +84,7 @@ class MemoryStore implements Store {
 
   private commit(type: StoreEvent['type'], key: ObjectKey, object: KubeObject): KubeObject {
     const revision = this.rev + 1;
-    const stored = stamp(object, revision);
+    const { json, object: stored } = stamp(object, revision);
     const id = nameId(key);
     if (type === 'DELETED') {
       this.objects.get(key.resource)?.delete(id);
@@ -95,7 +95,7 @@ class MemoryStore implements Store {
     }
     this.rev = revision;
     this.hub.record({ type, key: { ...key }, object: stored, revision });
-    return structuredClone(stored);
+    return JSON.parse(json) as KubeObject;
   }
 
   private assertOpen(): void {

@@ -179,7 +179,7 @@ class SqliteStore implements Store {
   /** One transaction per write: the object, its event, the history trim and the counter commit together. */
   private write(type: StoreEvent['type'], key: ObjectKey, input: KubeObject | undefined, expectedRevision?: number): KubeObject {
     const revision = this.rev + 1;
-    let stored: KubeObject | undefined;
+    let stored: { json: string; object: KubeObject } | undefined;
     this.transaction(() => {
       const row = this.stmt.getObject.get(key.resource, key.namespace, key.name);
       if (type === 'ADDED') {
@@ -189,7 +189,7 @@ class SqliteStore implements Store {
         if (expectedRevision !== undefined && expectedRevision !== row.revision) throw errors.conflict(key.resource, key.name);
       }
       stored = stamp(input ?? this.decode(key, row!.json), revision);
-      const json = this.encode(key, JSON.stringify(stored));
+      const json = this.encode(key, stored.json);
       if (type === 'DELETED') this.stmt.deleteObject.run(key.resource, key.namespace, key.name);
       else this.stmt.putObject.run(key.resource, key.namespace, key.name, revision, json);
       this.stmt.insertEvent.run(revision, type, key.resource, key.namespace, key.name, json);
@@ -198,8 +198,8 @@ class SqliteStore implements Store {
     });
     // Only a committed write advances the counter and reaches watchers.
     this.rev = revision;
-    this.hub.record({ type, key: { ...key }, object: stored!, revision });
-    return structuredClone(stored!);
+    this.hub.record({ type, key: { ...key }, object: stored!.object, revision });
+    return JSON.parse(stored!.json) as KubeObject;
   }
 }
 
