@@ -47,6 +47,9 @@ export function applyDefaults(resource: ResourceInfo, obj: KubeObject): void {
     case 'Namespace':
       defaultNamespace(obj);
       break;
+    case 'Node':
+      if (isObj(obj.spec)) defaultNodeSpec(obj.spec);
+      break;
   }
 }
 
@@ -157,4 +160,11 @@ function defaultNamespace(obj: KubeObject): void {
   if (spec && spec.finalizers === undefined) spec.finalizers = ['kubernetes'];
   const status = child(obj, 'status');
   if (status) setDefault(status, 'phase', 'Active');
+}
+
+/** spec.podCIDR and spec.podCIDRs say the same (the first of the list is the one), as Kubernetes keeps them. */
+function defaultNodeSpec(spec: Record<string, unknown>): void {
+  const list = spec.podCIDRs;
+  if (typeof spec.podCIDR === 'string' && spec.podCIDR && (list === undefined || (Array.isArray(list) && list.length === 0))) spec.podCIDRs = [spec.podCIDR];
+  else if (!spec.podCIDR && Array.isArray(list) && typeof list[0] === 'string') spec.podCIDR = list[0];
 }

@@ -278,7 +278,7 @@ export interface NodeStatus {
 }
 
 export interface Node extends KubeObject {
-  spec?: { unschedulable?: boolean; taints?: { key: string; value?: string; effect: string }[]; podCIDR?: string };
+  spec?: { unschedulable?: boolean; taints?: { key: string; value?: string; effect: string }[]; podCIDR?: string; podCIDRs?: string[] };
   status?: NodeStatus;
 }
 

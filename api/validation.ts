@@ -65,7 +65,7 @@ export function validateObject(resource: ResourceInfo, obj: KubeObject, old?: Ku
       validateNamespace(causes, obj);
       break;
     case 'Node':
-      validateNode(causes, obj);
+      validateNode(causes, obj, old);
       break;
     case 'CertificateSigningRequest':
       causes.push(...validateCertificateSigningRequest(obj, old));
@@ -87,8 +87,34 @@ function validateNamespace(causes: Causes, obj: KubeObject): void {
   });
 }
 
-function validateNode(causes: Causes, obj: KubeObject): void {
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+function isIPv4Cidr(value: string): boolean {
+  const m = CIDR.exec(value);
+  return !!m && m.slice(1, 5).every((o) => Number(o) <= 255 && String(Number(o)) === o) && Number(m[5]) <= 32;
+}
+
+/** podCIDR(s): valid CIDRs, the first of the list the same as podCIDR, and never changed once set (but from none). */
+function validatePodCidrs(causes: Causes, obj: KubeObject, old: KubeObject | undefined): void {
+  const spec = obj.spec as Record<string, unknown>;
+  const cidr = spec.podCIDR;
+  if (cidr !== undefined && cidr !== '' && checkString(causes, 'spec.podCIDR', cidr) && !isIPv4Cidr(cidr)) {
+    causes.push(cause.invalid('spec.podCIDR', cidr, 'must be a valid CIDR, for example 198.19.1.0/24'));
+  }
+  const list = checkArray(causes, 'spec.podCIDRs', spec.podCIDRs);
+  list.forEach((c, i) => {
+    if (checkString(causes, `spec.podCIDRs[${i}]`, c, { required: true }) && !isIPv4Cidr(c)) causes.push(cause.invalid(`spec.podCIDRs[${i}]`, c, 'must be a valid CIDR, for example 198.19.1.0/24'));
+  });
+  if (list.length && cidr && list[0] !== cidr) causes.push(cause.invalid('spec.podCIDRs', list, 'the first entry must match spec.podCIDR'));
+  const before = (old?.spec as { podCIDRs?: unknown } | undefined)?.podCIDRs;
+  if (Array.isArray(before) && before.length && JSON.stringify(before) !== JSON.stringify(spec.podCIDRs ?? [])) {
+    causes.push(cause.forbidden('spec.podCIDRs', 'node updates may not change podCIDR except from "" to valid'));
+  }
+}
+
+function validateNode(causes: Causes, obj: KubeObject, old?: KubeObject): void {
   if (!checkObject(causes, 'spec', obj.spec)) return;
+  validatePodCidrs(causes, obj, old);
   if (obj.spec.unschedulable !== undefined && typeof obj.spec.unschedulable !== 'boolean') {
     causes.push(cause.typeInvalid('spec.unschedulable', obj.spec.unschedulable, 'boolean'));
   }

@@ -229,6 +229,10 @@ export function describeNode(node: Node, rel: Related, now: Date): string {
     w.line(0, 'System Info:');
     for (const [k, v] of Object.entries(st.nodeInfo)) w.field(1, titleCase(k), v);
   }
+  if (node.spec?.podCIDR) {
+    w.field(0, 'PodCIDR', node.spec.podCIDR);
+    w.field(0, 'PodCIDRs', (node.spec.podCIDRs ?? [node.spec.podCIDR]).join(','));
+  }
   const pods = (rel.pods ?? []).filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
   w.field(0, 'Non-terminated Pods', `(${pods.length} in total)`);
   if (pods.length) {

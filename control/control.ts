@@ -30,6 +30,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { defaultControllers } from './controllers/all.js';
+import { clusterNetworkProblem, DEFAULT_CLUSTER_NETWORK, type ClusterNetwork } from './controllers/node-ipam.js';
 import { DEFAULT_CONTROLLER_SETTINGS, startControllers, type ControllerSettings, type RunningControllers } from './controllers/manager.js';
 
 export interface ControlOptions {
@@ -39,6 +40,8 @@ export interface ControlOptions {
   kubeconfig?: string; // where to write the admin kubeconfig
   tlsSans?: string[];
   serviceCidr?: string;
+  /** Where pod addresses come from, and each node's share (default 198.19.0.0/16 in /24s). */
+  clusterNetwork?: Partial<ClusterNetwork>;
   metrics?: MetricsRegistry;
   /** Where the audit log goes (JSON lines); unset, nothing is audited. */
   auditLogPath?: string;
@@ -163,6 +166,9 @@ async function handleUpgrade(registry: Registry, auth: ClusterAuth, req: Incomin
 export async function startControl(opts: ControlOptions): Promise<RunningControl> {
   const { host, port } = parseListen(opts.listen);
   if (opts.serviceCidr) parseCidr(opts.serviceCidr);
+  const network = { ...DEFAULT_CLUSTER_NETWORK, ...opts.clusterNetwork };
+  const networkProblem = clusterNetworkProblem(network, opts.serviceCidr ?? DEFAULT_ALLOCATOR_CONFIG.serviceCidr);
+  if (networkProblem) throw new Error(networkProblem);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   // A data dir made before (by anyone, with any mode) holds keys and the store: its owner's only.
   chmodSync(opts.dataDir, 0o700);
@@ -265,7 +271,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   if (opts.controllers !== false) {
     const settings = { ...DEFAULT_CONTROLLER_SETTINGS, ...(opts.controllers ?? {}) };
     try {
-      controllers = await startControllers({ server: url, caCert: pki.bundle(), token: controllerToken }, metrics, defaultControllers(settings, pki.ca));
+      controllers = await startControllers({ server: url, caCert: pki.bundle(), token: controllerToken }, metrics, defaultControllers(settings, pki.ca, network));
     } catch (e) {
       await closeServer(server);
       await auth.stop();

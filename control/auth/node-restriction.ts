@@ -35,6 +35,13 @@ function restrictedLabels(obj: KubeObject | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(obj?.metadata?.labels ?? {}).filter(([k]) => k.startsWith(RESTRICTED_LABEL_PREFIX)));
 }
 
+/** The pod CIDRs a Node object names (podCIDR and podCIDRs), sorted and joined; '' for none. */
+function podCidrsOf(obj: KubeObject | undefined): string {
+  const spec = (obj?.spec ?? {}) as { podCIDR?: unknown; podCIDRs?: unknown };
+  const all = [spec.podCIDR, ...(Array.isArray(spec.podCIDRs) ? spec.podCIDRs : [])].filter((c): c is string => typeof c === 'string' && c !== '');
+  return [...new Set(all)].sort().join(',');
+}
+
 function checkNode(w: NodeWrite, node: string): void {
   const name = w.verb === 'create' ? (w.object?.metadata?.name ?? w.name) : w.name;
   if (name !== node) throw denied({ ...w, name }, node, `is not allowed to modify node "${name}"`);
@@ -44,6 +51,10 @@ function checkNode(w: NodeWrite, node: string): void {
   }
   const taints = (o: KubeObject | undefined) => JSON.stringify((o?.spec as { taints?: unknown } | undefined)?.taints ?? []);
   if (w.old && taints(w.object) !== taints(w.old)) throw denied(w, node, 'is not allowed to modify taints');
+  // Its pod CIDR is given by control: a node that chose one could take another node's pod traffic.
+  // (A write that leaves it out is not choosing one: a stale copy gets its 409, validation the rest.)
+  const wanted = podCidrsOf(w.object);
+  if (wanted && wanted !== podCidrsOf(w.old)) throw denied(w, node, 'is not allowed to set its pod CIDR; control assigns it');
 }
 
 function checkPod(w: NodeWrite, node: string): void {

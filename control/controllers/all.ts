@@ -8,9 +8,11 @@ import { nodeLifecycleController } from './nodelifecycle.js';
 import { garbageCollector } from './gc.js';
 import { endpointsController } from './endpoints-controller.js';
 import { csrController } from './csr.js';
+import { nodeIpamController, type ClusterNetwork } from './node-ipam.js';
 
-export function defaultControllers(_settings: ControllerSettings, ca?: CertificateAuthority): ((ctx: ControllerContext) => Controller)[] {
+export function defaultControllers(_settings: ControllerSettings, ca?: CertificateAuthority, network?: ClusterNetwork): ((ctx: ControllerContext) => Controller)[] {
   return [
+    ...(network ? [nodeIpamController(network)] : []),
     ...(ca ? [csrController(ca)] : []),
     schedulerController({ strategy: _settings.schedulerStrategy }),
     (ctx) => new ReplicaSetController(ctx),
