@@ -28,6 +28,10 @@ export interface ContainerRecord {
    * `recordStarted` keeps it.
    */
   crashStreak?: number;
+  /** Failed image pulls in a row (kubelet's image back-off); cleared by a start. */
+  pullFailures?: number;
+  /** When a shown ErrImagePull turns into ImagePullBackOff (the next pass after the failure). */
+  pullBackOffAt?: number;
 }
 
 export type Action =
@@ -212,6 +216,8 @@ export function recordStarted(rec: ContainerRecord | undefined, container: Conta
     crashStreak,
     waiting: undefined,
     backoffUntil: undefined,
+    pullFailures: undefined,
+    pullBackOffAt: undefined,
     started: !container.startupProbe,
     ready: !container.startupProbe && !container.readinessProbe,
   };

@@ -5,7 +5,8 @@ import { rfc3339 } from '../api/time.js';
 import { nodeResolvConf, resolvConfFor } from './resolvconf.js';
 import type { DrainBarrier } from './drain.js';
 import { PORTS_ANNOTATION, portsAnnotationValue } from '../api/ports.js';
-import type { Container, Pod, PodStatus } from '../api/types.js';
+import type { Container, KubeObject, Pod, PodStatus } from '../api/types.js';
+import { credentialsFrom, imageBackoffMs, type RegistryCredential } from './image-pull.js';
 import { ContainerConfigError, containerEnv, expand, type EnvSources } from './podenv.js';
 import { decide, podStatus, recordStarted, statusChanged, type ContainerRecord } from './podstate.js';
 import { portEnv, PortRangeExhausted, resolvePort, type PortAllocator, type PortAssignment } from './ports.js';
@@ -205,7 +206,7 @@ export class PodWorker {
   private nextDeadline(): number | undefined {
     let next = this.tokenRefreshAt;
     for (const rec of this.records.values()) {
-      if (rec.backoffUntil !== undefined && (next === undefined || rec.backoffUntil < next)) next = rec.backoffUntil;
+      for (const at of [rec.backoffUntil, rec.pullBackOffAt]) if (at !== undefined && (next === undefined || at < next)) next = at;
     }
     return next;
   }
@@ -254,6 +255,7 @@ export class PodWorker {
       // A fixed ConfigMap or Secret shows up as a pod update only if it changes the pod; retry.
       this.records.get(all[0].name)!.backoffUntil = now + 5000;
     } else {
+      this.showPullBackOff(now);
       for (const action of decide(pod, this.records, now, this.liveness)) {
         const rec = this.records.get(action.container)!;
         const container = all.find((c) => c.name === action.container)!;
@@ -294,6 +296,8 @@ export class PodWorker {
         ports: (this.ports ?? []).filter((p) => p.container === container.name),
         logFile: logFileFor(this.deps.stateDir, pod, container.name, restartCount),
         imagePullPolicy: container.imagePullPolicy,
+        pullCredentials: runtime.name === 'docker' ? await this.pullCredentials() : undefined,
+        onImageEvent: (type, reason, message) => this.deps.event(pod, type, reason, message),
       };
       const state = await runtime.start(spec);
       // Only the previous instance is kept (for `kubectl logs --previous`); older ones go.
@@ -307,11 +311,58 @@ export class PodWorker {
     } catch (e) {
       const reason = e instanceof RuntimeError ? e.reason : e instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'RunContainerError';
       const message = (e as Error).message;
+      if (reason === 'ErrImagePull') return this.pullFailed(container, rec, message);
       if (rec.waiting?.message !== message) this.deps.event(pod, 'Warning', 'Failed', `Error: ${message}`);
       rec.waiting = { reason, message };
       // Retry with the same back-off a crashing container gets.
       rec.backoffUntil = Date.now() + 10_000;
     }
+  }
+
+  /** A failed pull shows as ErrImagePull, then ImagePullBackOff until the next try (10 s, doubling to 5 min). */
+  private pullFailed(container: Container, rec: ContainerRecord, message: string): void {
+    const now = Date.now();
+    rec.pullFailures = (rec.pullFailures ?? 0) + 1;
+    this.deps.event(this.pod, 'Warning', 'Failed', message.replace(/^failed/, 'Failed'));
+    this.deps.event(this.pod, 'Warning', 'Failed', 'Error: ErrImagePull');
+    rec.waiting = { reason: 'ErrImagePull', message };
+    rec.backoffUntil = now + imageBackoffMs(rec.pullFailures);
+    rec.pullBackOffAt = now + 1000;
+  }
+
+  /** Shown ErrImagePull turns ImagePullBackOff once its moment comes (see pullFailed). */
+  private showPullBackOff(now: number): void {
+    const all = [...(this.pod.spec.initContainers ?? []), ...this.pod.spec.containers];
+    for (const c of all) {
+      const rec = this.records.get(c.name);
+      if (rec?.pullBackOffAt === undefined || now < rec.pullBackOffAt) continue;
+      rec.pullBackOffAt = undefined;
+      const message = `Back-off pulling image "${c.image}"`;
+      rec.waiting = { reason: 'ImagePullBackOff', message };
+      this.deps.event(this.pod, 'Normal', 'BackOff', message);
+      this.deps.event(this.pod, 'Warning', 'Failed', 'Error: ImagePullBackOff');
+    }
+  }
+
+  /** The registry logins of the pod's imagePullSecrets; one that cannot be read is an event, and the pull goes on without it. */
+  private async pullCredentials(): Promise<RegistryCredential[]> {
+    const pod = this.pod;
+    const refs = (pod.spec as { imagePullSecrets?: { name?: string }[] }).imagePullSecrets;
+    const names = (Array.isArray(refs) ? refs : []).map((r) => r?.name).filter((n): n is string => !!n);
+    if (!names.length) return [];
+    const found: KubeObject[] = [];
+    const missing: string[] = [];
+    for (const name of names) {
+      const secret = await this.deps.sources.secret(pod.metadata.namespace!, name).catch(() => undefined);
+      if (secret) found.push(secret);
+      else missing.push(name);
+    }
+    const { credentials, problems } = credentialsFrom(found);
+    if (missing.length || problems.length) {
+      const why = [...(missing.length ? [`not found: ${missing.join(', ')}`] : []), ...problems].join('; ');
+      this.deps.event(pod, 'Warning', 'FailedToRetrieveImagePullSecret', `Unable to retrieve some image pull secrets (${why}); attempting to pull the image may not succeed.`);
+    }
+    return credentials;
   }
 
   /** Writes the pod's resolv.conf into its state directory; returns where (undefined: none to give). */

@@ -54,6 +54,11 @@ export const COMPONENTS = {
     fix: 'apt-get install -y dnsutils',
     problem: () => missingCommands('dig'),
   },
+  registry: {
+    adds: "image pulls by the docker runtime from Debian's docker-registry on loopback, with and without a login",
+    fix: 'apt-get install -y docker-registry apache2-utils',
+    problem: () => missingCommands('docker-registry', 'htpasswd'),
+  },
   'python-kubernetes': {
     adds: "Debian's python3-kubernetes client against the cluster (RBAC, in-cluster ServiceAccounts)",
     fix: 'apt-get install -y python3-kubernetes',

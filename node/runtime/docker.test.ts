@@ -218,13 +218,18 @@ describe('DockerRuntime with the real engine', await needs('docker'), () => {
 
   it('start failures carry Kubernetes waiting reasons and leave nothing behind', async (t) => {
     const env = await setup();
-    for (const policy of ['IfNotPresent', 'Always', 'Never', undefined]) {
-      await assert.rejects(env.rt.start(spec('local/not-here:1', ['true'], { imagePullPolicy: policy })), (e: unknown) => {
+    // A registry on loopback where nothing listens: a pull fails at once, and never leaves the machine.
+    const absent = '127.0.0.1:9/not-here:1';
+    await assert.rejects(env.rt.start(spec(absent, ['true'], { imagePullPolicy: 'Never' })), { name: 'RuntimeError', reason: 'ErrImageNeverPull', message: `Container image "${absent}" is not present with pull policy of Never` });
+    for (const policy of ['IfNotPresent', 'Always', undefined]) {
+      const events: string[] = [];
+      await assert.rejects(env.rt.start(spec(absent, ['true'], { imagePullPolicy: policy, onImageEvent: (_type, reason, message) => events.push(`${reason}: ${message}`) })), (e: unknown) => {
         assert.ok(e instanceof RuntimeError);
-        assert.equal(e.reason, 'ErrImageNeverPull');
-        assert.match(e.message, /image "local\/not-here:1" is not present on this node/);
+        assert.equal(e.reason, 'ErrImagePull');
+        assert.match(e.message, /^failed to pull image "127\.0\.0\.1:9\/not-here:1": .*connection refused/);
         return true;
       });
+      assert.deepEqual(events, [`Pulling: Pulling image "${absent}"`]);
     }
     await assert.rejects(env.rt.start(spec('', ['true'], { image: undefined })), { name: 'RuntimeError', reason: 'InvalidImageName' });
 

@@ -6,6 +6,8 @@ import { posix } from 'node:path';
 import { Readable, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { RuntimeError, type ContainerLabels, type ContainerSpec, type ContainerState, type ExecIO, type LogOptions, type Runtime } from './types.js';
+import { pullPolicyFor } from '../../api/defaults.js';
+import { credentialsFor, type RegistryCredential } from '../image-pull.js';
 
 export const LABEL = {
   podUid: 'io.tugboat.pod.uid',
@@ -55,7 +57,7 @@ export class DockerRuntime implements Runtime {
   async start(spec: ContainerSpec): Promise<ContainerState> {
     const image = spec.image?.trim();
     if (!image) throw new RuntimeError('InvalidImageName', `container "${spec.labels.containerName}": image is required by the docker runtime; set spec.containers[].image`);
-    await this.requireImage(image);
+    await this.ensureImage(image, spec);
     const name = containerName(spec.labels);
     const create: Docker.ContainerCreateOptions = {
       name,
@@ -220,16 +222,53 @@ export class DockerRuntime implements Runtime {
     await this.delivery;
   }
 
-  /** Images are never pulled on these machines, whatever the pull policy: only checked. */
-  private async requireImage(image: string): Promise<void> {
+  /** Whether the image is on this node; a reference docker cannot parse is InvalidImageName. */
+  private async imagePresent(image: string): Promise<boolean> {
     try {
       await this.docker.getImage(image).inspect();
+      return true;
     } catch (e) {
       const code = statusCode(e);
-      if (code === 404) throw new RuntimeError('ErrImageNeverPull', `image "${image}" is not present on this node and images are not pulled here; build or load it (docker import/load) first`, { cause: e });
+      if (code === 404) return false;
       if (code === 400) throw new RuntimeError('InvalidImageName', `image "${image}" is not a valid image reference: ${dockerReason(e)}`, { cause: e });
       throw new RuntimeError('RunContainerError', `checking image "${image}": ${dockerReason(e)}`, { cause: e });
     }
+  }
+
+  /** Makes sure the image is here as the pull policy says (kubelet's image manager). */
+  private async ensureImage(image: string, spec: ContainerSpec): Promise<void> {
+    const policy = spec.imagePullPolicy || pullPolicyFor(image);
+    const present = await this.imagePresent(image);
+    if (policy === 'Never') {
+      if (!present) throw new RuntimeError('ErrImageNeverPull', `Container image "${image}" is not present with pull policy of Never`);
+      return;
+    }
+    if (present && policy === 'IfNotPresent') {
+      spec.onImageEvent?.('Normal', 'Pulled', `Container image "${image}" already present on machine`);
+      return;
+    }
+    spec.onImageEvent?.('Normal', 'Pulling', `Pulling image "${image}"`);
+    const started = Date.now();
+    await this.pull(image, credentialsFor(image, spec.pullCredentials));
+    const took = ((Date.now() - started) / 1000).toFixed(3);
+    spec.onImageEvent?.('Normal', 'Pulled', `Successfully pulled image "${image}" in ${took}s`);
+  }
+
+  /** Pulls with each matching login in turn, then without one (as kubelet); ErrImagePull saying who refused what. */
+  private async pull(image: string, logins: RegistryCredential[]): Promise<void> {
+    const failures: string[] = [];
+    for (const login of [...logins, undefined]) {
+      try {
+        const authconfig = login && { username: login.username, password: login.password, serveraddress: login.registry };
+        const stream = await this.docker.pull(image, authconfig ? { authconfig } : {});
+        await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+        return;
+      } catch (e) {
+        const why = pullReason(e);
+        failures.push(login ? `registry ${login.registry} refused the login of Secret "${login.secret}" (${why})` : why);
+      }
+    }
+    throw new RuntimeError('ErrImagePull', `failed to pull image "${image}": ${failures.join('; then without a login: ')}`);
   }
 
   /** A same-named container of ours that is not running is a leftover of a failed attempt: replace it. */
@@ -434,6 +473,11 @@ async function* demuxedLog(source: Readable, limit: number, signal?: AbortSignal
     signal?.removeEventListener('abort', abort);
     source.destroy();
   }
+}
+
+/** What a failed pull says, without dockerode's `(HTTP code 500) server error - ` prefix. */
+function pullReason(e: unknown): string {
+  return dockerReason(e).replace(/^\(HTTP code \d+\)[^-]*- /, '').trim();
 }
 
 function statusCode(e: unknown): number | undefined {

@@ -1,6 +1,7 @@
 // The Runtime contract (DESIGN.md §4): how the node agent starts, stops, inspects, adopts and
 // execs into containers, whatever runs them. One implementation per runtime, picked once per pod.
 import type { Readable, Writable } from 'node:stream';
+import type { RegistryCredential } from '../image-pull.js';
 
 /** Labels every container carries, so a restarted agent can adopt what it started. */
 export interface ContainerLabels {
@@ -39,8 +40,12 @@ export interface ContainerSpec {
   /** File the container's stdout and stderr go to (the process runtime writes it; docker keeps its own). */
   logFile: string;
   resources?: { cpuMillis?: number; memoryBytes?: number };
-  /** `IfNotPresent` | `Always` | `Never`; images are never pulled on these machines, only checked. */
+  /** `IfNotPresent` | `Always` | `Never` (unset: Always for `:latest` or no tag, else IfNotPresent). */
   imagePullPolicy?: string;
+  /** Registry logins from the pod's imagePullSecrets. */
+  pullCredentials?: RegistryCredential[];
+  /** Told of image events (Pulling, Pulled), as kubelet records them on the pod. */
+  onImageEvent?: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 }
 
 export type ContainerPhase = 'running' | 'exited';

@@ -1,6 +1,7 @@
 // Helpers for tests that need a real Docker engine (test/requirements.ts checks that one answers):
-// a client, and the local busybox test image (notes/docker.md). Images are never pulled on these
-// machines; the test image is imported from busybox-static.
+// a client, and the local busybox test image (notes/docker.md). No image can be pulled from
+// outside here: the test image is imported from busybox-static, and pull tests serve it from a
+// registry on loopback (image-pull.test.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
