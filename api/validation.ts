@@ -10,7 +10,7 @@ import { cause, checkArray, checkEnum, checkObject, checkString, checkSyntax, ty
 import { validateConfigMap, validateSecret } from './validation/config.js';
 import { validateObjectMeta } from './validation/meta.js';
 import { validatePodSpec } from './validation/pod.js';
-import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isQualifiedName } from './validation/names.js';
+import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isIPv4, isQualifiedName } from './validation/names.js';
 import { validateCertificateSigningRequest } from './validation/certificates.js';
 import { isPathSegmentName, validateRbac } from './validation/rbac.js';
 import { validateService } from './validation/service.js';
@@ -87,11 +87,9 @@ function validateNamespace(causes: Causes, obj: KubeObject): void {
   });
 }
 
-const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-
 function isIPv4Cidr(value: string): boolean {
-  const m = CIDR.exec(value);
-  return !!m && m.slice(1, 5).every((o) => Number(o) <= 255 && String(Number(o)) === o) && Number(m[5]) <= 32;
+  const [ip, bits, ...rest] = value.split('/');
+  return rest.length === 0 && isIPv4(ip) && /^\d{1,2}$/.test(bits ?? '') && Number(bits) <= 32;
 }
 
 /** podCIDR(s): valid CIDRs, the first of the list the same as podCIDR, and never changed once set (but from none). */

@@ -12,6 +12,11 @@ import { MAX_CERTIFICATE_MS } from './controllers/csr.js';
 
 const KUBELET_CLIENT = { commonName: USER.apiserverNodeClient, organizations: [GROUP.masters], dnsNames: [], ips: [] };
 
+/** Control's client certificate towards node APIs (kube-apiserver's kubelet client), kept in `dir`. */
+function nodeClientCertificate(ca: CertificateAuthority, dir: string): Promise<{ certPem: string; keyPem: string }> {
+  return ensureSignedCertificate(ca, dir, 'apiserver-kubelet-client', KUBELET_CLIENT, ['digital signature', 'client auth'], MAX_CERTIFICATE_MS);
+}
+
 export interface PkiChange {
   /** The serving certificate is another one. */
   serving: boolean;
@@ -37,17 +42,13 @@ export class ControlPki implements CaPublisher {
   static async open(dir: string, sans: string[]): Promise<ControlPki> {
     const tls = await ensureTls(dir, sans);
     const ca = await loadCertificateAuthority(dir);
-    const client = await ensureSignedCertificate(ca, dir, 'apiserver-kubelet-client', KUBELET_CLIENT, ['digital signature', 'client auth'], MAX_CERTIFICATE_MS);
+    const client = await nodeClientCertificate(ca, dir);
     const bundle = trustBundle(dir);
     return new ControlPki(dir, sans, tls, ca, { cert: client.certPem, key: client.keyPem, caCert: bundle }, bundle);
   }
 
   /** The PEM CAs every client should trust now (the signing one first). */
   bundle(): string {
-    return this.trusted;
-  }
-
-  current(): string {
     return this.trusted;
   }
 
@@ -58,7 +59,7 @@ export class ControlPki implements CaPublisher {
   async refresh(): Promise<PkiChange> {
     const tls = await ensureTls(this.dir, this.sans);
     Object.assign(this.ca, await loadCertificateAuthority(this.dir));
-    const client = await ensureSignedCertificate(this.ca, this.dir, 'apiserver-kubelet-client', KUBELET_CLIENT, ['digital signature', 'client auth'], MAX_CERTIFICATE_MS);
+    const client = await nodeClientCertificate(this.ca, this.dir);
     const bundle = trustBundle(this.dir);
     const change = { serving: tls.cert !== this.tls.cert, bundle: bundle !== this.trusted };
     Object.assign(this.tls, tls);

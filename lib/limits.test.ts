@@ -82,28 +82,28 @@ describe('connection limits', () => {
   it('shares slots: a cap per client address and one in all, each slot back when released', () => {
     const refused: string[] = [];
     const shares = new ConnectionShares({ max: 3, perSource: 2 }, (why) => refused.push(why));
-    const a1 = shares.admit('10.0.0.1');
-    const a2 = shares.admit('10.0.0.1');
+    const a1 = shares.admit('127.0.0.11');
+    const a2 = shares.admit('127.0.0.11');
     assert.ok(a1 && a2);
-    assert.equal(shares.admit('10.0.0.1'), undefined);
-    const b1 = shares.admit('10.0.0.2');
+    assert.equal(shares.admit('127.0.0.11'), undefined);
+    const b1 = shares.admit('127.0.0.12');
     assert.ok(b1);
-    assert.equal(shares.admit('10.0.0.3'), undefined);
+    assert.equal(shares.admit('127.0.0.13'), undefined);
     assert.deepEqual(refused, ['per-source', 'capacity']);
     a1!();
-    assert.ok(shares.admit('10.0.0.3'), 'a released slot is free again');
+    assert.ok(shares.admit('127.0.0.13'), 'a released slot is free again');
   });
 
   it('tells when a flood has drained: that many connections ended since the most there were', () => {
     let drained = 0;
     const shares = new ConnectionShares({ max: 100, perSource: 100, drainedAfter: 3 }, undefined, () => drained++);
-    const releases = Array.from({ length: 5 }, () => shares.admit('10.0.0.1')!);
+    const releases = Array.from({ length: 5 }, () => shares.admit('127.0.0.11')!);
     releases[0]();
     releases[1]();
     assert.equal(drained, 0);
     releases[2]();
     assert.equal(drained, 1, 'three of the five ended');
-    const more = [shares.admit('10.0.0.1')!, shares.admit('10.0.0.1')!];
+    const more = [shares.admit('127.0.0.11')!, shares.admit('127.0.0.11')!];
     releases[3]();
     releases[4]();
     assert.equal(drained, 1, 'two ended since the new most of four');

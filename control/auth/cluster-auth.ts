@@ -56,5 +56,5 @@ export async function startClusterAuth(registry: Registry, opts: ClusterAuthOpti
 }
 
 function constantCa(pem: string): CaPublisher {
-  return { current: () => pem, onChange: () => undefined };
+  return { bundle: () => pem, onChange: () => undefined };
 }

@@ -86,7 +86,7 @@ export async function admitPodServiceAccount(registry: Registry, pod: KubeObject
 
 /** The CA bundle to publish, and a way to hear when it changes (a CA rotation). */
 export interface CaPublisher {
-  current(): string;
+  bundle(): string;
   onChange(listener: () => void): void;
 }
 
@@ -108,7 +108,7 @@ export async function runNamespaceDefaults(registry: Registry, ca: CaPublisher, 
     void registry.list(NAMESPACE, undefined).then(({ items }) => items.forEach((n) => queue.add(n.metadata.name!)), () => undefined);
   });
   const reconcile = async (namespace: string) => {
-    const caCert = ca.current();
+    const caCert = ca.bundle();
     const ns = await registry.get(NAMESPACE, undefined, namespace).catch(() => undefined);
     if (!ns || ns.metadata.deletionTimestamp) return;
     await ensureDefaultServiceAccount(registry, namespace);
