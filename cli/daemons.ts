@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { readKubeconfig, type Connection } from '../api/kubeconfig.js';
 import { startControl, type ControlOptions, type RunningControl } from '../control/index.js';
-import { startNode } from '../node/index.js';
+import { checkNodeCidrs, startNode, type NodeOptions } from '../node/index.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { CONTROLLER_FLAGS, controllerSettings } from './controller-flags.js';
 import { writePrometheusFiles } from './prometheus.js';
@@ -58,7 +58,10 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   'state-dir': { type: 'string', help: 'state directory (default $TUG_HOME/node)' },
   'node-api': { type: 'string', default: '0.0.0.0:10250', help: 'address of the node API (logs, exec)' },
   'metrics-addr': { type: 'string', default: '0.0.0.0:10249', help: 'address of the Prometheus /metrics endpoint' },
-  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
+  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods (hostport network)' },
+  network: { type: 'string', default: 'hostport', help: 'pod network: hostport (pods share the node network) or bridge (each pod its own namespace and address)' },
+  'cluster-cidr': { type: 'string', default: '198.19.0.0/16', help: 'range of every pod address in the cluster (bridge network: left unmasqueraded)' },
+  'service-cidr': { type: 'string', default: '127.77.0.0/16', help: 'range of ClusterIPs (bridge network: routed from pods to this node)' },
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
   'ca-poll': { type: 'string', default: '60', help: "seconds between fetches of control's CA bundle (to follow `tug ca rotate`)" },
   'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
@@ -68,6 +71,20 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
 
 export function tugHome(env: NodeJS.ProcessEnv): string {
   return env.TUG_HOME || join(env.HOME || homedir(), '.tug');
+}
+
+/** --network and the ranges the bridge mode needs, checked before anything starts. */
+export function networkSettings(flags: Flags): NodeOptions['network'] {
+  const mode = String(flags.network);
+  if (mode !== 'hostport' && mode !== 'bridge') throw new UsageError(`--network "${mode}" is not known; use hostport or bridge`);
+  const clusterCidr = String(flags['cluster-cidr']);
+  const serviceCidr = String(flags['service-cidr']);
+  try {
+    checkNodeCidrs(clusterCidr, serviceCidr);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { mode, clusterCidr, serviceCidr };
 }
 
 export function checkRuntime(flags: Flags): 'process' | 'docker' {
@@ -199,6 +216,7 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
       drainOnExit: !!flags['drain-on-exit'],
       proxy: proxySwitch(String(flags.proxy)),
       dns: dnsSettings(flags),
+      network: networkSettings(flags),
     });
     io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
     await signals.stopped;

@@ -18,7 +18,9 @@ import { PodTokens } from './tokens.js';
 import type { NodeMetrics } from './metrics.js';
 import { PodWorker } from './podworker.js';
 import { PortAllocator, type PortAssignment } from './ports.js';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readStateFile, writeFileAtomic } from './statefile.js';
+import { HostportNetwork } from './network/hostport.js';
+import type { PodNetwork } from './network/types.js';
 import { join } from 'node:path';
 import { NodeApiError, type ContainerAccess } from './nodeapi.js';
 import { RuntimeError, type ContainerState, type Runtime } from './runtime/types.js';
@@ -51,6 +53,8 @@ export interface AgentOptions {
   clusterDns?: () => { addr: string; ip?: string; domain: string } | undefined;
   /** The longest a terminating pod waits for every proxy to stop routing to it. */
   drainCapMs?: number;
+  /** The node's network mode for pods (default: hostport). */
+  network?: PodNetwork;
 }
 
 function microTime(): string {
@@ -74,21 +78,19 @@ export class NodeAgent {
   private reachable = true;
   private unsubscribes: (() => void)[] = [];
   private readonly ports: PortAllocator;
+  private readonly hostport: HostportNetwork;
+  private readonly network: PodNetwork;
   private readonly log: (message: string) => void;
 
   constructor(private readonly opts: AgentOptions) {
     this.tokens = new PodTokens(opts.client);
     // Port assignments outlive the agent: an adopted pod keeps listening where it was told to.
     const portsFile = join(opts.stateDir, 'ports.json');
-    this.ports = new PortAllocator(opts.portRange, undefined, (snapshot) => writeFileAtomic(portsFile, JSON.stringify(snapshot)));
-    if (existsSync(portsFile)) {
-      try {
-        for (const [uid, ports] of Object.entries(JSON.parse(readFileSync(portsFile, 'utf8')) as Record<string, PortAssignment[]>)) this.ports.restore(uid, ports);
-      } catch (e) {
-        console.error(`tug node: ignoring unreadable ${portsFile}: ${(e as Error).message}`);
-      }
-    }
     this.log = opts.log ?? ((m) => console.error(`tug node: ${m}`));
+    this.ports = new PortAllocator(opts.portRange, undefined, (snapshot) => writeFileAtomic(portsFile, JSON.stringify(snapshot)));
+    for (const [uid, ports] of Object.entries(readStateFile<Record<string, PortAssignment[]>>(portsFile, this.log) ?? {})) this.ports.restore(uid, ports);
+    this.hostport = new HostportNetwork(opts.nodeIP, this.ports);
+    this.network = opts.network ?? this.hostport;
     this.drain = new DrainBarrier(opts.client, opts.drainCapMs);
   }
 
@@ -102,6 +104,11 @@ export class NodeAgent {
   runtimeFor(pod: Pod): Runtime {
     const name = pod.spec.runtimeClassName ?? this.opts.defaultRuntime;
     return this.opts.runtimes.get(name) ?? unavailableRuntime(name, [...this.opts.runtimes.keys()]);
+  }
+
+  /** Process pods join the node's network mode; docker pods share the node's network (hostport). */
+  networkFor(pod: Pod): PodNetwork {
+    return this.runtimeFor(pod).name === 'process' ? this.network : this.hostport;
   }
 
   /** Logs and exec for the node API, found through the pod's worker. */
@@ -144,6 +151,7 @@ export class NodeAgent {
     this.heartbeat = this.heartbeatLoop();
     const client = this.opts.client;
     this.drain.start();
+    this.network.start();
     this.services = new Informer<Service>(client, SERVICE).start();
     this.pods = new Informer<Pod>(client, POD, {
       onAdd: (pod) => this.podChanged(pod),
@@ -152,6 +160,7 @@ export class NodeAgent {
     }, { fieldSelector: `spec.nodeName=${this.opts.nodeName}` }).start();
     await Promise.all([this.pods.waitForSync(), this.services.waitForSync()]);
     await this.removeOrphans();
+    void this.network.collect((uid) => this.workers.has(uid)).catch((e) => this.log(`cannot remove the network of pods no longer here: ${(e as Error).message}`));
   }
 
   /**
@@ -162,6 +171,8 @@ export class NodeAgent {
     this.abort.abort();
     for (const off of this.unsubscribes) off();
     await Promise.all([this.pods?.stop(), this.services?.stop()]);
+    // First, so that no worker still waits for its pod's network.
+    await this.network.stop();
     await Promise.all([...this.workers.values()].map((w) => w.stop(drain)));
     await Promise.all([this.heartbeat, this.drain.stop(), this.revisionWrite]);
   }
@@ -209,7 +220,7 @@ export class NodeAgent {
         nodeIP: this.opts.nodeIP,
         stateDir: this.opts.stateDir,
         runtimeFor: (p) => this.runtimeFor(p),
-        ports: this.ports,
+        networkFor: (p) => this.networkFor(p),
         sources: this.envSources(),
         writeStatus: (p, status) => this.writeStatus(p, status),
         finalizeDeletion: (p) => this.finalizeDeletion(p),
@@ -451,10 +462,4 @@ function unavailableRuntime(name: string, available: string[]): Runtime {
     logs: missing,
     close: async () => undefined,
   };
-}
-
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }

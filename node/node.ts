@@ -15,6 +15,7 @@ import { NodeTrust, savedTrust } from './trust.js';
 import { parsePortRange } from './ports.js';
 import { NodeMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import { ProcessRuntime } from './runtime/process.js';
+import { BridgeNetwork, bridgeProblem, type NetworkMode, type PodNetwork } from './network/index.js';
 import type { Runtime } from './runtime/types.js';
 
 export interface NodeOptions {
@@ -39,6 +40,8 @@ export interface NodeOptions {
   proxy?: boolean;
   /** How often the node fetches control's CA bundle, following a CA rotation (default a minute). */
   trustPollMs?: number;
+  /** The pod network (default hostport); bridge needs root, Linux, ip, nsenter and nft. */
+  network?: { mode: NetworkMode; clusterCidr: string; serviceCidr: string };
   /** Cluster DNS: where it listens (host:port), the domain and the upstreams; false runs none. */
   dns?: { addr: string; domain: string; upstreams?: string[] } | false;
   log?: (message: string) => void;
@@ -78,11 +81,18 @@ async function makeRuntimes(opts: NodeOptions): Promise<Map<string, Runtime>> {
   return runtimes;
 }
 
+function podNetwork(opts: NodeOptions, client: ApiClient, nodeName: string, log: (m: string) => void): PodNetwork | undefined {
+  if (opts.network?.mode !== 'bridge') return undefined;
+  return new BridgeNetwork({ client, nodeName, stateDir: opts.stateDir, clusterCidr: opts.network.clusterCidr, serviceCidr: opts.network.serviceCidr, log: (m) => log(`network: ${m}`) });
+}
+
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const nodeName = (opts.nodeName ?? hostname()).toLowerCase();
   const nodeIP = opts.nodeIP ?? primaryAddress();
   const log = opts.log ?? ((m: string) => console.error(`tug node: ${m}`));
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  const problem = opts.network?.mode === 'bridge' ? bridgeProblem() : undefined;
+  if (problem) throw new Error(`--network bridge: ${problem}; use --network hostport`);
   const portRange = parsePortRange(opts.portRange);
   const api = parseHostPort(opts.nodeApi, '--node-api');
   const pkiDir = join(opts.stateDir, 'pki');
@@ -163,6 +173,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       metrics,
       log,
       clusterDns: () => dnsInfo,
+      network: podNetwork(opts, client, nodeName, log),
     });
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
     // Proxy and DNS keep what they last knew here: a node restarted while control is away serves on.

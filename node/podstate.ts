@@ -225,7 +225,8 @@ export function recordStarted(rec: ContainerRecord | undefined, container: Conta
 
 export interface StatusOptions {
   hostIP: string;
-  podIP: string;
+  /** Unset while the pod has no address yet (its sandbox is being made). */
+  podIP?: string;
   now: number;
   startTime?: string;
   /** `process://` or `docker://` (a bare `docker` gets the `://`); default `process://`. */
@@ -355,8 +356,7 @@ export function podStatus(pod: Pod, records: Map<string, ContainerRecord>, opts:
     conditions,
     hostIP: opts.hostIP,
     hostIPs: [{ ip: opts.hostIP }],
-    podIP: opts.podIP,
-    podIPs: [{ ip: opts.podIP }],
+    ...(opts.podIP ? { podIP: opts.podIP, podIPs: [{ ip: opts.podIP }] } : {}),
     startTime: opts.startTime ?? pod.status?.startTime ?? rfc3339(opts.now),
   };
   if (inits.length > 0) status.initContainerStatuses = initStatuses;

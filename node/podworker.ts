@@ -9,7 +9,8 @@ import type { Container, KubeObject, Pod, PodStatus } from '../api/types.js';
 import { credentialsFrom, imageBackoffMs, type RegistryCredential } from './image-pull.js';
 import { ContainerConfigError, containerEnv, expand, type EnvSources } from './podenv.js';
 import { decide, podStatus, recordStarted, statusChanged, type ContainerRecord } from './podstate.js';
-import { portEnv, PortRangeExhausted, resolvePort, type PortAllocator, type PortAssignment } from './ports.js';
+import { portEnv, PortRangeExhausted, resolvePort, type PortAssignment } from './ports.js';
+import { SandboxError, type PodAttachment, type PodNetwork } from './network/types.js';
 import { startContainerProbes, type ContainerProbes, type ProbeOptions } from './probes.js';
 import { RuntimeError, type ContainerSpec, type ContainerState, type Runtime } from './runtime/types.js';
 import { mountsFor, podDir, prepareVolumes, removePodDir, volumeEnv } from './volumes.js';
@@ -23,7 +24,8 @@ export interface WorkerDeps {
   nodeIP: string;
   stateDir: string;
   runtimeFor(pod: Pod): Runtime;
-  ports: PortAllocator;
+  /** How the pod is put on the network (the node's mode; hostport for runtimes that cannot join a sandbox). */
+  networkFor(pod: Pod): PodNetwork;
   sources: EnvSources;
   /** Writes the pod's status (status subresource). */
   writeStatus(pod: Pod, status: PodStatus): Promise<void>;
@@ -60,6 +62,7 @@ export class PodWorker {
   private readonly probes = new Map<string, ContainerProbes>();
   private readonly liveness = new Map<string, 'success' | 'failure' | undefined>();
   private ports?: PortAssignment[];
+  private attachment?: PodAttachment;
   private publishedPorts?: string;
   private volumePaths?: Map<string, string>;
   /** When a projected ServiceAccount token must be renewed (the next sync is due by then). */
@@ -214,7 +217,8 @@ export class PodWorker {
   private async prepare(): Promise<boolean> {
     const pod = this.pod;
     try {
-      this.ports ??= await this.deps.ports.assign(this.uid, [...(pod.spec.initContainers ?? []), ...pod.spec.containers]);
+      this.attachment ??= await this.deps.networkFor(pod).attach(pod);
+      this.ports = this.attachment.ports;
       // Endpoints need to know where each port is served before the pod can turn ready.
       const annotation = portsAnnotationValue(this.ports);
       if (pod.metadata.annotations?.[PORTS_ANNOTATION] !== annotation && this.publishedPorts !== annotation) {
@@ -227,8 +231,11 @@ export class PodWorker {
       this.configError = undefined;
       return true;
     } catch (e) {
-      const reason = e instanceof PortRangeExhausted ? 'PortsExhausted' : e instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
-      if (this.configError?.message !== (e as Error).message) this.deps.event(pod, 'Warning', 'Failed', `Error: ${(e as Error).message}`);
+      const reason = e instanceof PortRangeExhausted ? 'PortsExhausted' : e instanceof SandboxError ? 'ContainerCreating' : e instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
+      if (this.configError?.message !== (e as Error).message) {
+        if (e instanceof SandboxError) this.deps.event(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(e as Error).message}`);
+        else this.deps.event(pod, 'Warning', 'Failed', `Error: ${(e as Error).message}`);
+      }
       this.configError = { reason, message: (e as Error).message };
       return false;
     }
@@ -282,7 +289,7 @@ export class PodWorker {
       const mounts = mountsFor(container, this.volumePaths ?? new Map());
       const resolvConf = this.writeResolvConf(dns);
       if (runtime.name === 'process') Object.assign(base, volumeEnv(this.deps.stateDir, this.uid, container.name, mounts));
-      const env = await containerEnv(pod, container, base, this.deps.sources, this.deps.nodeIP);
+      const env = await containerEnv(pod, container, base, this.deps.sources, this.attachment?.podIP ?? this.deps.nodeIP);
       const spec: ContainerSpec = {
         labels: { podUid: this.uid, podName: pod.metadata.name!, namespace: pod.metadata.namespace!, containerName: container.name, restartCount },
         image: container.image,
@@ -294,6 +301,7 @@ export class PodWorker {
         mounts,
         resolvConf,
         ports: (this.ports ?? []).filter((p) => p.container === container.name),
+        netns: this.attachment?.netns,
         logFile: logFileFor(this.deps.stateDir, pod, container.name, restartCount),
         imagePullPolicy: container.imagePullPolicy,
         pullCredentials: runtime.name === 'docker' ? await this.pullCredentials() : undefined,
@@ -413,7 +421,7 @@ export class PodWorker {
     const probes = startContainerProbes(
       container,
       {
-        host: this.deps.nodeIP,
+        host: this.attachment?.podIP ?? this.deps.nodeIP,
         resolvePort: (port) => resolvePort(this.ports ?? [], container.name, port),
         exec: (command, timeoutMs) => execWithTimeout(runtime, id, command, timeoutMs),
       },
@@ -443,8 +451,13 @@ export class PodWorker {
     this.probes.clear();
   }
 
+  /** The pod's address: its own once attached (bridge), the node's in the hostport mode. */
+  private podIP(): string | undefined {
+    return this.attachment?.podIP ?? (this.deps.networkFor(this.pod).mode === 'hostport' ? this.deps.nodeIP : undefined);
+  }
+
   private async publishStatus(): Promise<void> {
-    const status = podStatus(this.pod, this.records, { hostIP: this.deps.nodeIP, podIP: this.deps.nodeIP, now: Date.now(), startTime: this.startTime, containerIDPrefix: `${this.deps.runtimeFor(this.pod).name}://` });
+    const status = podStatus(this.pod, this.records, { hostIP: this.deps.nodeIP, podIP: this.podIP(), now: Date.now(), startTime: this.startTime, containerIDPrefix: `${this.deps.runtimeFor(this.pod).name}://` });
     if (!statusChanged(this.lastStatus, status)) return;
     await this.deps.writeStatus(this.pod, status);
     this.lastStatus = status;
@@ -463,7 +476,7 @@ export class PodWorker {
     for (const rec of this.records.values()) if (rec.current?.phase === 'running') this.deps.event(pod, 'Normal', 'Killing', `Stopping container ${rec.name}`);
     await this.stopProbes();
     await this.stopContainers();
-    this.deps.ports.release(this.uid);
+    await this.deps.networkFor(pod).detach(this.uid).catch((e) => this.deps.log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: cannot take it off the network: ${(e as Error).message}`));
     removePodDir(this.deps.stateDir, this.uid);
     if (!this.deleted) await this.deps.finalizeDeletion(pod);
   }

@@ -89,6 +89,11 @@ export const COMPONENTS = {
     fix: 'run the tests as root on Linux with iproute2 (apt-get install -y iproute2)',
     problem: netnsProblem,
   },
+  nftables: {
+    adds: 'the bridge pod network (masquerade, NetworkPolicy)',
+    fix: 'apt-get install -y nftables',
+    problem: () => (missingCommands('nft') ? 'the nft command (nftables) is not on PATH' : undefined),
+  },
   examples: {
     adds: 'the upstream Kubernetes manifests applied unchanged',
     fix: `check out the shared folder beside the repository (${SHARED_EXAMPLES})`,

@@ -4,6 +4,8 @@
 import { errors } from '../../api/errors.js';
 import { type ResourceInfo, resourceOfKind } from '../../api/resources.js';
 import type { KubeObject, ServiceSpec } from '../../api/types.js';
+import { cidrContains, intToIp, ipToInt, parseCidr } from '../../api/cidr.js';
+
 
 const SERVICE: ResourceInfo = resourceOfKind('Service');
 
@@ -13,35 +15,6 @@ export interface AllocatorConfig {
 }
 
 export const DEFAULT_ALLOCATOR_CONFIG: AllocatorConfig = { serviceCidr: '127.77.0.0/16', nodePortRange: [30000, 32767] };
-
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}
-
-export function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
-}
-
-/** A CIDR's first address (as a number) and size; `what` names it in the error for a bad one. */
-export function parseCidr(cidr: string, what = 'service CIDR', example = '127.77.0.0/16'): { base: number; size: number; prefix: number } {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
-  if (!m || Number(m[2]) > 30 || m[1].split('.').some((o) => Number(o) > 255)) {
-    throw new Error(`invalid ${what} "${cidr}": expected an IPv4 CIDR such as ${example}`);
-  }
-  const size = 2 ** (32 - Number(m[2]));
-  return { base: ipToInt(m[1]) - (ipToInt(m[1]) % size), size, prefix: Number(m[2]) };
-}
-
-/** Whether two parsed CIDRs share an address. */
-export function cidrsOverlap(a: { base: number; size: number }, b: { base: number; size: number }): boolean {
-  return a.base < b.base + b.size && b.base < a.base + a.size;
-}
-
-export function cidrContains(cidr: string, ip: string): boolean {
-  const { base, size } = parseCidr(cidr);
-  const n = ipToInt(ip);
-  return n >= base && n < base + size;
-}
 
 /** The first and last address of a CIDR are never a ClusterIP (as Kubernetes' allocator). */
 function isNetworkOrBroadcast(cidr: string, ip: string): boolean {

@@ -6,7 +6,7 @@
 import type { Informer } from '../../api/informer.js';
 import { resourceOfKind } from '../../api/resources.js';
 import type { Node } from '../../api/types.js';
-import { cidrsOverlap, intToIp, parseCidr } from '../apiserver/allocators.js';
+import { cidrsOverlap, intToIp, parseCidr } from '../../api/cidr.js';
 import type { EventRecorder } from './events.js';
 import type { Controller, ControllerContext } from './manager.js';
 import { WorkQueue } from './queue.js';

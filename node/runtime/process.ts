@@ -60,6 +60,8 @@ interface ContainerRecord {
   workingDir: string;
   /** The container runs in its own mount namespace (for its resolv.conf): exec enters it. */
   mountNamespace?: boolean;
+  /** The container runs in its pod's network namespace (bridge mode): exec enters it. */
+  netns?: string;
 }
 
 interface Watched {
@@ -126,6 +128,8 @@ export class ProcessRuntime implements Runtime {
       shim.splice(0, 3, 'unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', RESOLV_CONF_SHIM);
       shim.splice(shim.indexOf('tugboat-shim') + 1, 0, ownResolvConf);
     }
+    // nsenter execs in place too: the pod's sandbox first, then the rest as before.
+    if (spec.netns) shim.unshift('nsenter', `--net=${spec.netns}`, '--');
     const log = await open(spec.logFile, 'a');
     let child: ChildProcess;
     try {
@@ -162,6 +166,7 @@ export class ProcessRuntime implements Runtime {
       env,
       workingDir,
       ...(ownResolvConf ? { mountNamespace: true } : {}),
+      ...(spec.netns ? { netns: spec.netns } : {}),
     };
     try {
       await writeAtomic(this.recordPath(record.id), JSON.stringify(record));
@@ -241,11 +246,12 @@ export class ProcessRuntime implements Runtime {
       io.stderr.write(`exec: "${command[0]}": ${found.error}\n`);
       return found.code === 'EACCES' ? 126 : 127;
     }
-    // A container with its own mount namespace is entered, so it sees its own resolv.conf.
-    const argv = record.mountNamespace ? ['nsenter', `--target=${record.pid}`, '--mount', '--', found.path, ...command.slice(1)] : [found.path, ...command.slice(1)];
+    // The container's own namespaces are entered: it sees its resolv.conf and its pod's network.
+    const namespaces = [...(record.mountNamespace ? ['--mount'] : []), ...(record.netns ? ['--net'] : [])];
+    const argv = namespaces.length > 0 ? ['nsenter', `--target=${record.pid}`, ...namespaces, '--', found.path, ...command.slice(1)] : [found.path, ...command.slice(1)];
     return new Promise<number>((resolve, reject) => {
       const child = spawn(argv[0], argv.slice(1), {
-        argv0: record.mountNamespace ? undefined : command[0],
+        argv0: namespaces.length > 0 ? undefined : command[0],
         cwd: record.workingDir,
         env: record.env,
         detached: true, // its own group, so an abort ends whatever it started too

@@ -37,6 +37,8 @@ export interface ContainerSpec {
   resolvConf?: { hostPath: string; sameAsNode: boolean };
   /** Node ports the container listens on (hostport network mode): for information and docker. */
   ports: { name?: string; containerPort: number; hostPort: number; protocol: string }[];
+  /** The pod's network namespace (bridge mode), which the container joins; unset: the node's. */
+  netns?: string;
   /** File the container's stdout and stderr go to (the process runtime writes it; docker keeps its own). */
   logFile: string;
   resources?: { cpuMillis?: number; memoryBytes?: number };

@@ -25,11 +25,23 @@ export interface ControlProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `tug control` on a free loopback port and waits until it serves. */
-export async function startControl(t: { after(fn: () => unknown): void }, dir: string, extra: string[] = []): Promise<ControlProcess> {
+/**
+ * Where a process runs: `wrap` goes before its command line (for example nsenter into a network
+ * namespace standing for another host) and `ip` is that host's address.
+ */
+export interface Host {
+  wrap: string[];
+  ip: string;
+}
+
+export const LOCAL_HOST: Host = { wrap: [], ip: '127.0.0.1' };
+
+/** Starts `tug control` on a free port of the host (loopback by default) and waits until it serves. */
+export async function startControl(t: { after(fn: () => unknown): void }, dir: string, extra: string[] = [], host: Host = LOCAL_HOST): Promise<ControlProcess> {
   const kubeconfig = join(dir, 'kubeconfig');
   const dataDir = join(dir, 'control');
-  const child = spawn(process.execPath, [TUG, 'control', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--kubeconfig', kubeconfig, ...extra], {
+  const argv = [...host.wrap, process.execPath, TUG, 'control', '--listen', `${host.ip}:0`, '--data-dir', dataDir, '--kubeconfig', kubeconfig, ...extra];
+  const child = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, TUG_HOME: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -90,9 +102,10 @@ export function run(command: string, args: string[], opts: { env?: NodeJS.Proces
 }
 
 /** A kubectl bound to one cluster, with its own HOME so no discovery cache leaks between tests. */
-export function kubectlFor(control: ControlProcess, home: string) {
+export function kubectlFor(control: ControlProcess, home: string, host: Host = LOCAL_HOST) {
   const env = { ...process.env, HOME: home, KUBECONFIG: control.kubeconfig };
-  return (args: string[], input?: string) => run('kubectl', args, { env, input });
+  const argv = [...host.wrap, 'kubectl'];
+  return (args: string[], input?: string) => run(argv[0], [...argv.slice(1), ...args], { env, input });
 }
 
 export function tug(env: NodeJS.ProcessEnv, args: string[], input?: string): Promise<RunResult> {

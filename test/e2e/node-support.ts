@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { readKubeconfig } from '../../api/kubeconfig.js';
-import { eventually, kubectlFor, startControl, tempDir, TUG, type ControlProcess } from './harness.js';
+import { eventually, kubectlFor, LOCAL_HOST, startControl, tempDir, TUG, type ControlProcess, type Host } from './harness.js';
 
 export interface WebPodOptions {
   /** Put in the command line, so the test finds (and at the end kills) the pod's processes. */
@@ -118,6 +118,8 @@ export interface NodeFlags {
   token?: string;
   /** The CA file given with a token (default: the CA of control's kubeconfig). */
   caCert?: string;
+  /** The host it runs on (default this one, at 127.0.0.1). */
+  host?: Host;
 }
 
 /** A control node, `tug node` processes joined to it, and a kubectl for it. */
@@ -130,16 +132,19 @@ export class NodeCluster {
   private readonly cleanups: (() => unknown)[] = [];
   readonly scope = { after: (fn: () => unknown) => this.cleanups.push(fn) };
 
+  /** `controlHost`: where control and kubectl run (default this host, on loopback). */
+  constructor(private readonly controlHost: Host = LOCAL_HOST) {}
+
   /** Starts the control process; `controlFlags` are extra `tug control` flags. */
   async start(controlFlags: string[] = []): Promise<void> {
     this.dir = tempDir(this.scope);
-    this.useControl(await startControl(this.scope, this.dir, controlFlags));
+    this.useControl(await startControl(this.scope, this.dir, controlFlags, this.controlHost));
   }
 
   /** Points kubectl at a (re)started control process. */
   useControl(control: ControlProcess): void {
     this.control = control;
-    this.kubectl = kubectlFor(control, this.dir);
+    this.kubectl = kubectlFor(control, this.dir, this.controlHost);
   }
 
   /** A marker unique to this test process, whose pod processes are killed at the end whatever happens. */
@@ -169,11 +174,17 @@ export class NodeCluster {
 
   async startNode(flags: NodeFlags): Promise<NodeProcess> {
     let out = '';
-    const child = spawn(
+    const host = flags.host ?? LOCAL_HOST;
+    const argv = [
+      ...host.wrap,
       process.execPath,
-      [TUG, 'node', ...this.credentialFlags(flags), '--node-name', flags.name, '--node-ip', '127.0.0.1', '--state-dir', this.stateDir(flags.name), '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process', '--dns-addr', 'off', ...(flags.extra ?? [])],
-      { env: { ...process.env, TUG_HOME: this.dir }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+      TUG,
+      'node',
+      ...this.credentialFlags(flags),
+      ...['--node-name', flags.name, '--node-ip', host.ip, '--state-dir', this.stateDir(flags.name), '--node-api', `${host.ip}:0`, '--metrics-addr', `${host.ip}:0`],
+      ...['--port-range', flags.portRange, '--heartbeat', '1', '--runtime', flags.runtime ?? 'process', '--dns-addr', 'off', ...(flags.extra ?? [])],
+    ];
+    const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, TUG_HOME: this.dir }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
     const exited = new Promise<void>((r) => child.once('exit', () => r()));

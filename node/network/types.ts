@@ -1,0 +1,42 @@
+// How a pod is put on the network (DESIGN.md §4), whatever the mode: its address, where each of
+// its ports is served, and the network namespace its containers join.
+import type { PodPort } from '../../api/ports.js';
+import type { Pod } from '../../api/types.js';
+
+export interface PodAttachment {
+  /** status.podIP: the node's address (hostport) or the pod's own (bridge). */
+  podIP: string;
+  /** Each declared containerPort and the port it is served on at podIP. */
+  ports: PodPort[];
+  /** The network namespace the pod's containers join (bridge mode). */
+  netns?: string;
+}
+
+export interface PodNetwork {
+  readonly mode: 'hostport' | 'bridge';
+  start(): void;
+  stop(): Promise<void>;
+  /** Puts the pod on the network (idempotent per pod uid; an adopted pod keeps what it had). */
+  attach(pod: Pod): Promise<PodAttachment>;
+  /** Takes the pod off the network once its containers are gone. */
+  detach(uid: string): Promise<void>;
+  /** Frees what pods this node no longer runs still hold (pods deleted while the node was down). */
+  collect(isKept: (uid: string) => boolean): Promise<void>;
+}
+
+/** The pod cannot be put on the network (yet): kubelet's FailedCreatePodSandBox. */
+export class SandboxError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SandboxError';
+  }
+}
+
+/** In a pod's own network namespace every containerPort is served on itself. */
+export function declaredPorts(pod: Pod): PodPort[] {
+  const out: PodPort[] = [];
+  for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+    for (const p of c.ports ?? []) out.push({ container: c.name, ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, hostPort: p.containerPort, protocol: p.protocol ?? 'TCP' });
+  }
+  return out;
+}
