@@ -17,14 +17,22 @@ export function intToIp(n: number): string {
   return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 }
 
-/** A CIDR's first address (as a number) and size; `what` names it in the error for a bad one. */
-export function parseCidr(cidr: string, what = 'service CIDR', example = '127.77.0.0/16'): Cidr {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
-  if (!m || Number(m[2]) > 30 || m[1].split('.').some((o) => Number(o) > 255)) {
-    throw new Error(`invalid ${what} "${cidr}": expected an IPv4 CIDR such as ${example}`);
-  }
+/** An IPv4 CIDR of any prefix length (0 to 32), or undefined when `text` is not one. */
+export function tryParseCidr(text: string): Cidr | undefined {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(text);
+  if (!m || Number(m[2]) > 32 || m[1].split('.').some((o) => Number(o) > 255)) return undefined;
   const size = 2 ** (32 - Number(m[2]));
   return { base: ipToInt(m[1]) - (ipToInt(m[1]) % size), size, prefix: Number(m[2]) };
+}
+
+/**
+ * A CIDR that addresses are handed out from (so at most /30); `what` names it in the error for a
+ * bad one.
+ */
+export function parseCidr(cidr: string, what = 'service CIDR', example = '127.77.0.0/16'): Cidr {
+  const parsed = tryParseCidr(cidr);
+  if (!parsed || parsed.prefix > 30) throw new Error(`invalid ${what} "${cidr}": expected an IPv4 CIDR such as ${example}`);
+  return parsed;
 }
 
 export function formatCidr(c: Cidr): string {

@@ -41,6 +41,9 @@ export function applyDefaults(resource: ResourceInfo, obj: KubeObject): void {
     case 'Service':
       if (isObj(obj.spec)) defaultServiceSpec(obj.spec);
       break;
+    case 'NetworkPolicy':
+      if (isObj(obj.spec)) defaultNetworkPolicySpec(obj.spec);
+      break;
     case 'Secret':
       defaultSecret(obj);
       break;
@@ -156,6 +159,11 @@ function defaultSecret(obj: KubeObject): void {
 }
 
 function defaultNamespace(obj: KubeObject): void {
+  // Every namespace carries its own name as a label (Kubernetes 1.21+), so selectors (a
+  // NetworkPolicy's namespaceSelector) can pick one by name.
+  if (typeof obj.metadata.name === 'string' && obj.metadata.name) {
+    obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
+  }
   const spec = child(obj, 'spec');
   if (spec && spec.finalizers === undefined) spec.finalizers = ['kubernetes'];
   const status = child(obj, 'status');
@@ -167,4 +175,22 @@ function defaultNodeSpec(spec: Record<string, unknown>): void {
   const list = spec.podCIDRs;
   if (typeof spec.podCIDR === 'string' && spec.podCIDR && (list === undefined || (Array.isArray(list) && list.length === 0))) spec.podCIDRs = [spec.podCIDR];
   else if (!spec.podCIDR && Array.isArray(list) && typeof list[0] === 'string') spec.podCIDR = list[0];
+}
+
+/**
+ * Kubernetes' defaults: policyTypes is Ingress, plus Egress when the policy has egress rules;
+ * a port without a protocol is TCP.
+ */
+function defaultNetworkPolicySpec(spec: Record<string, unknown>): void {
+  if (spec.policyTypes === undefined || (Array.isArray(spec.policyTypes) && spec.policyTypes.length === 0)) {
+    spec.policyTypes = Array.isArray(spec.egress) && spec.egress.length > 0 ? ['Ingress', 'Egress'] : ['Ingress'];
+  }
+  for (const key of ['ingress', 'egress']) {
+    const rules = spec[key];
+    if (!Array.isArray(rules)) continue;
+    for (const rule of rules) {
+      if (!isObj(rule) || !Array.isArray(rule.ports)) continue;
+      for (const port of rule.ports) if (isObj(port) && port.protocol === undefined) port.protocol = 'TCP';
+    }
+  }
 }

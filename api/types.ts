@@ -304,6 +304,29 @@ export interface Event extends KubeObject {
   count?: number;
 }
 
+export interface NetworkPolicyPort {
+  protocol?: string;
+  port?: number | string;
+  endPort?: number;
+}
+
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+
+export interface NetworkPolicySpec {
+  podSelector: LabelSelector;
+  policyTypes?: ('Ingress' | 'Egress')[];
+  ingress?: { from?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[];
+  egress?: { to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[];
+}
+
+export interface NetworkPolicy extends KubeObject {
+  spec: NetworkPolicySpec;
+}
+
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
 export interface WatchEvent<T extends KubeObject = KubeObject> {

@@ -10,7 +10,9 @@ import { cause, checkArray, checkEnum, checkObject, checkString, checkSyntax, ty
 import { validateConfigMap, validateSecret } from './validation/config.js';
 import { validateObjectMeta } from './validation/meta.js';
 import { validatePodSpec } from './validation/pod.js';
-import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isIPv4, isQualifiedName } from './validation/names.js';
+import { tryParseCidr } from './cidr.js';
+import { validateNetworkPolicy } from './validation/networkpolicy.js';
+import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isQualifiedName } from './validation/names.js';
 import { validateCertificateSigningRequest } from './validation/certificates.js';
 import { isPathSegmentName, validateRbac } from './validation/rbac.js';
 import { validateService } from './validation/service.js';
@@ -70,6 +72,9 @@ export function validateObject(resource: ResourceInfo, obj: KubeObject, old?: Ku
     case 'CertificateSigningRequest':
       causes.push(...validateCertificateSigningRequest(obj, old));
       break;
+    case 'NetworkPolicy':
+      causes.push(...validateNetworkPolicy(obj));
+      break;
     case 'Role':
     case 'ClusterRole':
     case 'RoleBinding':
@@ -88,8 +93,7 @@ function validateNamespace(causes: Causes, obj: KubeObject): void {
 }
 
 function isIPv4Cidr(value: string): boolean {
-  const [ip, bits, ...rest] = value.split('/');
-  return rest.length === 0 && isIPv4(ip) && /^\d{1,2}$/.test(bits ?? '') && Number(bits) <= 32;
+  return tryParseCidr(value) !== undefined;
 }
 
 /** podCIDR(s): valid CIDRs, the first of the list the same as podCIDR, and never changed once set (but from none). */

@@ -74,7 +74,7 @@ export function tugHome(env: NodeJS.ProcessEnv): string {
 }
 
 /** --network and the ranges the bridge mode needs, checked before anything starts. */
-export function networkSettings(flags: Flags): NodeOptions['network'] {
+export function networkSettings(flags: Flags): NonNullable<NodeOptions['network']> {
   const mode = String(flags.network);
   if (mode !== 'hostport' && mode !== 'bridge') throw new UsageError(`--network "${mode}" is not known; use hostport or bridge`);
   const clusterCidr = String(flags['cluster-cidr']);

@@ -10,10 +10,10 @@ import { resourceOfKind } from '../api/resources.js';
 import { labelSelectorToString } from '../api/selectors.js';
 import type { Deployment, Node, Pod, Service } from '../api/types.js';
 import type { RunningControl } from '../control/index.js';
-import { startNode, type RunningNode } from '../node/index.js';
-import { flagHelp, parseFlags, UsageError, type FlagSpec } from './args.js';
+import { bridgeProblem, startNode, type NodeOptions, type RunningNode } from '../node/index.js';
+import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { controllerSettings } from './controller-flags.js';
-import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, onStopSignal, startControlFromFlags, tugHome } from './daemons.js';
+import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, networkSettings, onStopSignal, startControlFromFlags, tugHome } from './daemons.js';
 import { readManifests } from './manifests.js';
 import { prometheusInstalled, PROMETHEUS_DEFAULT_LISTEN, startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { applyCommand, type Out } from './resources-cmd.js';
@@ -33,12 +33,26 @@ const UP_FLAGS: Record<string, FlagSpec> = {
   runtime: { type: 'string', default: 'process', help: 'default container runtime of the node: process or docker' },
   'node-api': { type: 'string', default: '127.0.0.1:10250', help: 'address of the node API (logs, exec; port 0 picks a free one)' },
   'metrics-addr': { type: 'string', default: '127.0.0.1:10249', help: "address of the node's Prometheus /metrics endpoint (port 0 picks a free one)" },
-  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods' },
+  'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods (hostport network)' },
+  network: { type: 'string', default: 'auto', help: 'pod network: bridge (each pod its own address), hostport (pods share the node network), or auto: bridge where this host can run it' },
   'with-examples': { type: 'boolean', help: `apply the manifests in ${EXAMPLES_DIR} and wait for their Deployments` },
   prometheus: { type: 'boolean', help: 'also run Prometheus (the installed prometheus binary) scraping this cluster, data in $TUG_HOME/prometheus' },
   'prometheus-addr': { type: 'string', default: PROMETHEUS_DEFAULT_LISTEN, help: 'where that Prometheus serves its web UI and API' },
   ...DNS_FLAGS,
 };
+
+/** The node's pod network: as asked, or with `auto` the bridge where this host can run it; and why. */
+function upNetwork(flags: Flags): { settings: NonNullable<NodeOptions['network']>; why: string } {
+  const asked = String(flags.network);
+  if (asked !== 'auto' && asked !== 'bridge' && asked !== 'hostport') throw new UsageError(`--network "${asked}" is not known; use auto, bridge or hostport`);
+  const settings = networkSettings({ ...flags, network: asked === 'auto' ? 'hostport' : asked });
+  const ports = `pods share the node network on ports ${flags['port-range']}`;
+  if (asked === 'hostport') return { settings, why: `network hostport as asked: ${ports}` };
+  const problem = bridgeProblem();
+  if (asked === 'bridge' && problem) throw new UsageError(`--network bridge: ${problem}; use --network hostport`);
+  if (problem) return { settings, why: `network hostport, because ${problem}: ${ports}` };
+  return { settings: { ...settings, mode: 'bridge' }, why: `network bridge: each pod gets its own address of the node's share of ${settings.clusterCidr}` };
+}
 
 /** How to run this CLI in the printed hints: `tug` when installed as such, else an alias line. */
 function tugCommand(): { name: string; alias?: string } {
@@ -182,6 +196,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
     return 0;
   }
   const runtime = checkRuntime(flags);
+  const network = upNetwork(flags);
   const controllers = controllerSettings(flags);
   // Checked before anything starts, so a missing binary costs nothing.
   if (flags.prometheus && !prometheusInstalled()) throw new UsageError('--prometheus needs the prometheus binary, which is not installed: apt install prometheus, or leave out --prometheus');
@@ -200,7 +215,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
     client = new ApiClient(connection);
     if (!stop.aborted) {
       const nodeName = hostname().toLowerCase();
-      io.out(`tug up: starting node ${nodeName} (runtime ${runtime}, pods on ports ${flags['port-range']})`);
+      io.out(`tug up: starting node ${nodeName} (runtime ${runtime}; ${network.why})`);
       node = await startNode({
         connection,
         nodeName,
@@ -213,6 +228,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
         // `tug up` owns its pods: Ctrl-C stops them; the next `tug up` starts them again.
         drainOnExit: true,
         dns: dnsSettings(flags),
+        network: network.settings,
       });
       if (await waitForNodeReady(client, io, node.nodeName, stop)) {
         io.out(`tug node: ${node.nodeName} (${node.nodeIP}) is Ready; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);

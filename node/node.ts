@@ -15,7 +15,7 @@ import { NodeTrust, savedTrust } from './trust.js';
 import { parsePortRange } from './ports.js';
 import { NodeMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import { ProcessRuntime } from './runtime/process.js';
-import { BridgeNetwork, bridgeProblem, type NetworkMode, type PodNetwork } from './network/index.js';
+import { BridgeNetwork, bridgeProblem, type NetworkMode } from './network/index.js';
 import type { Runtime } from './runtime/types.js';
 
 export interface NodeOptions {
@@ -81,7 +81,7 @@ async function makeRuntimes(opts: NodeOptions): Promise<Map<string, Runtime>> {
   return runtimes;
 }
 
-function podNetwork(opts: NodeOptions, client: ApiClient, nodeName: string, log: (m: string) => void): PodNetwork | undefined {
+function podNetwork(opts: NodeOptions, client: ApiClient, nodeName: string, log: (m: string) => void): BridgeNetwork | undefined {
   if (opts.network?.mode !== 'bridge') return undefined;
   return new BridgeNetwork({ client, nodeName, stateDir: opts.stateDir, clusterCidr: opts.network.clusterCidr, serviceCidr: opts.network.serviceCidr, log: (m) => log(`network: ${m}`) });
 }
@@ -159,6 +159,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       server.useTls({ cert: issued.certPem, key: issued.keyPem });
     };
     renewing.push(keepRenewed(renewableServingCertificate(client, nodeName, pkiDir, log, () => serving.certPem, renewedServing), log, renewal.signal, trust));
+    const network = podNetwork(opts, client, nodeName, log);
     agent = new NodeAgent({
       client,
       nodeName,
@@ -173,7 +174,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       metrics,
       log,
       clusterDns: () => dnsInfo,
-      network: podNetwork(opts, client, nodeName, log),
+      network,
     });
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
     // Proxy and DNS keep what they last knew here: a node restarted while control is away serves on.
@@ -181,7 +182,16 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     if (opts.proxy !== false) {
       const reporter = agent;
       // Published on the Lease: nodes draining a pod wait until this proxy no longer routes to it.
-      proxy = await startProxy({ client, nodeName, nodeIP, metrics: metrics.registry, checkpointDir, log: (m) => log(`proxy: ${m}`), onProgrammed: (revision) => reporter.reportProxyRevision(revision) });
+      proxy = await startProxy({
+        client,
+        nodeName,
+        nodeIP,
+        metrics: metrics.registry,
+        checkpointDir,
+        log: (m) => log(`proxy: ${m}`),
+        onProgrammed: (revision) => reporter.reportProxyRevision(revision),
+        admits: network?.admits,
+      });
     }
     access = agent.access();
     if (opts.dns) {

@@ -159,3 +159,38 @@ export class Balancer implements HealthPicker {
     for (const [ip, a] of this.affinity) if (a.expires <= now) this.affinity.delete(ip);
   }
 }
+
+/** Whether `clientIP` may reach `endpoint` over `protocol` (NetworkPolicy, decided by the node). */
+export type Admission = (clientIP: string, endpoint: Endpoint, protocol: string) => boolean;
+
+/**
+ * A Picker that passes over endpoints the client may not reach: the node proxy connects from
+ * the node's own address, so the policy of the real client is checked here, before connecting.
+ * None admitted is the same as none left: the client is refused.
+ */
+export class AdmittingPicker implements HealthPicker {
+  constructor(
+    private readonly inner: Balancer,
+    private readonly admits: Admission,
+    private readonly protocol: string,
+  ) {}
+
+  pick(clientIP: string, exclude?: ReadonlySet<string>): Endpoint | undefined {
+    let skip: Set<string> | undefined;
+    for (let i = 0; i <= this.inner.size(); i++) {
+      const e = this.inner.pick(clientIP, skip ?? exclude);
+      if (!e || this.admits(clientIP, e, this.protocol)) return e;
+      skip ??= new Set(exclude);
+      skip.add(endpointKey(e));
+    }
+    return undefined;
+  }
+
+  failed(endpoint: Endpoint): void {
+    this.inner.failed(endpoint);
+  }
+
+  succeeded(endpoint: Endpoint): void {
+    this.inner.succeeded(endpoint);
+  }
+}

@@ -11,7 +11,7 @@ import { Informer } from '../api/informer.js';
 import { resourceOfKind } from '../api/resources.js';
 import { sleep } from '../api/timers.js';
 import type { Endpoints, Event as KubeEvent, Service } from '../api/types.js';
-import { Balancer } from './balancer.js';
+import { AdmittingPicker, Balancer, type Admission } from './balancer.js';
 import { createForwarder, type ForwarderSettings } from './forwarders.js';
 import { listenTcp } from './listener.js';
 import { ProxyMetrics } from './metrics.js';
@@ -47,6 +47,8 @@ export interface ProxyOptions {
    * leaves after a reserve, as each costs two), and how many one client address may hold (1024).
    */
   connections?: { max?: number; perSource?: number };
+  /** NetworkPolicy: whether a client may reach an endpoint (unset: every client may). */
+  admits?: Admission;
 }
 
 export interface RunningProxy {
@@ -283,7 +285,9 @@ class ServiceProxy {
     const { entry, balancer } = st;
     const target = { namespace: entry.namespace, service: entry.service, port: entry.portName || String(entry.port) };
     const observer = this.metrics.observerFor(entry);
-    const picker = () => balancer;
+    const admits = this.opts.admits;
+    const chosen = admits ? new AdmittingPicker(balancer, admits, entry.protocol) : balancer;
+    const picker = () => chosen;
     if (st.mode === 'udp') st.udp = new UdpForwarder({ service: `${target.namespace}/${target.service}:${target.port}`, picker, observer, idleTimeoutMs: this.opts.udpIdleTimeoutMs });
     else st.forwarder = createForwarder(st.mode, target, picker, observer, this.opts.tcp);
   }

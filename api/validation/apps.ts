@@ -3,12 +3,11 @@
 
 import { fromLabelSelector, matchesLabels, type LabelRequirement } from '../selectors.js';
 import type { LabelSelector } from '../types.js';
-import { cause, checkArray, checkEnum, checkInt, checkObject, checkString, checkSyntax, isObj, sameValue, type Causes, type Obj } from './causes.js';
+import { cause, checkEnum, checkInt, checkObject, isObj, sameValue, type Causes, type Obj } from './causes.js';
 import { validateLabels } from './meta.js';
-import { isQualifiedName, isValidLabelValue } from './names.js';
+import { checkLabelSelector } from './selector.js';
 import { validatePodSpec } from './pod.js';
 
-const SELECTOR_OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 const STRATEGY_TYPES = ['Recreate', 'RollingUpdate'];
 const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'];
 
@@ -41,30 +40,13 @@ export function validateWorkload(kind: 'Deployment' | 'ReplicaSet', obj: Obj, ol
   return causes;
 }
 
-/** Checks a LabelSelector; returns its requirements when valid and non-empty. */
+/** Checks a workload's LabelSelector; returns its requirements when valid and non-empty. */
 function validateSelector(causes: Causes, p: string, selector: unknown, kind: string): LabelRequirement[] | undefined {
   if (!checkObject(causes, p, selector, { required: true })) return undefined;
   const before = causes.length;
-  validateLabels(causes, `${p}.matchLabels`, selector.matchLabels);
-  const expressions = checkArray(causes, `${p}.matchExpressions`, selector.matchExpressions);
-  expressions.forEach((e, i) => {
-    const ep = `${p}.matchExpressions[${i}]`;
-    if (!checkObject(causes, ep, e, { required: true })) return;
-    if (checkString(causes, `${ep}.key`, e.key, { required: true })) checkSyntax(causes, `${ep}.key`, e.key, isQualifiedName);
-    if (e.operator === undefined || e.operator === null) causes.push(cause.required(`${ep}.operator`));
-    else checkEnum(causes, `${ep}.operator`, e.operator, SELECTOR_OPERATORS);
-    const values = checkArray(causes, `${ep}.values`, e.values);
-    values.forEach((v, j) => {
-      if (checkString(causes, `${ep}.values[${j}]`, v)) checkSyntax(causes, `${ep}.values[${j}]`, v, isValidLabelValue);
-    });
-    if ((e.operator === 'In' || e.operator === 'NotIn') && values.length === 0) {
-      causes.push(cause.required(`${ep}.values`, "must be specified when `operator` is 'In' or 'NotIn'"));
-    }
-    if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && values.length > 0) {
-      causes.push(cause.forbidden(`${ep}.values`, "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
-    }
-  });
+  checkLabelSelector(causes, p, selector);
   const matchLabels = isObj(selector.matchLabels) ? Object.keys(selector.matchLabels) : [];
+  const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions : [];
   if (matchLabels.length === 0 && expressions.length === 0) {
     causes.push(cause.invalid(p, selector, `empty selector is invalid for ${kind}; set matchLabels to the template's labels, e.g. {"app": "web"}`));
   }

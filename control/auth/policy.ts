@@ -64,6 +64,9 @@ const ADMIN_RULES: PolicyRule[] = [
 export const NODE_RULES: PolicyRule[] = [
   rule(READ, [''], ['services', 'endpoints', 'nodes', 'pods']),
   rule(READ, ['discovery.k8s.io'], ['endpointslices']),
+  // NetworkPolicy is enforced by every node: the policies, and the namespaces their selectors match.
+  rule(READ, [''], ['namespaces']),
+  rule(READ, ['networking.k8s.io'], ['networkpolicies']),
   rule(['create', 'get', 'update', 'patch', 'delete'], [''], ['nodes', 'nodes/status']),
   rule(['update', 'patch'], [''], ['pods/status']),
   rule(['delete'], [''], ['pods']),

@@ -10,6 +10,7 @@ import { resourceOfKind } from '../../api/resources.js';
 import type { Node, Pod } from '../../api/types.js';
 import { setUpBridge, syncRoutes, type Route } from './host.js';
 import { PodAddresses } from './ipam.js';
+import { NetworkPolicies } from './policy.js';
 import { declaredPorts, SandboxError, type PodAttachment, type PodNetwork } from './types.js';
 import { createSandbox, deleteSandbox, sandboxedPods, sandboxFor, sandboxIntact, sandboxScope, type SandboxNetwork } from './sandbox.js';
 
@@ -25,6 +26,8 @@ export interface BridgeOptions {
   serviceCidr: string;
   bridge?: string;
   log: (message: string) => void;
+  /** Told how long each NetworkPolicy change took to be in force on this node. */
+  onPolicyProgrammed?: (ms: number) => void;
 }
 
 export class BridgeNetwork implements PodNetwork {
@@ -40,23 +43,29 @@ export class BridgeNetwork implements PodNetwork {
   private routesDirty = false;
   private stopped = false;
   private settingUp = false;
+  private readonly policies: NetworkPolicies;
 
   constructor(private readonly opts: BridgeOptions) {
     this.scope = sandboxScope(opts.nodeName);
     this.bridge = opts.bridge ?? 'tug0';
+    this.policies = new NetworkPolicies({ client: opts.client, nodeName: opts.nodeName, nodes: () => this.nodes?.list() ?? [], log: opts.log, onProgrammed: opts.onPolicyProgrammed });
   }
 
   start(): void {
     const changed = () => this.nodesChanged();
     this.nodes = new Informer<Node>(this.opts.client, NODE, { onAdd: changed, onUpdate: changed, onDelete: changed }).start();
+    this.policies.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const wake of this.waiters) wake();
-    await this.nodes?.stop();
+    await Promise.all([this.nodes?.stop(), this.policies.stop()]);
     await this.routing;
   }
+
+  /** NetworkPolicy for the node proxy: may this client reach this endpoint? */
+  readonly admits = (clientIP: string, endpoint: { ip: string; port: number }, protocol: string): boolean => this.policies.admits(clientIP, endpoint.ip, endpoint.port, protocol);
 
   /** The pod's address and sandbox, made now or adopted from before a restart. */
   async attach(pod: Pod): Promise<PodAttachment> {
@@ -112,6 +121,7 @@ export class BridgeNetwork implements PodNetwork {
 
   private nodesChanged(): void {
     if (!this.addresses) void this.useOwnCidr();
+    this.policies.changed();
     this.routesDirty = true;
     this.routing ??= (async () => {
       while (this.routesDirty && !this.stopped) {

@@ -27,7 +27,25 @@ export async function setUpBridge(c: BridgeConfig): Promise<void> {
   await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
   // Pods reach Service addresses on the node's loopback through the bridge (see sandbox.ts).
   await writeFile(`/proc/sys/net/ipv4/conf/${c.bridge}/route_localnet`, '1');
+  // Packets between pods of this node cross the bridge: NetworkPolicy sees them in the forward hook.
+  await writeFile('/proc/sys/net/bridge/bridge-nf-call-iptables', '1').catch(() => undefined);
   await programMasquerade(c.clusterCidr);
+  await allowForwarding(c.clusterCidr);
+}
+
+/**
+ * A host firewall that drops forwarded packets by default (Docker sets iptables' FORWARD policy
+ * to DROP, and its br_netfilter makes even bridged packets pass FORWARD) would cut pods off from
+ * each other: traffic from and to the cluster CIDR is accepted there, as flannel does.
+ */
+async function allowForwarding(clusterCidr: string): Promise<void> {
+  const policy = await run(['iptables', '-S', 'FORWARD']).catch(() => '');
+  if (!policy.startsWith('-P FORWARD DROP')) return;
+  for (const match of [['-s', clusterCidr], ['-d', clusterCidr]]) {
+    const rule = ['FORWARD', ...match, '-m', 'comment', '--comment', 'tugboat pods', '-j', 'ACCEPT'];
+    const present = await run(['iptables', '-C', ...rule]).then(() => true, () => false);
+    if (!present) await run(['iptables', '-I', ...rule]);
+  }
 }
 
 /** Pod traffic to anything outside the cluster CIDR leaves with the node's address; pod to pod keeps its own. */

@@ -16,6 +16,9 @@ const POD = podManifest;
 
 const EXAMPLES = await needs('examples');
 
+/** The files of the upstream website examples whose kinds tugboat serves. */
+const WEBSITE_SERVED = ['service--networking--network-policy-default-deny-ingress.yaml', 'service--networking--networkpolicy.yaml'];
+
 describe('kubectl against tug control', { ...(await needs('kubectl')), concurrency: false }, () => {
   let control: ControlProcess;
   let kubectl: ReturnType<typeof kubectlFor>;
@@ -197,5 +200,12 @@ describe('kubectl against tug control', { ...(await needs('kubectl')), concurren
     }
     const dev = await kubectl(['get', 'ns', 'development', 'production', '-o', 'name']);
     assert.equal(dev.stdout.trim(), 'namespace/development\nnamespace/production');
+    // website/ joins kind by kind, as tugboat serves it.
+    for (const f of WEBSITE_SERVED) {
+      const r = await kubectl(['apply', '-f', join(SHARED_EXAMPLES, 'website', f)]);
+      assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+    }
+    const policies = await kubectl(['get', 'netpol', '-o', 'name']);
+    assert.equal(policies.stdout.trim(), 'networkpolicy.networking.k8s.io/default-deny-ingress\nnetworkpolicy.networking.k8s.io/test-network-policy');
   });
 });

@@ -8,10 +8,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { cidrContains } from '../../api/cidr.js';
-import { needs } from '../requirements.js';
+import { needs, SHARED_EXAMPLES } from '../requirements.js';
+import { join } from 'node:path';
 import { NodeCluster } from './node-support.js';
 import { SimulatedHosts } from './netns-support.js';
+import { tempDir } from './harness.js';
+import { killPodsOf, startUp } from './up-support.js';
+import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 const PORT = 8080;
 
@@ -22,14 +27,19 @@ function serverCommand(marker: string): string[] {
 }
 
 /** Node.js run inside a pod (through kubectl exec): GETs `url`, prints the body or the error. */
-const FETCH = `fetch(process.argv[1],{signal:AbortSignal.timeout(5000)}).then(r=>r.text()).then(t=>console.log(t),e=>{console.log('ERROR '+(e.cause?.code??e.message));process.exitCode=1})`;
+const FETCH = `const q=require('http').get(process.argv[1],{timeout:5000},(r)=>{let b='';r.setEncoding('utf8');r.on('data',(d)=>b+=d);r.on('end',()=>console.log(r.statusCode===200?b:'HTTP '+r.statusCode+' '+b))});q.on('timeout',()=>q.destroy(Object.assign(new Error('timeout'),{code:'TIMEOUT'})));q.on('error',(e)=>{console.log('ERROR '+(e.code??e.message));process.exitCode=1})`;
+
+function spawnOn(wrap: string[], argv: string[]): ChildProcess {
+  const all = [...wrap, ...argv];
+  return spawn(all[0], all.slice(1), { stdio: 'ignore' });
+}
 
 /** The namespace prefix of a node's pod sandboxes (node/network/sandbox.ts names them so). */
 function sandboxPrefix(nodeName: string): string {
   return `tug-${createHash('sha256').update(nodeName).digest('hex').slice(0, 8)}-`;
 }
 
-describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root', 'netns', 'nftables', 'dig')), concurrency: false }, () => {
+describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root', 'netns', 'nftables', 'dig', 'examples')), concurrency: false }, () => {
   const hosts = new SimulatedHosts();
   let cluster: NodeCluster;
   const nodeNames = ['bridge-a', 'bridge-b'];
@@ -78,7 +88,7 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
   /** GETs `url` from inside `pod`'s network namespace. */
   async function fetchFrom(pod: string, url: string): Promise<string> {
     const r = await cluster.kubectl(['exec', pod, '--', process.execPath, '-e', FETCH, url]);
-    return r.stdout.trim() || r.stderr.trim();
+    return r.stdout.trim() || `EXEC FAILED (exit ${r.code}): ${r.stderr.trim()}`;
   }
 
   it('gives each pod its own address in its node podCIDR, on a fixed port', async () => {
@@ -180,6 +190,129 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
     assert.ok(ip.startsWith('198.19.'), ip);
   });
 
+  /** A labelled pod that runs the server too (so kubectl exec has a process to enter). */
+  async function clientPod(name: string, node: string, role: string): Promise<string> {
+    await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { role } }, spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/web:1', command: serverCommand(marker), ports: [{ containerPort: PORT }] }] } });
+    return cluster.waitFor(`${name} running`, async () => {
+      const p = await cluster.podJson(name);
+      return p.status?.containerStatuses?.[0]?.state?.running && p.status.podIP ? (p.status.podIP as string) : undefined;
+    });
+  }
+
+  /** Applies a policy and waits until the tables of the nodes of the pods it selects changed; returns how long that took. */
+  async function applyPolicy(policy: unknown, on: number[]): Promise<number> {
+    const before = await Promise.all(on.map((i) => hosts.run(i, ['nft', 'list', 'table', 'inet', 'tugboat_policy'])));
+    const started = performance.now();
+    await cluster.apply(policy);
+    await cluster.waitFor('the policy in force on its nodes', async () => {
+      const now = await Promise.all(on.map((i) => hosts.run(i, ['nft', 'list', 'table', 'inet', 'tugboat_policy'])));
+      return now.every((r, i) => r.stdout !== before[i].stdout) ? true : undefined;
+    }, 300, 20);
+    return performance.now() - started;
+  }
+
+  /** Whether `client` reaches `url` (an answer) or is refused (ERROR ...). */
+  async function reaches(client: string, url: string): Promise<boolean> {
+    const body = await fetchFrom(client, url);
+    assert.doesNotMatch(body, /^EXEC FAILED/);
+    return !body.startsWith('ERROR');
+  }
+
+  it('NetworkPolicy: the upstream manifests are accepted; default-deny ingress blocks pod IPs and the ClusterIP', async (t) => {
+    const frontend = await clientPod('frontend', 'bridge-a', 'frontend');
+    await clientPod('intruder', 'bridge-b', 'intruder');
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout);
+    const web = await pods('app=web');
+    for (const f of ['service--networking--networkpolicy.yaml', 'service--networking--network-policy-default-deny-ingress.yaml']) {
+      const r = await cluster.kubectl(['apply', '-f', join(SHARED_EXAMPLES, 'website', f)]);
+      assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+    }
+    await cluster.waitFor('default deny in force', async () => ((await reaches('intruder', `http://${web[0].ip}:${PORT}/`)) ? undefined : true), 100);
+    for (const client of ['frontend', 'intruder']) {
+      for (const w of web) assert.equal(await reaches(client, `http://${w.ip}:${PORT}/`), false, `${client} -> ${w.name} by address`);
+      assert.equal(await reaches(client, `http://${svc.spec.clusterIP}/`), false, `${client} -> the ClusterIP`);
+    }
+    // Probes come from the pods' own node: isolated pods stay ready.
+    assert.equal((await pods('app=web')).every((p) => p.ready), true);
+    t.diagnostic(`frontend ${frontend}`);
+  });
+
+  it('NetworkPolicy: allowing a label lets exactly those pods in, by address and through the ClusterIP, within 1 s', async (t) => {
+    const ms = await applyPolicy({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'web-from-frontend' },
+      spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'frontend' } } }], ports: [{ port: 'http' }] }] },
+    }, [1, 2]);
+    t.diagnostic(`in force on both nodes ${Math.round(ms)} ms after kubectl apply began`);
+    assert.ok(ms < 1000, `${Math.round(ms)} ms`);
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout);
+    for (const w of await pods('app=web')) {
+      assert.equal(await reaches('frontend', `http://${w.ip}:${PORT}/`), true, `frontend -> ${w.name} (${w.node})`);
+      assert.equal(await reaches('intruder', `http://${w.ip}:${PORT}/`), false, `intruder -> ${w.name} (${w.node})`);
+    }
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add(JSON.parse(await fetchFrom('frontend', `http://${svc.spec.clusterIP}/`)).pod);
+    assert.ok(seen.size >= 2, 'the ClusterIP still balances for an allowed client');
+    assert.equal(await reaches('intruder', `http://${svc.spec.clusterIP}/`), false, 'intruder -> the ClusterIP');
+  });
+
+  it('NetworkPolicy: an egress rule blocks the pods it selects, through the ClusterIP too; deleting the policies opens up again', async () => {
+    await applyPolicy({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'frontend-no-egress' }, spec: { podSelector: { matchLabels: { role: 'frontend' } }, policyTypes: ['Egress'] } }, [1]);
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout);
+    const web = await pods('app=web');
+    assert.equal(await reaches('frontend', `http://${web[0].ip}:${PORT}/`), false, 'by address');
+    assert.equal(await reaches('frontend', `http://${svc.spec.clusterIP}/`), false, 'through the ClusterIP');
+    const bad = await cluster.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'bad' }, spec: { podSelector: {}, ingress: [{ ports: [{ port: 'http', endPort: 90 }], from: [{ ipBlock: { cidr: '10.0.0.0/24', except: ['10.1.0.0/24'] } }] }] } }));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /spec\.ingress\[0\]\.ports\[0\]\.endPort: Forbidden: may not be specified when `port` is non-numeric/);
+    assert.match(bad.stderr, /spec\.ingress\[0\]\.from\[0\]\.ipBlock\.except\[0\]: Invalid value: "10\.1\.0\.0\/24": must be a strict subset of `cidr`/);
+    const del = await cluster.kubectl(['delete', 'netpol', '--all']);
+    assert.equal(del.code, 0, del.stderr);
+    await cluster.waitFor('open again', async () => ((await reaches('intruder', `http://${web[0].ip}:${PORT}/`)) ? true : undefined), 100);
+    assert.equal(await reaches('frontend', `http://${svc.spec.clusterIP}/`), true);
+    assert.equal((await cluster.kubectl(['delete', 'pod', 'frontend', 'intruder', '--grace-period=1'])).code, 0);
+  });
+
+  it('traffic from a pod to outside the cluster CIDR leaves as its node', async () => {
+    // A server on host 1's own address (outside 198.19.0.0/16), called from a pod on host 2.
+    const server = spawnOn(hosts.host(1).wrap, [process.execPath, '-e', `require('http').createServer((q,s)=>s.end(q.socket.remoteAddress)).listen(18080,'198.18.0.1',()=>console.log('up'))`, marker]);
+    try {
+      const client = (await pods('app=web')).find((p) => p.node === 'bridge-b')!;
+      const seen = await cluster.waitFor('the outside server answers', async () => {
+        const body = await fetchFrom(client.name, 'http://198.18.0.1:18080/');
+        return body.startsWith('ERROR') ? undefined : body;
+      }, 50);
+      assert.equal(seen, '198.18.0.2', 'masqueraded to node bridge-b');
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  it('a node killed with SIGKILL leaves its pods connected; started again it adopts them without duplicates', async () => {
+    const before = (await pods('app=web')).filter((p) => p.node === 'bridge-b');
+    const client = (await pods('app=web')).find((p) => p.node === 'bridge-a')!;
+    await cluster.nodes.get('bridge-b')!.stop('SIGKILL');
+    for (const p of before) assert.equal(JSON.parse(await fetchFrom(client.name, `http://${p.ip}:${PORT}/`)).pod, p.name, 'reachable while its node is down');
+    await cluster.startNode({ name: 'bridge-b', portRange: '21900-21999', host: hosts.host(2), extra: ['--network', 'bridge', '--dns-addr', '127.77.0.10:53', '--dns-upstream', '127.0.0.1:9'] });
+    // Let the restarted node sync and look for orphans, then count what it holds.
+    await cluster.waitFor('pods on bridge-b ready again', async () => {
+      const now = (await pods('app=web')).filter((p) => p.node === 'bridge-b');
+      return now.length === before.length && now.every((p) => p.ready) ? true : undefined;
+    }, 300);
+    const after = (await pods('app=web')).filter((p) => p.node === 'bridge-b');
+    assert.deepEqual(after.map((p) => [p.name, p.ip]).sort(), before.map((p) => [p.name, p.ip]).sort());
+    const sandboxes = SimulatedHosts.namespaces(sandboxPrefix('bridge-b'));
+    const podsOnB = (await cluster.kubectl(['get', 'pods', '--field-selector', 'spec.nodeName=bridge-b', '-o', 'name'])).stdout.trim().split('\n').filter(Boolean);
+    assert.equal(sandboxes.length, podsOnB.length, `one sandbox per pod: ${sandboxes.join(' ')}`);
+    const veths = (await hosts.run(2, ['ip', '-o', 'link', 'show', 'master', 'tug0'])).stdout.trim().split('\n').filter(Boolean);
+    assert.equal(veths.length, podsOnB.length, 'one veth per pod');
+    const saved = JSON.parse(readFileSync(`${cluster.stateDir('bridge-b')}/pod-addresses.json`, 'utf8'));
+    assert.equal(Object.keys(saved.addresses).length, podsOnB.length, 'one address per pod');
+    assert.equal(new Set(Object.values(saved.addresses)).size, podsOnB.length, 'no address twice');
+    for (const p of after) assert.equal(JSON.parse(await fetchFrom(client.name, `http://${p.ip}:${PORT}/`)).pod, p.name);
+  });
+
   it('deleting the pods removes their sandboxes, veths and addresses', async () => {
     const r = await cluster.kubectl(['delete', 'deployment', 'web']);
     assert.equal(r.code, 0, r.stderr);
@@ -194,5 +327,66 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
       const saved = JSON.parse(readFileSync(`${cluster.stateDir(n)}/pod-addresses.json`, 'utf8'));
       assert.deepEqual(saved.addresses, {}, `${n} still holds addresses`);
     }
+  });
+  it('200 pod create/delete cycles leave no namespace, veth, address or rule behind', async () => {
+    const ROUNDS = 10;
+    const PER_ROUND = 20;
+    for (let round = 0; round < ROUNDS; round++) {
+      const items = Array.from({ length: PER_ROUND }, (_, i) => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `cycle-${round}-${i}`, labels: { app: 'cycle' } },
+        spec: { nodeName: nodeNames[i % 2], terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/sleep:1', command: ['/bin/sh', '-c', 'sleep 3600; :', marker] }] },
+      }));
+      await cluster.apply({ apiVersion: 'v1', kind: 'List', items });
+      await cluster.waitFor(`round ${round}: ${PER_ROUND} pods running with addresses`, async () => {
+        const list = await pods('app=cycle');
+        return list.length === PER_ROUND && list.every((p) => p.ip) ? true : undefined;
+      }, 600);
+      const del = await cluster.kubectl(['delete', 'pods', '-l', 'app=cycle', '--grace-period=1', '--wait=false']);
+      assert.equal(del.code, 0, del.stderr);
+      await cluster.waitFor(`round ${round}: pods gone`, async () => ((await pods('app=cycle')).length === 0 ? true : undefined), 600);
+    }
+    await cluster.waitFor('no sandbox left', async () => (nodeNames.every((n) => SimulatedHosts.namespaces(sandboxPrefix(n)).length === 0) ? true : undefined), 100);
+    for (const [i, n] of nodeNames.entries()) {
+      const veths = (await hosts.run(i + 1, ['ip', '-o', 'link', 'show', 'master', 'tug0'])).stdout.trim();
+      assert.equal(veths, '', `${n} still has pod veths`);
+      const saved = JSON.parse(readFileSync(`${cluster.stateDir(n)}/pod-addresses.json`, 'utf8'));
+      assert.deepEqual(saved.addresses, {}, `${n} still holds addresses`);
+      const rules = (await hosts.run(i + 1, ['nft', 'list', 'ruleset'])).stdout;
+      assert.equal(rules.match(/masquerade/g)?.length, 1, `${n}: one masquerade rule and no per-pod rule\n${rules}`);
+    }
+  });
+});
+
+describe('tug up picks the bridge network where it can', { ...(await needs('kubectl', 'root', 'netns', 'nftables')), concurrency: false }, () => {
+  const hosts = new SimulatedHosts();
+  const cleanups: (() => unknown)[] = [];
+  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
+  let home = '';
+
+  before(() => {
+    hosts.create(1);
+    home = tempDir(scope);
+  });
+
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+    killPodsOf(home);
+    hosts.destroy([sandboxPrefix(hostname().toLowerCase())]);
+  });
+
+  it('says so, and the example pods have their own addresses behind the ClusterIP', async () => {
+    const up = await startUp(scope, home, '22100-22199', [], hosts.host(1));
+    assert.match(up.output(), /network bridge: each pod gets its own address/);
+    const podUrls = [...up.output().matchAll(/curl (http:\/\/198\.19\.\d+\.\d+:8080\/)\s+# (\S+) answers with its name/g)];
+    assert.equal(podUrls.length, 3, up.output());
+    for (const [, url, pod] of podUrls) assert.equal((await hosts.run(1, [process.execPath, '-e', FETCH, url])).stdout.trim(), pod);
+    const service = /curl (http:\/\/127\.77\.\d+\.\d+:\d+\/)\s+# the echo Service/.exec(up.output())?.[1];
+    assert.ok(service, up.output());
+    const answered = new Set<string>();
+    for (let i = 0; i < 6; i++) answered.add((await hosts.run(1, [process.execPath, '-e', FETCH, service])).stdout.trim());
+    assert.deepEqual(answered, new Set(podUrls.map((m) => m[2])));
+    assert.equal(await up.stop('SIGTERM'), 0);
   });
 });

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { eventually, TUG } from './harness.js';
+import { eventually, LOCAL_HOST, TUG, type Host } from './harness.js';
 import { isRunning, pidsWith } from './node-support.js';
 
 export interface UpProcess {
@@ -25,12 +25,18 @@ export function upEnv(home: string): NodeJS.ProcessEnv {
  * Starts `tug up --with-examples` and waits until it says the cluster is up. Every loopback port
  * is picked free except the pods' range, which the caller keeps apart from other tests.
  */
-export async function startUp(scope: { after(fn: () => unknown): void }, home: string, portRange: string, extra: string[] = []): Promise<UpProcess> {
-  const child = spawn(
+export async function startUp(scope: { after(fn: () => unknown): void }, home: string, portRange: string, extra: string[] = [], host: Host = LOCAL_HOST): Promise<UpProcess> {
+  const argv = [
+    ...host.wrap,
     process.execPath,
-    [TUG, 'up', '--with-examples', '--listen', '127.0.0.1:0', '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', portRange, ...extra],
-    { env: { ...process.env, ...upEnv(home) }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    TUG,
+    'up',
+    ...['--with-examples', '--listen', '127.0.0.1:0', '--node-api', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--port-range', portRange],
+    // The bridge network runs only inside network namespaces a test makes: on this host, hostport.
+    ...(host.wrap.length > 0 ? [] : ['--network', 'hostport']),
+    ...extra,
+  ];
+  const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...upEnv(home) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

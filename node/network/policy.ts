@@ -1,0 +1,88 @@
+// NetworkPolicy enforcement on a bridge node: informers on NetworkPolicies, Pods and Namespaces
+// feed one model (api/netpol.ts); every change rebuilds it (coalesced: one rebuild in flight, the
+// newest state next), programs the node's nftables table for its own pods, and hands the model to
+// the node proxy, which admits a client to an endpoint only when both ends' policies allow it.
+import type { ApiClient } from '../../api/client.js';
+import { Informer } from '../../api/informer.js';
+import { PolicyIndex, policyPod, type PolicyPod } from '../../api/netpol.js';
+import { resourceOfKind } from '../../api/resources.js';
+import type { KubeObject, NetworkPolicy, Node, Pod } from '../../api/types.js';
+import { run } from './command.js';
+import { policyTable } from './policy-rules.js';
+
+const POLICY = resourceOfKind('NetworkPolicy');
+const POD = resourceOfKind('Pod');
+const NAMESPACE = resourceOfKind('Namespace');
+
+export interface PolicyOptions {
+  client: ApiClient;
+  nodeName: string;
+  /** The cluster's Nodes (the bridge network's informer): their addresses pass ingress. */
+  nodes: () => Node[];
+  log: (message: string) => void;
+  /** Told after each change is in force on this node (for tests and the programming metric). */
+  onProgrammed?: (ms: number) => void;
+}
+
+export class NetworkPolicies {
+  private policies?: Informer<NetworkPolicy>;
+  private pods?: Informer<Pod>;
+  private namespaces?: Informer<KubeObject>;
+  private index = new PolicyIndex([], [], new Map());
+  private dirty = false;
+  private syncing?: Promise<void>;
+  private lastTable = '';
+  private stopped = false;
+  private changedAt = 0;
+
+  constructor(private readonly opts: PolicyOptions) {}
+
+  start(): void {
+    const changed = () => this.changed();
+    const handlers = { onAdd: changed, onUpdate: changed, onDelete: changed };
+    this.policies = new Informer<NetworkPolicy>(this.opts.client, POLICY, handlers).start();
+    this.pods = new Informer<Pod>(this.opts.client, POD, handlers).start();
+    this.namespaces = new Informer<KubeObject>(this.opts.client, NAMESPACE, handlers).start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([this.policies?.stop(), this.pods?.stop(), this.namespaces?.stop()]);
+    await this.syncing;
+  }
+
+  /** Whether a connection from clientIP to an endpoint passes NetworkPolicy (the proxy asks before connecting). */
+  admits(clientIP: string, endpointIP: string, port: number, protocol: string): boolean {
+    return this.index.admits(clientIP.replace(/^::ffff:/, ''), endpointIP, port, protocol);
+  }
+
+  /** Called by the node network when the Node list changes (their addresses are in the rules). */
+  changed(): void {
+    if (this.stopped) return;
+    if (!this.dirty) this.changedAt = performance.now();
+    this.dirty = true;
+    this.syncing ??= (async () => {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        const started = this.changedAt;
+        await this.sync().catch((e) => this.opts.log(`cannot program NetworkPolicy: ${(e as Error).message}`));
+        this.opts.onProgrammed?.(performance.now() - started);
+      }
+    })().finally(() => {
+      this.syncing = undefined;
+    });
+  }
+
+  private async sync(): Promise<void> {
+    const pods = (this.pods?.list() ?? []).map(policyPod).filter((p): p is PolicyPod => !!p);
+    const namespaces = new Map((this.namespaces?.list() ?? []).map((n) => [n.metadata.name!, { ...(n.metadata.labels ?? {}), 'kubernetes.io/metadata.name': n.metadata.name! }]));
+    this.index = new PolicyIndex(this.policies?.list() ?? [], pods, namespaces);
+    const localNames = new Set((this.pods?.list() ?? []).filter((p) => p.spec.nodeName === this.opts.nodeName).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
+    const local = pods.filter((p) => localNames.has(`${p.namespace}/${p.name}`));
+    const nodeIPs = this.opts.nodes().flatMap((n) => (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address));
+    const table = policyTable(this.index, local, [...new Set(nodeIPs)]);
+    if (table === this.lastTable) return;
+    await run(['nft', '-f', '-'], table);
+    this.lastTable = table;
+  }
+}
