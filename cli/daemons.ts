@@ -60,6 +60,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   'metrics-addr': { type: 'string', default: '0.0.0.0:10249', help: 'address of the Prometheus /metrics endpoint' },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods (hostport network)' },
   network: { type: 'string', default: 'hostport', help: 'pod network: hostport (pods share the node network) or bridge (each pod its own namespace and address)' },
+  overlay: { type: 'string', default: 'none', help: "bridge network between nodes: none (routes to each node's podCIDR; nodes on one L2 segment) or vxlan" },
   'cluster-cidr': { type: 'string', default: '198.19.0.0/16', help: 'range of every pod address in the cluster (bridge network: left unmasqueraded)' },
   'service-cidr': { type: 'string', default: '127.77.0.0/16', help: 'range of ClusterIPs (bridge network: routed from pods to this node)' },
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
@@ -84,7 +85,9 @@ export function networkSettings(flags: Flags): NonNullable<NodeOptions['network'
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  return { mode, clusterCidr, serviceCidr };
+  const overlay = String(flags.overlay ?? 'none');
+  if (overlay !== 'none' && overlay !== 'vxlan') throw new UsageError(`--overlay "${overlay}" is not known; use none or vxlan`);
+  return { mode, clusterCidr, serviceCidr, ...(overlay === 'vxlan' ? { overlay } : {}) };
 }
 
 export function checkRuntime(flags: Flags): 'process' | 'docker' {

@@ -106,9 +106,9 @@ export class NodeAgent {
     return this.opts.runtimes.get(name) ?? unavailableRuntime(name, [...this.opts.runtimes.keys()]);
   }
 
-  /** Process pods join the node's network mode; docker pods share the node's network (hostport). */
+  /** Pods join the node's network mode when their runtime can; else they share the node's network (hostport). */
   networkFor(pod: Pod): PodNetwork {
-    return this.runtimeFor(pod).name === 'process' ? this.network : this.hostport;
+    return this.network.carries(this.runtimeFor(pod).name) ? this.network : this.hostport;
   }
 
   /** Logs and exec for the node API, found through the pod's worker. */

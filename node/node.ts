@@ -15,7 +15,9 @@ import { NodeTrust, savedTrust } from './trust.js';
 import { parsePortRange } from './ports.js';
 import { NodeMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import { ProcessRuntime } from './runtime/process.js';
-import { BridgeNetwork, bridgeProblem, type NetworkMode } from './network/index.js';
+import type { DockerRuntime } from './runtime/docker.js';
+import { dockerSandboxProblem } from './runtime/docker-sandbox.js';
+import { BridgeNetwork, bridgeProblem, NodeRoutes, type NetworkMode } from './network/index.js';
 import type { Runtime } from './runtime/types.js';
 
 export interface NodeOptions {
@@ -41,7 +43,7 @@ export interface NodeOptions {
   /** How often the node fetches control's CA bundle, following a CA rotation (default a minute). */
   trustPollMs?: number;
   /** The pod network (default hostport); bridge needs root, Linux, ip, nsenter and nft. */
-  network?: { mode: NetworkMode; clusterCidr: string; serviceCidr: string };
+  network?: { mode: NetworkMode; clusterCidr: string; serviceCidr: string; overlay?: 'vxlan' };
   /** Cluster DNS: where it listens (host:port), the domain and the upstreams; false runs none. */
   dns?: { addr: string; domain: string; upstreams?: string[] } | false;
   log?: (message: string) => void;
@@ -81,9 +83,15 @@ async function makeRuntimes(opts: NodeOptions): Promise<Map<string, Runtime>> {
   return runtimes;
 }
 
-function podNetwork(opts: NodeOptions, client: ApiClient, nodeName: string, log: (m: string) => void): BridgeNetwork | undefined {
+function podNetwork(opts: NodeOptions, client: ApiClient, node: { nodeName: string; nodeIP: string }, runtimes: Map<string, Runtime>, log: (m: string) => void): BridgeNetwork | undefined {
+  const { nodeName, nodeIP } = node;
   if (opts.network?.mode !== 'bridge') return undefined;
-  return new BridgeNetwork({ client, nodeName, stateDir: opts.stateDir, clusterCidr: opts.network.clusterCidr, serviceCidr: opts.network.serviceCidr, log: (m) => log(`network: ${m}`) });
+  const docker = runtimes.get('docker') as DockerRuntime | undefined;
+  const problem = docker ? dockerSandboxProblem() : undefined;
+  if (problem) log(`network: docker pods share the node's network: ${problem}`);
+  const holder = docker && !problem ? docker.sandboxes : undefined;
+  const { clusterCidr, serviceCidr, overlay } = opts.network;
+  return new BridgeNetwork({ client, nodeName, nodeIP, stateDir: opts.stateDir, clusterCidr, serviceCidr, overlay, holder, log: (m) => log(`network: ${m}`) });
 }
 
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {
@@ -119,9 +127,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   let dnsInfo: { addr: string; ip?: string; domain: string } | undefined;
   const metrics = new NodeMetrics(nodeName, () => agent?.podPhases() ?? new Map());
   const metricsAt = parseHostPort(opts.metricsAddr ?? '0.0.0.0:10249', '--metrics-addr');
+  let routes: NodeRoutes | undefined;
   const closeAll = async () => {
     await agent?.stop(opts.drainOnExit);
     await proxy?.stop();
+    await routes?.stop();
     await dns?.stop();
     await nodeApi?.close();
     await metricsServer?.close();
@@ -159,7 +169,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       server.useTls({ cert: issued.certPem, key: issued.keyPem });
     };
     renewing.push(keepRenewed(renewableServingCertificate(client, nodeName, pkiDir, log, () => serving.certPem, renewedServing), log, renewal.signal, trust));
-    const network = podNetwork(opts, client, nodeName, log);
+    const network = podNetwork(opts, client, { nodeName, nodeIP }, runtimes, log);
+    // A hostport node still routes to the bridge nodes' pods (a mixed cluster), where it may.
+    if (!network && bridgeProblem() === undefined) {
+      routes = new NodeRoutes({ client, nodeName, log: (m) => log(`network: ${m}`) });
+      routes.start();
+    }
     agent = new NodeAgent({
       client,
       nodeName,

@@ -217,7 +217,7 @@ export class PodWorker {
   private async prepare(): Promise<boolean> {
     const pod = this.pod;
     try {
-      this.attachment ??= await this.deps.networkFor(pod).attach(pod);
+      this.attachment ??= await this.deps.networkFor(pod).attach(pod, this.deps.runtimeFor(pod).name);
       this.ports = this.attachment.ports;
       // Endpoints need to know where each port is served before the pod can turn ready.
       const annotation = portsAnnotationValue(this.ports);

@@ -1,20 +1,19 @@
 // The bridge network mode (DESIGN.md §4): every pod gets its own network namespace and an address
 // of the node's podCIDR (given by control's node IPAM), behind the node's bridge; the node routes
-// the other nodes' podCIDRs to their node addresses (host-gw), so pods reach each other across
-// hosts with their own addresses. Pods' processes join their sandbox; the proxy and the probes
+// the other nodes' podCIDRs to their node addresses (host-gw, or the vxlan overlay), so pods
+// reach each other across hosts with their own addresses. Pods' processes join their sandbox; the proxy and the probes
 // reach them at podIP:containerPort.
 import { join } from 'node:path';
 import type { ApiClient } from '../../api/client.js';
-import { Informer } from '../../api/informer.js';
-import { resourceOfKind } from '../../api/resources.js';
-import type { Node, Pod } from '../../api/types.js';
-import { setUpBridge, syncRoutes, type Route } from './host.js';
+import type { Pod } from '../../api/types.js';
+import { setUpBridge } from './host.js';
+import { overlayMtu, setUpVxlan } from './overlay.js';
+import { NodeRoutes } from './routes.js';
 import { PodAddresses } from './ipam.js';
 import { NetworkPolicies } from './policy.js';
-import { declaredPorts, SandboxError, type PodAttachment, type PodNetwork } from './types.js';
-import { createSandbox, deleteSandbox, sandboxedPods, sandboxFor, sandboxIntact, sandboxScope, type SandboxNetwork } from './sandbox.js';
-
-const NODE = resourceOfKind('Node');
+import { HostPorts, type HostPortMapping } from './hostports.js';
+import { declaredPorts, SandboxError, type PodAttachment, type PodNetwork, type SandboxHolder } from './types.js';
+import { createSandbox, deleteSandbox, holdsNamespaceOf, sandboxedPods, sandboxFor, sandboxIntact, sandboxScope, type SandboxNetwork } from './sandbox.js';
 
 export interface BridgeOptions {
   client: ApiClient;
@@ -28,47 +27,56 @@ export interface BridgeOptions {
   log: (message: string) => void;
   /** Told how long each NetworkPolicy change took to be in force on this node. */
   onPolicyProgrammed?: (ms: number) => void;
+  /** Holds the namespaces of docker pods (pause containers); without one docker pods are not attached here. */
+  holder?: SandboxHolder;
+  /** vxlan: reach other nodes' pods through the overlay (their hosts need not share an L2 segment); else host-gw routes. */
+  overlay?: 'vxlan';
+  /** This node's address (the overlay's tunnel end). */
+  nodeIP: string;
 }
 
 export class BridgeNetwork implements PodNetwork {
   readonly mode = 'bridge';
   private readonly scope: string;
   private readonly bridge: string;
-  private nodes?: Informer<Node>;
+  private readonly nodes: NodeRoutes;
   private addresses?: PodAddresses;
   private net?: SandboxNetwork;
   private readonly waiters = new Set<() => void>();
   private readonly made = new Set<string>();
-  private routing?: Promise<void>;
-  private routesDirty = false;
   private stopped = false;
   private settingUp = false;
   private readonly policies: NetworkPolicies;
+  private readonly hostPorts: HostPorts;
 
   constructor(private readonly opts: BridgeOptions) {
     this.scope = sandboxScope(opts.nodeName);
     this.bridge = opts.bridge ?? 'tug0';
-    this.policies = new NetworkPolicies({ client: opts.client, nodeName: opts.nodeName, nodes: () => this.nodes?.list() ?? [], log: opts.log, onProgrammed: opts.onPolicyProgrammed });
+    this.hostPorts = new HostPorts(this.bridge);
+    this.nodes = new NodeRoutes({ client: opts.client, nodeName: opts.nodeName, overlay: opts.overlay, log: opts.log, onChange: () => this.nodesChanged() });
+    this.policies = new NetworkPolicies({ client: opts.client, nodeName: opts.nodeName, nodes: () => this.nodes.list(), log: opts.log, onProgrammed: opts.onPolicyProgrammed });
+  }
+
+  carries(runtime: string): boolean {
+    return runtime === 'process' || (runtime === 'docker' && this.opts.holder !== undefined);
   }
 
   start(): void {
-    const changed = () => this.nodesChanged();
-    this.nodes = new Informer<Node>(this.opts.client, NODE, { onAdd: changed, onUpdate: changed, onDelete: changed }).start();
+    this.nodes.start();
     this.policies.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const wake of this.waiters) wake();
-    await Promise.all([this.nodes?.stop(), this.policies.stop()]);
-    await this.routing;
+    await Promise.all([this.nodes.stop(), this.policies.stop()]);
   }
 
   /** NetworkPolicy for the node proxy: may this client reach this endpoint? */
   readonly admits = (clientIP: string, endpoint: { ip: string; port: number }, protocol: string): boolean => this.policies.admits(clientIP, endpoint.ip, endpoint.port, protocol);
 
   /** The pod's address and sandbox, made now or adopted from before a restart. */
-  async attach(pod: Pod): Promise<PodAttachment> {
+  async attach(pod: Pod, runtime: string): Promise<PodAttachment> {
     const uid = pod.metadata.uid!;
     const { addresses, net } = await this.ready();
     let ip: string;
@@ -79,22 +87,30 @@ export class BridgeNetwork implements PodNetwork {
     }
     const sandbox = sandboxFor(this.scope, uid, ip);
     if (!this.made.has(uid)) {
-      if (!(await sandboxIntact(sandbox))) {
-        try {
-          await createSandbox(sandbox, net);
-        } catch (e) {
-          throw new SandboxError(`cannot set up the network sandbox of pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(e as Error).message}`, { cause: e });
-        }
+      const holder = runtime === 'docker' ? this.opts.holder : undefined;
+      const labels = { podName: pod.metadata.name!, namespace: pod.metadata.namespace! };
+      try {
+        // A holder that had to be started anew has a namespace of its own: the sandbox is remade in it.
+        const held = holder ? await holder.ensure(uid, labels) : undefined;
+        const fresh = held !== undefined && !(await holdsNamespaceOf(sandbox, held));
+        if (fresh || !(await sandboxIntact(sandbox))) await createSandbox(sandbox, net, held);
+      } catch (e) {
+        throw new SandboxError(`cannot set up the network sandbox of pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(e as Error).message}`, { cause: e });
       }
       this.made.add(uid);
     }
+    await this.hostPorts.set(uid, hostPortMappings(pod, ip)).catch((e) => {
+      throw new SandboxError(`cannot forward the hostPorts of pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(e as Error).message}`, { cause: e });
+    });
     return { podIP: ip, netns: sandbox.path, ports: declaredPorts(pod) };
   }
 
   /** Removes the pod's sandbox (veth and namespace) and frees its address. */
   async detach(uid: string): Promise<void> {
     const ip = this.addresses?.get(uid) ?? '0.0.0.0';
+    await this.hostPorts.set(uid, []);
     await deleteSandbox(sandboxFor(this.scope, uid, ip));
+    await this.opts.holder?.remove(uid);
     this.made.delete(uid);
     this.addresses?.release(uid);
   }
@@ -102,7 +118,7 @@ export class BridgeNetwork implements PodNetwork {
   /** Removes the sandboxes and addresses of pods this node no longer runs (gone while it was down). */
   async collect(isKept: (uid: string) => boolean): Promise<void> {
     const { addresses } = await this.ready();
-    const uids = new Set([...(await sandboxedPods(this.scope)), ...addresses.pods()]);
+    const uids = new Set([...(await sandboxedPods(this.scope)), ...addresses.pods(), ...((await this.opts.holder?.pods()) ?? [])]);
     for (const uid of uids) {
       if (isKept(uid)) continue;
       this.opts.log(`removing the network sandbox of pod ${uid}: the pod is no longer bound to this node`);
@@ -122,44 +138,35 @@ export class BridgeNetwork implements PodNetwork {
   private nodesChanged(): void {
     if (!this.addresses) void this.useOwnCidr();
     this.policies.changed();
-    this.routesDirty = true;
-    this.routing ??= (async () => {
-      while (this.routesDirty && !this.stopped) {
-        this.routesDirty = false;
-        await syncRoutes(this.wantedRoutes()).catch((e) => this.opts.log(`cannot program the routes to other nodes' pods: ${(e as Error).message}`));
-      }
-    })().finally(() => {
-      this.routing = undefined;
-    });
-  }
-
-  private wantedRoutes(): Route[] {
-    const routes: Route[] = [];
-    for (const node of this.nodes?.list() ?? []) {
-      if (node.metadata.name === this.opts.nodeName) continue;
-      const via = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
-      if (node.spec?.podCIDR && via) routes.push({ cidr: node.spec.podCIDR, via });
-    }
-    return routes;
   }
 
   /** Once control has given this node its podCIDR: the address book and the bridge. */
   private async useOwnCidr(): Promise<void> {
-    const cidr = this.nodes?.get('', this.opts.nodeName)?.spec?.podCIDR;
+    const cidr = this.nodes.get(this.opts.nodeName)?.spec?.podCIDR;
     if (!cidr || this.settingUp) return;
     this.settingUp = true;
     try {
       const addresses = new PodAddresses(cidr, join(this.opts.stateDir, 'pod-addresses.json'), this.opts.log);
       await setUpBridge({ bridge: this.bridge, gatewayCidr: `${addresses.gateway}/${addresses.cidr.prefix}`, clusterCidr: this.opts.clusterCidr });
-      this.net = { bridge: this.bridge, gateway: addresses.gateway, prefix: addresses.cidr.prefix, serviceCidr: this.opts.serviceCidr };
+      if (this.opts.overlay) await setUpVxlan(this.opts.nodeIP, cidr);
+      const mtu = this.opts.overlay ? await overlayMtu(this.opts.nodeIP) : undefined;
+      this.net = { bridge: this.bridge, gateway: addresses.gateway, prefix: addresses.cidr.prefix, serviceCidr: this.opts.serviceCidr, mtu };
       this.addresses = addresses;
       this.opts.log(`bridge network: pods get addresses of ${cidr} behind ${this.bridge} (gateway ${addresses.gateway})`);
       for (const wake of this.waiters) wake();
       this.waiters.clear();
+      if (this.opts.overlay) this.nodes.overlayUp();
     } catch (e) {
       this.opts.log(`cannot set up the bridge network for podCIDR ${cidr}: ${(e as Error).message}`);
     } finally {
       this.settingUp = false;
     }
   }
+}
+
+/** The declared hostPorts of a pod, forwarded to its containerPorts at its address. */
+function hostPortMappings(pod: Pod, podIP: string): HostPortMapping[] {
+  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers].flatMap((c) =>
+    (c.ports ?? []).filter((p) => p.hostPort).map((p) => ({ hostPort: p.hostPort!, protocol: p.protocol ?? 'TCP', podIP, containerPort: p.containerPort })),
+  );
 }

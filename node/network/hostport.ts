@@ -12,11 +12,15 @@ export class HostportNetwork implements PodNetwork {
     private readonly ports: PortAllocator,
   ) {}
 
+  carries(): boolean {
+    return true;
+  }
+
   start(): void {}
 
   async stop(): Promise<void> {}
 
-  async attach(pod: Pod): Promise<PodAttachment> {
+  async attach(pod: Pod, _runtime?: string): Promise<PodAttachment> {
     const ports = await this.ports.assign(pod.metadata.uid!, [...(pod.spec.initContainers ?? []), ...pod.spec.containers]);
     return { podIP: this.nodeIP, ports };
   }

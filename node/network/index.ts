@@ -6,6 +6,7 @@ import { cidrsOverlap, parseCidr } from '../../api/cidr.js';
 
 export { BridgeNetwork, type BridgeOptions } from './bridge.js';
 export { HostportNetwork } from './hostport.js';
+export { NodeRoutes } from './routes.js';
 export type { PodAttachment, PodNetwork } from './types.js';
 export { SandboxError } from './types.js';
 

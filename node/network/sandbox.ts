@@ -9,6 +9,7 @@
 // leave eth0; the node accepts them on the bridge (route_localnet there too) and delivers them
 // to the proxy and DNS listening on those addresses, which see the pod's own address as source.
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { cidrMinus, formatCidr, parseCidr, type Cidr } from '../../api/cidr.js';
 import { CommandError, run } from './command.js';
 
@@ -22,6 +23,8 @@ export interface SandboxNetwork {
   /** The podCIDR's prefix length (the pod's eth0 is on that subnet). */
   prefix: number;
   serviceCidr: string;
+  /** The pods' MTU, when less than the default (an overlay takes its share). */
+  mtu?: number;
 }
 
 export interface Sandbox {
@@ -73,10 +76,15 @@ function isLoopback(c: Cidr): boolean {
   return c.base >= LOOPBACK.base && c.base < LOOPBACK.base + LOOPBACK.size;
 }
 
-/** Makes the sandbox; a half-made one (from a failure or a crash) is removed first. */
-export async function createSandbox(s: Sandbox, net: SandboxNetwork): Promise<void> {
+/**
+ * Makes the sandbox; a half-made one (from a failure or a crash) is removed first. With
+ * `holderPid` the namespace is that process's (a pause container's), named here; else a new one.
+ */
+export async function createSandbox(s: Sandbox, net: SandboxNetwork, holderPid?: number): Promise<void> {
   await deleteSandbox(s);
-  await run(['ip', '-b', '-'], [`netns add ${s.name}`, `link add ${s.hostVeth} type veth peer name eth0 netns ${s.name}`, `link set ${s.hostVeth} master ${net.bridge} up`].join('\n'));
+  const namespace = holderPid === undefined ? `netns add ${s.name}` : `netns attach ${s.name} ${holderPid}`;
+  const mtu = net.mtu ? ` mtu ${net.mtu}` : '';
+  await run(['ip', '-b', '-'], [namespace, `link add ${s.hostVeth}${mtu} type veth peer name eth0${mtu} netns ${s.name}`, `link set ${s.hostVeth} master ${net.bridge} up`].join('\n'));
   const inside = [`addr add ${s.ip}/${net.prefix} dev eth0`, 'link set lo up', 'link set eth0 up', ...podRoutes(net, s.ip)].join('\n');
   // route_localnet is a sysctl of the pod's namespace: written from inside it, before the routes.
   const script = 'echo 1 >/proc/sys/net/ipv4/conf/eth0/route_localnet && exec ip -b -';
@@ -119,4 +127,14 @@ export async function sandboxedPods(scope: string): Promise<string[]> {
     .split('\n')
     .map((l) => uidOfSandbox(scope, l.split(' ')[0]))
     .filter((uid): uid is string => uid !== undefined);
+}
+
+/** Whether the sandbox's named namespace is the network namespace of process `pid`. */
+export async function holdsNamespaceOf(s: Sandbox, pid: number): Promise<boolean> {
+  try {
+    const [named, held] = await Promise.all([stat(s.path), stat(`/proc/${pid}/ns/net`)]);
+    return named.ino === held.ino && named.dev === held.dev;
+  } catch {
+    return false;
+  }
 }

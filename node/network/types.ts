@@ -14,10 +14,15 @@ export interface PodAttachment {
 
 export interface PodNetwork {
   readonly mode: 'hostport' | 'bridge';
+  /** Whether pods of this runtime can join this network (else they share the node's). */
+  carries(runtime: string): boolean;
   start(): void;
   stop(): Promise<void>;
-  /** Puts the pod on the network (idempotent per pod uid; an adopted pod keeps what it had). */
-  attach(pod: Pod): Promise<PodAttachment>;
+  /**
+   * Puts the pod on the network (idempotent per pod uid; an adopted pod keeps what it had);
+   * `runtime` is the name of the runtime its containers run in.
+   */
+  attach(pod: Pod, runtime: string): Promise<PodAttachment>;
   /** Takes the pod off the network once its containers are gone. */
   detach(uid: string): Promise<void>;
   /** Frees what pods this node no longer runs still hold (pods deleted while the node was down). */
@@ -39,4 +44,13 @@ export function declaredPorts(pod: Pod): PodPort[] {
     for (const p of c.ports ?? []) out.push({ container: c.name, ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, hostPort: p.containerPort, protocol: p.protocol ?? 'TCP' });
   }
   return out;
+}
+
+/** Keeps a pod's network namespace in a container of its own (the docker runtime's pause containers). */
+export interface SandboxHolder {
+  /** Starts (or finds) the holder; resolves with the pid whose network namespace is the pod's. */
+  ensure(podUid: string, labels: { podName: string; namespace: string }): Promise<number>;
+  remove(podUid: string): Promise<void>;
+  /** The pod uids that have a holder on this node. */
+  pods(): Promise<string[]>;
 }

@@ -8,15 +8,10 @@ import Docker from 'dockerode';
 import { RuntimeError, type ContainerLabels, type ContainerSpec, type ContainerState, type ExecIO, type LogOptions, type Runtime } from './types.js';
 import { pullPolicyFor } from '../../api/defaults.js';
 import { credentialsFor, type RegistryCredential } from '../image-pull.js';
+import { DockerSandboxes, sandboxContainerName } from './docker-sandbox.js';
 
-export const LABEL = {
-  podUid: 'io.tugboat.pod.uid',
-  podName: 'io.tugboat.pod.name',
-  namespace: 'io.tugboat.pod.namespace',
-  containerName: 'io.tugboat.container.name',
-  restartCount: 'io.tugboat.restart-count',
-  node: 'io.tugboat.node',
-} as const;
+export { LABEL } from './docker-labels.js';
+import { LABEL } from './docker-labels.js';
 
 export interface DockerRuntimeOptions {
   /** Docker engine socket; default /var/run/docker.sock. */
@@ -49,9 +44,13 @@ export class DockerRuntime implements Runtime {
   private delivery: Promise<void> = Promise.resolve();
   private closed = false;
 
+  /** The pods' pause containers, for the bridge network mode. */
+  readonly sandboxes: DockerSandboxes;
+
   constructor(opts: DockerRuntimeOptions) {
     this.docker = new Docker({ socketPath: opts.socketPath ?? '/var/run/docker.sock' });
     this.nodeName = opts.nodeName;
+    this.sandboxes = new DockerSandboxes(this.docker, this.nodeName);
   }
 
   async start(spec: ContainerSpec): Promise<ContainerState> {
@@ -65,8 +64,8 @@ export class DockerRuntime implements Runtime {
       Labels: labelsFor(spec.labels, this.nodeName),
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
       HostConfig: {
-        // hostport network mode: the pod shares the node's network, ports are node ports.
-        NetworkMode: 'host',
+        // bridge mode: the pod's sandbox (its pause container's namespace); hostport mode: the node's network.
+        NetworkMode: spec.netns ? `container:${sandboxContainerName(spec.labels.podUid)}` : 'host',
         // docker-init forwards SIGTERM and reaps, so a shell entrypoint still stops promptly.
         Init: true,
         Binds: [...spec.mounts, ...(spec.resolvConf ? [{ hostPath: spec.resolvConf.hostPath, containerPath: '/etc/resolv.conf', readOnly: true }] : [])].map(

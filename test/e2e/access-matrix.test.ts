@@ -37,9 +37,9 @@ interface Cell {
 // ---- what Kubernetes' default policy allows ----
 
 /** system:aggregate-to-view (what view grants), by plural. */
-const VIEW_READS = new Set(['pods', 'services', 'endpoints', 'configmaps', 'serviceaccounts', 'events', 'namespaces', 'endpointslices', 'deployments', 'replicasets']);
+const VIEW_READS = new Set(['pods', 'services', 'endpoints', 'configmaps', 'serviceaccounts', 'events', 'namespaces', 'endpointslices', 'deployments', 'replicasets', 'networkpolicies']);
 /** system:aggregate-to-edit: create, update, patch, delete, deletecollection on these... */
-const EDIT_WRITES = new Set(['pods', 'configmaps', 'events', 'secrets', 'serviceaccounts', 'services', 'deployments', 'replicasets', 'leases']);
+const EDIT_WRITES = new Set(['pods', 'configmaps', 'events', 'secrets', 'serviceaccounts', 'services', 'deployments', 'replicasets', 'leases', 'networkpolicies']);
 /** ...and reading these besides what view reads. */
 const EDIT_READS = new Set(['secrets', 'leases']);
 /** system:basic-user, bound to system:authenticated. */
@@ -77,6 +77,8 @@ function nodeAllows(c: Cell): boolean {
   if (['endpoints', 'endpointslices'].includes(r)) return reads;
   // system:node gets Leases and writes only its own; tugboat's node also lists and watches them.
   if (r === 'leases') return reads;
+  // NetworkPolicy is enforced by every node: it reads the policies and the namespaces they select.
+  if (r === 'networkpolicies' || r === 'namespaces') return reads;
   if (r === 'events') return ['create', 'update', 'patch'].includes(c.verb);
   if (r === 'certificatesigningrequests') return ['create', ...READ].includes(c.verb);
   if (['tokenreviews', 'subjectaccessreviews', 'localsubjectaccessreviews'].includes(r)) return c.verb === 'create';
@@ -115,6 +117,8 @@ function specOf(kind: string, name: string, csr: string, namespace = NS): Record
       return { addressType: 'IPv4', endpoints: [] };
     case 'Lease':
       return { spec: { holderIdentity: 'matrix' } };
+    case 'NetworkPolicy':
+      return { spec: { podSelector: { matchLabels: labels } } };
     case 'Role':
     case 'ClusterRole':
       return { rules: [] };

@@ -7,26 +7,17 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { needs } from '../requirements.js';
 import { dockerClient, ensureBusyboxImage } from './docker-support.js';
 import { NodeCluster } from './node-support.js';
-import { eventually, run } from './harness.js';
+import { eventually, freePort, run } from './harness.js';
 
 const NODE = 'puller';
 const USER = 'tug';
 const PASSWORD = 's3cret-pull';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The HTTP status of GET /v2/ on the registry (0 while it does not answer). */
 function registryStatus(port: number): Promise<number> {

@@ -19,6 +19,27 @@ export class SimulatedHosts {
     return `${this.prefix}-lan`;
   }
 
+  /**
+   * Makes `count` hosts, each on a segment of its own (198.18.i.0/24, the host at .1) behind one
+   * router (.254 on every segment): hosts that reach each other only through a router.
+   */
+  createRouted(count: number): void {
+    ip(['netns', 'add', this.lan]);
+    spawnSync('ip', ['netns', 'exec', this.lan, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    ip(['-n', this.lan, 'link', 'set', 'lo', 'up']);
+    for (let i = 1; i <= count; i++) {
+      const netns = `${this.prefix}-h${i}`;
+      const link = `${this.prefix}h${i}`;
+      const address = `198.18.${i}.1`;
+      ip(['netns', 'add', netns]);
+      ip(['link', 'add', link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
+      ip(['link', 'set', link, 'netns', this.lan]);
+      ip(['-n', this.lan, '-b', '-'], `addr add 198.18.${i}.254/24 dev ${link}\nlink set ${link} up\n`);
+      ip(['-n', netns, '-b', '-'], `addr add ${address}/24 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via 198.18.${i}.254\n`);
+      this.hosts.push({ netns, link, ip: address, wrap: ['nsenter', `--net=/run/netns/${netns}`, '--'] });
+    }
+  }
+
   /** Makes `count` hosts, 198.18.0.1 to 198.18.0.count, on one LAN. */
   create(count: number): void {
     ip(['netns', 'add', this.lan]);

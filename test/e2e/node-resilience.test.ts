@@ -3,25 +3,13 @@
 // down, and the node picks up where it was once it is back; stopping `tug node` leaves its pods
 // running, as kubelet does. Real control, real node processes, real kubectl.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startControl } from './harness.js';
+import { freePort, startControl } from './harness.js';
 import { isRunning, NodeCluster, pidsWith, webPod } from './node-support.js';
 import { needs } from '../requirements.js';
 
 const NODE = 'n1';
 
-/** A port nothing listens on now, for a one-port range. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function answers(port: number, pod: string): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${port}/`);

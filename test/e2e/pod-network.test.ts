@@ -5,14 +5,15 @@
 // cluster DNS from inside their namespace, and a headless Service answers one A record per pod.
 // Deleting the pods leaves no sandbox, veth or address behind.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { cidrContains } from '../../api/cidr.js';
 import { needs, SHARED_EXAMPLES } from '../requirements.js';
 import { join } from 'node:path';
 import { NodeCluster } from './node-support.js';
 import { SimulatedHosts } from './netns-support.js';
-import { tempDir } from './harness.js';
+import { eventually, freePort, run, tempDir } from './harness.js';
+import { BUSYBOX_IMAGE, dockerClient, ensureBusyboxImage } from './docker-support.js';
 import { killPodsOf, startUp } from './up-support.js';
 import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
@@ -32,6 +33,18 @@ const FETCH = `const q=require('http').get(process.argv[1],{timeout:5000},(r)=>{
 function spawnOn(wrap: string[], argv: string[]): ChildProcess {
   const all = [...wrap, ...argv];
   return spawn(all[0], all.slice(1), { stdio: 'ignore' });
+}
+
+/** Waits until the nodes have no pod sandbox left; a failure lists what is left and the pods the API still has. */
+async function noSandboxLeft(cluster: NodeCluster, nodes: string[]): Promise<void> {
+  const left = () => nodes.flatMap((n) => SimulatedHosts.namespaces(sandboxPrefix(n)));
+  try {
+    await eventually(async () => (left().length === 0 ? true : undefined), 150);
+  } catch {
+    const pods = await cluster.kubectl(['get', 'pods', '-A', '-o', 'custom-columns=NAME:.metadata.name,UID:.metadata.uid,NODE:.spec.nodeName,DELETING:.metadata.deletionTimestamp']);
+    const logs = [...cluster.nodes.values()].map((n) => `${n.name}:\n${n.output().slice(-3000)}`).join('\n');
+    assert.fail(`sandboxes left: ${left().join(' ')}\npods:\n${pods.stdout}\n${logs}`);
+  }
 }
 
 /** The namespace prefix of a node's pod sandboxes (node/network/sandbox.ts names them so). */
@@ -274,6 +287,21 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
     assert.equal((await cluster.kubectl(['delete', 'pod', 'frontend', 'intruder', '--grace-period=1'])).code, 0);
   });
 
+  it('a hostPort forwards the node port to the pod, from other hosts and from the node itself', async () => {
+    await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hp' }, spec: { nodeName: 'bridge-b', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/web:1', command: serverCommand(marker), ports: [{ containerPort: PORT, hostPort: 18081 }] }] } });
+    await cluster.waitFor('hp running', async () => ((await cluster.podJson('hp')).status?.containerStatuses?.[0]?.state?.running ? true : undefined));
+    const fromHost1 = await cluster.waitFor('the hostPort answers', async () => {
+      const r = await hosts.run(1, [process.execPath, '-e', FETCH, 'http://198.18.0.2:18081/']);
+      return r.stdout.startsWith('{') ? JSON.parse(r.stdout) : undefined;
+    });
+    assert.deepEqual(fromHost1, { pod: 'hp', from: '198.18.0.1' });
+    const fromNode = JSON.parse((await hosts.run(2, [process.execPath, '-e', FETCH, 'http://127.0.0.1:18081/'])).stdout);
+    assert.equal(fromNode.pod, 'hp');
+    assert.equal((await cluster.kubectl(['delete', 'pod', 'hp', '--grace-period=1'])).code, 0);
+    const after = await hosts.run(1, [process.execPath, '-e', FETCH, 'http://198.18.0.2:18081/']);
+    assert.match(after.stdout, /^ERROR/);
+  });
+
   it('traffic from a pod to outside the cluster CIDR leaves as its node', async () => {
     // A server on host 1's own address (outside 198.19.0.0/16), called from a pod on host 2.
     const server = spawnOn(hosts.host(1).wrap, [process.execPath, '-e', `require('http').createServer((q,s)=>s.end(q.socket.remoteAddress)).listen(18080,'198.18.0.1',()=>console.log('up'))`, marker]);
@@ -318,7 +346,7 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await cluster.kubectl(['delete', 'pod', 'pair', '--grace-period=1'])).code, 0);
     await cluster.waitFor('no pods left', async () => ((await pods('app=web')).length === 0 ? true : undefined), 300);
-    await cluster.waitFor('no sandbox left', async () => (nodeNames.every((n) => SimulatedHosts.namespaces(sandboxPrefix(n)).length === 0) ? true : undefined), 100);
+    await noSandboxLeft(cluster, nodeNames);
     for (const i of [1, 2]) {
       const links = await hosts.run(i, ['ip', '-o', 'link', 'show']);
       assert.doesNotMatch(links.stdout, / tv[0-9a-f]{12}/, `host ${i} still has a pod veth`);
@@ -347,14 +375,16 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
       assert.equal(del.code, 0, del.stderr);
       await cluster.waitFor(`round ${round}: pods gone`, async () => ((await pods('app=cycle')).length === 0 ? true : undefined), 600);
     }
-    await cluster.waitFor('no sandbox left', async () => (nodeNames.every((n) => SimulatedHosts.namespaces(sandboxPrefix(n)).length === 0) ? true : undefined), 100);
+    await noSandboxLeft(cluster, nodeNames);
     for (const [i, n] of nodeNames.entries()) {
       const veths = (await hosts.run(i + 1, ['ip', '-o', 'link', 'show', 'master', 'tug0'])).stdout.trim();
       assert.equal(veths, '', `${n} still has pod veths`);
       const saved = JSON.parse(readFileSync(`${cluster.stateDir(n)}/pod-addresses.json`, 'utf8'));
       assert.deepEqual(saved.addresses, {}, `${n} still holds addresses`);
       const rules = (await hosts.run(i + 1, ['nft', 'list', 'ruleset'])).stdout;
-      assert.equal(rules.match(/masquerade/g)?.length, 1, `${n}: one masquerade rule and no per-pod rule\n${rules}`);
+      assert.doesNotMatch(rules, /dnat to|jump (ing|egr)_/, `${n}: a per-pod rule is left\n${rules}`);
+      const nat = (await hosts.run(i + 1, ['nft', 'list', 'table', 'ip', 'tugboat_nat'])).stdout;
+      assert.equal(nat.match(/masquerade/g)?.length, 1, nat);
     }
   });
 });
@@ -388,5 +418,197 @@ describe('tug up picks the bridge network where it can', { ...(await needs('kube
     for (let i = 0; i < 6; i++) answered.add((await hosts.run(1, [process.execPath, '-e', FETCH, service])).stdout.trim());
     assert.deepEqual(answered, new Set(podUrls.map((m) => m[2])));
     assert.equal(await up.stop('SIGTERM'), 0);
+  });
+});
+
+describe('bridge pod network with the docker runtime on two hosts', { ...(await needs('kubectl', 'root', 'netns', 'nftables', 'docker', 'registry')), concurrency: false }, () => {
+  const hosts = new SimulatedHosts();
+  let cluster: NodeCluster;
+  const nodeNames = ['dock-a', 'dock-b'];
+  let registry: ChildProcess | undefined;
+  let image = '';
+
+  before(async () => {
+    const docker = dockerClient();
+    await ensureBusyboxImage(docker);
+    hosts.create(2);
+    cluster = new NodeCluster(hosts.host(1));
+    await cluster.start();
+    // An image built here and served by a registry on this machine's loopback, where dockerd pulls from.
+    const dir = join(cluster.dir, 'registry');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    const port = await freePort();
+    writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+    registry = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+    image = `127.0.0.1:${port}/podnet-web:1`;
+    await eventually(async () => ((await run('docker', ['tag', BUSYBOX_IMAGE, image])).code === 0 && (await run('docker', ['push', image], { timeoutMs: 60_000 })).code === 0 ? true : undefined), 50, 200);
+    assert.equal((await run('docker', ['rmi', image])).code, 0);
+    for (const [i, name] of nodeNames.entries()) {
+      await cluster.startNode({ name, portRange: '22200-22299', runtime: 'docker', host: hosts.host(i + 1), extra: ['--network', 'bridge'] });
+    }
+  });
+
+  after(async () => {
+    await cluster?.cleanup();
+    const docker = dockerClient();
+    for (const n of nodeNames) {
+      for (const c of await docker.listContainers({ all: true, filters: { label: [`io.tugboat.node=${n}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+    await docker.getImage(image).remove().catch(() => undefined);
+    registry?.kill('SIGTERM');
+    hosts.destroy(nodeNames.map(sandboxPrefix));
+  });
+
+  it('runs 4 replicas of an image on port 80, each with its own address, reachable by address and ClusterIP from inside a pod', async () => {
+    await cluster.apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web80' },
+      spec: {
+        replicas: 4,
+        selector: { matchLabels: { app: 'web80' } },
+        template: {
+          metadata: { labels: { app: 'web80' } },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            containers: [{ name: 'web', image, command: ['sh', '-c', 'hostname > /www/index.html; exec httpd -f -p 80 -h /www'], ports: [{ name: 'http', containerPort: 80 }], readinessProbe: { tcpSocket: { port: 80 }, periodSeconds: 1 } }],
+          },
+        },
+      },
+    });
+    await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web80' }, spec: { selector: { app: 'web80' }, ports: [{ port: 80, targetPort: 'http' }] } });
+    const list = await cluster.waitFor('4 ready docker pods', async () => {
+      const r = await cluster.kubectl(['get', 'pods', '-l', 'app=web80', '-o', 'json']);
+      const items = JSON.parse(r.stdout).items as any[];
+      const ready = items.filter((p) => p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
+      return ready.length === 4 ? ready.map((p) => ({ name: p.metadata.name as string, node: p.spec.nodeName as string, ip: p.status.podIP as string })) : undefined;
+    }, 900);
+    assert.equal(new Set(list.map((p) => p.ip)).size, 4);
+    assert.deepEqual(new Set(list.map((p) => p.node)), new Set(nodeNames));
+    const cidrs = new Map((JSON.parse((await cluster.kubectl(['get', 'nodes', '-o', 'json'])).stdout).items as any[]).map((n) => [n.metadata.name, n.spec.podCIDR]));
+    for (const p of list) assert.ok(cidrContains(cidrs.get(p.node), p.ip), `${p.name} ${p.ip} in ${cidrs.get(p.node)}`);
+    const client = list[0];
+    // busybox's nc (its static wget cannot run in a bare image): the body is the last line of the answer.
+    const get = async (address: string) => {
+      const r = await cluster.kubectl(['exec', client.name, '--', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${address} 80`]);
+      return r.stdout.trim().split('\n').pop()?.trim() ?? `exit ${r.code}: ${r.stderr}`;
+    };
+    for (const server of list.slice(1)) assert.equal(await get(server.ip), server.name, `${client.name} -> ${server.name}`);
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web80', '-o', 'json'])).stdout);
+    const answered = new Set<string>();
+    for (let i = 0; i < 6; i++) answered.add(await get(svc.spec.clusterIP));
+    assert.ok([...answered].every((n) => list.some((p) => p.name === n)) && answered.size >= 2, [...answered].join(' '));
+    const events = (await cluster.eventsFor(client.name)).map((e) => e.reason);
+    assert.ok(events.includes('Pulled') || events.includes('Pulling'), events.join(' '));
+  });
+
+  it('deleting the pods removes their pause containers, sandboxes and addresses', async () => {
+    assert.equal((await cluster.kubectl(['delete', 'deployment', 'web80'])).code, 0);
+    await noSandboxLeft(cluster, nodeNames);
+    const docker = dockerClient();
+    await cluster.waitFor('no pause container left', async () => {
+      const left = await docker.listContainers({ all: true, filters: { label: ['io.tugboat.sandbox=true'] } });
+      return left.filter((c) => nodeNames.includes(c.Labels['io.tugboat.node'])).length === 0 ? true : undefined;
+    }, 100);
+    for (const n of nodeNames) assert.deepEqual(JSON.parse(readFileSync(`${cluster.stateDir(n)}/pod-addresses.json`, 'utf8')).addresses, {});
+  });
+});
+
+describe('vxlan overlay between hosts on different segments', { ...(await needs('kubectl', 'root', 'netns', 'nftables')), concurrency: false }, () => {
+  const hosts = new SimulatedHosts();
+  let cluster: NodeCluster;
+  const nodeNames = ['vx-a', 'vx-b'];
+  let marker = '';
+
+  before(async () => {
+    hosts.createRouted(2);
+    cluster = new NodeCluster(hosts.host(1));
+    await cluster.start();
+    marker = cluster.marker('vxlan');
+    for (const [i, name] of nodeNames.entries()) {
+      await cluster.startNode({ name, portRange: '22300-22399', host: hosts.host(i + 1), extra: ['--network', 'bridge', '--overlay', 'vxlan'] });
+    }
+  });
+
+  after(async () => {
+    await cluster?.cleanup();
+    hosts.destroy(nodeNames.map(sandboxPrefix));
+  });
+
+  it('pods on hosts behind a router reach each other with their own addresses, through the tunnel', async () => {
+    for (const [i, node] of nodeNames.entries()) {
+      await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `vx-${i}`, labels: { app: 'vx' } }, spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/web:1', command: serverCommand(marker), ports: [{ containerPort: PORT }] }] } });
+    }
+    const ips = await cluster.waitFor('both pods running', async () => {
+      const got = await Promise.all([0, 1].map(async (i) => {
+        const p = await cluster.podJson(`vx-${i}`);
+        return p.status?.containerStatuses?.[0]?.state?.running ? (p.status.podIP as string) : undefined;
+      }));
+      return got.every(Boolean) ? (got as string[]) : undefined;
+    }, 300);
+    const exec = (pod: string, argv: string[]) => cluster.kubectl(['exec', pod, '--', ...argv]);
+    const answer = await cluster.waitFor('vx-0 reaches vx-1', async () => {
+      const r = await exec('vx-0', [process.execPath, '-e', FETCH, `http://${ips[1]}:${PORT}/`]);
+      return r.stdout.startsWith('{') ? JSON.parse(r.stdout) : undefined;
+    }, 100);
+    assert.deepEqual(answer, { pod: 'vx-1', from: ips[0] });
+    assert.deepEqual(JSON.parse((await exec('vx-1', [process.execPath, '-e', FETCH, `http://${ips[0]}:${PORT}/`])).stdout), { pod: 'vx-0', from: ips[1] });
+    const cidrB = JSON.parse((await cluster.kubectl(['get', 'node', 'vx-b', '-o', 'json'])).stdout).spec.podCIDR;
+    const route = await hosts.run(1, ['ip', 'route', 'show', cidrB]);
+    assert.match(route.stdout, /dev tugvx/, route.stdout);
+    const link = await exec('vx-0', ['ip', '-o', 'link', 'show', 'eth0']);
+    assert.match(link.stdout, / mtu 1450 /, 'the pod MTU leaves room for the vxlan header');
+  });
+});
+
+describe('a mixed cluster: a bridge node and a hostport node', { ...(await needs('kubectl', 'root', 'netns', 'nftables')), concurrency: false }, () => {
+  const hosts = new SimulatedHosts();
+  let cluster: NodeCluster;
+  let marker = '';
+
+  before(async () => {
+    hosts.create(2);
+    cluster = new NodeCluster(hosts.host(1));
+    await cluster.start();
+    marker = cluster.marker('mixed');
+    await cluster.startNode({ name: 'mix-bridge', portRange: '22400-22449', host: hosts.host(1), extra: ['--network', 'bridge'] });
+    await cluster.startNode({ name: 'mix-hostport', portRange: '22450-22499', host: hosts.host(2) });
+  });
+
+  after(async () => {
+    await cluster?.cleanup();
+    hosts.destroy([sandboxPrefix('mix-bridge')]);
+  });
+
+  it('pods of both kinds reach each other directly and through one Service', async () => {
+    // The hostport pod listens on $PORT (its node port); the bridge pod on its containerPort.
+    const hostportServer = `require('http').createServer((q,s)=>s.end(JSON.stringify({pod:process.env.HOSTNAME,from:q.socket.remoteAddress.replace(/^::ffff:/,'')}))).listen(process.env.PORT,'0.0.0.0')`;
+    const pod = (name: string, node: string, command: string[]) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'mix' } }, spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/web:1', command, ports: [{ name: 'http', containerPort: PORT }], readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 1 } }] } });
+    await cluster.apply(pod('bp', 'mix-bridge', serverCommand(marker)));
+    await cluster.apply(pod('hp', 'mix-hostport', [process.execPath, '-e', hostportServer, marker]));
+    await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'mix' }, spec: { selector: { app: 'mix' }, ports: [{ port: 80, targetPort: 'http' }] } });
+    const ready = await cluster.waitFor('both pods ready', async () => {
+      const [bp, hp] = await Promise.all([cluster.podJson('bp'), cluster.podJson('hp')]);
+      const isReady = (p: any) => p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+      return isReady(bp) && isReady(hp) ? { bp: bp.status.podIP as string, hp: hp.status.podIP as string } : undefined;
+    }, 300);
+    assert.ok(ready.bp.startsWith('198.19.'), `bridge pod ${ready.bp}`);
+    assert.equal(ready.hp, '198.18.0.2', 'the hostport pod has its node address');
+    const eps = JSON.parse((await cluster.kubectl(['get', 'endpoints', 'mix', '-o', 'json'])).stdout);
+    const hpPort = eps.subsets.flatMap((s: any) => s.addresses.map((a: any) => [a.ip, s.ports[0].port])).find(([ip]: [string]) => ip === ready.hp)?.[1];
+    assert.ok(hpPort, JSON.stringify(eps));
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'mix', '-o', 'json'])).stdout);
+    for (const client of ['bp', 'hp']) {
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const r = await cluster.kubectl(['exec', client, '--', process.execPath, '-e', FETCH, `http://${svc.spec.clusterIP}/`]);
+        if (r.stdout.startsWith('{')) seen.add(JSON.parse(r.stdout).pod);
+      }
+      assert.deepEqual(seen, new Set(['bp', 'hp']), `${client} through the Service`);
+    }
+    const direct = JSON.parse((await cluster.kubectl(['exec', 'bp', '--', process.execPath, '-e', FETCH, `http://${ready.hp}:${hpPort}/`])).stdout);
+    assert.deepEqual(direct, { pod: 'hp', from: '198.18.0.1' }, 'a bridge pod reaches a hostport pod, masqueraded as its node');
+    const back = JSON.parse((await cluster.kubectl(['exec', 'hp', '--', process.execPath, '-e', FETCH, `http://${ready.bp}:${PORT}/`])).stdout);
+    assert.deepEqual(back, { pod: 'bp', from: '198.18.0.2' }, 'a hostport pod reaches a bridge pod by its address');
   });
 });

@@ -48,7 +48,7 @@ describe('tug up', { concurrency: false, timeout: 300_000 }, () => {
   it('brings up control, a Ready node and the echo Deployment, and says what to try next', async () => {
     up = await startUp(scope, home, PORTS);
     const out = up.output();
-    assert.match(out, /tug up: starting node \S+ \(runtime process, pods on ports 21500-21599\)/);
+    assert.match(out, /tug up: starting node \S+ \(runtime process; network hostport as asked: pods share the node network on ports 21500-21599\)/);
     assert.match(out, /tug node: \S+ \(127\.0\.0\.1\) is Ready/);
     assert.match(out, /^deployment\.apps\/echo created$/m);
     assert.match(out, /^tug up: Waiting for deployment "echo" rollout to finish: /m, 'progress while the pods start');
