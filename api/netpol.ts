@@ -3,7 +3,7 @@
 // direction is open in it; an isolated pod allows the union of its policies' rules. Both the
 // node's nftables rules and the node proxy's check read this one model.
 import { ipToInt, tryParseCidr, type Cidr } from './cidr.js';
-import { fromLabelSelector, matchesLabels } from './selectors.js';
+import { fromLabelSelector, matchesLabels, type LabelRequirement } from './selectors.js';
 import type { LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod } from './types.js';
 
 /** A pod with an address of its own, as policies see it. */
@@ -53,12 +53,21 @@ export function policyPod(pod: Pod): PolicyPod | undefined {
   return { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name!, ip, labels: pod.metadata.labels ?? {}, ports };
 }
 
+/** Parsed selectors, kept per selector object (a model is rebuilt on every change; its objects are reused). */
+const parsed = new WeakMap<LabelSelector, LabelRequirement[] | undefined>();
+
 function selects(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
-  try {
-    return matchesLabels(fromLabelSelector(selector ?? {}), labels);
-  } catch {
-    return false; // a stored selector that no longer parses selects nothing
+  if (!selector) return true;
+  let reqs = parsed.get(selector);
+  if (!parsed.has(selector)) {
+    try {
+      reqs = fromLabelSelector(selector);
+    } catch {
+      reqs = undefined; // a stored selector that no longer parses selects nothing
+    }
+    parsed.set(selector, reqs);
   }
+  return reqs !== undefined && matchesLabels(reqs, labels);
 }
 
 function inCidr(c: Cidr, ip: string): boolean {

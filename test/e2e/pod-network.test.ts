@@ -1,4 +1,4 @@
-// The bridge pod network across hosts: two simulated hosts (network namespaces on a private LAN),
+// The bridge pod network across hosts: three simulated hosts (network namespaces on a private LAN),
 // control on the first, a `tug node --network bridge` on each. Pods of a server that listens on
 // a fixed port (8080, ignoring $PORT) each get their own address in their node's podCIDR, reach
 // each other by address across hosts with their own source address, reach the ClusterIP and the
@@ -52,14 +52,15 @@ function sandboxPrefix(nodeName: string): string {
   return `tug-${createHash('sha256').update(nodeName).digest('hex').slice(0, 8)}-`;
 }
 
-describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root', 'netns', 'nftables', 'dig', 'examples')), concurrency: false }, () => {
+describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root', 'netns', 'nftables', 'dig', 'examples')), concurrency: false }, () => {
   const hosts = new SimulatedHosts();
   let cluster: NodeCluster;
-  const nodeNames = ['bridge-a', 'bridge-b'];
+  const nodeNames = ['bridge-a', 'bridge-b', 'bridge-c'];
+  const REPLICAS = 6;
   let marker = '';
 
   before(async () => {
-    hosts.create(2);
+    hosts.create(3);
     cluster = new NodeCluster(hosts.host(1));
     await cluster.start();
     marker = cluster.marker('podnet');
@@ -110,7 +111,7 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
       kind: 'Deployment',
       metadata: { name: 'web' },
       spec: {
-        replicas: 4,
+        replicas: REPLICAS,
         selector: { matchLabels: { app: 'web' } },
         template: {
           metadata: { labels: { app: 'web' } },
@@ -121,14 +122,14 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
         },
       },
     });
-    const ready = await cluster.waitFor('4 ready web pods', async () => {
+    const ready = await cluster.waitFor(`${REPLICAS} ready web pods`, async () => {
       const list = await pods('app=web');
-      return list.length === 4 && list.every((p) => p.ready) ? list : undefined;
+      return list.length === REPLICAS && list.every((p) => p.ready) ? list : undefined;
     }, 600);
     const cidrs = await podCidrs();
     for (const p of ready) assert.ok(cidrContains(cidrs.get(p.node)!, p.ip), `${p.name} on ${p.node} has ${p.ip}, outside ${cidrs.get(p.node)}`);
-    assert.equal(new Set(ready.map((p) => p.ip)).size, 4, 'four different addresses');
-    assert.deepEqual(new Set(ready.map((p) => p.node)), new Set(nodeNames), 'pods on both hosts');
+    assert.equal(new Set(ready.map((p) => p.ip)).size, REPLICAS, 'an address each');
+    for (const n of nodeNames) assert.equal(ready.filter((p) => p.node === n).length, 2, `two pods on ${n}`);
     const wide = await cluster.kubectl(['get', 'pods', '-l', 'app=web', '-o', 'wide']);
     for (const p of ready) assert.match(wide.stdout, new RegExp(`${p.name}\\s.*\\s${p.ip.replace(/\./g, '\\.')}\\s`));
   });
@@ -165,14 +166,14 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
   it('a headless Service answers one A record per ready pod, and SRV lists each', async () => {
     await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-hl' }, spec: { clusterIP: 'None', selector: { app: 'web' }, ports: [{ name: 'http', port: PORT }] } });
     const ips = (await pods('app=web')).map((p) => p.ip).sort();
-    const answer = await cluster.waitFor('4 A records', async () => {
+    const answer = await cluster.waitFor(`${REPLICAS} A records`, async () => {
       const r = await hosts.run(2, ['dig', '+short', '@127.77.0.10', 'web-hl.default.svc.cluster.local', 'A']);
       const got = r.stdout.trim().split('\n').filter(Boolean).sort();
-      return got.length === 4 ? got : undefined;
+      return got.length === REPLICAS ? got : undefined;
     });
     assert.deepEqual(answer, ips);
     const srv = await hosts.run(1, ['dig', '+short', '@127.77.0.10', '_http._tcp.web-hl.default.svc.cluster.local', 'SRV']);
-    assert.equal(srv.stdout.trim().split('\n').filter((l) => l.includes(` ${PORT} `)).length, 4, srv.stdout);
+    assert.equal(srv.stdout.trim().split('\n').filter((l) => l.includes(` ${PORT} `)).length, REPLICAS, srv.stdout);
   });
 
   it('the containers of one pod reach each other on localhost', async () => {
@@ -256,8 +257,8 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
       kind: 'NetworkPolicy',
       metadata: { name: 'web-from-frontend' },
       spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'frontend' } } }], ports: [{ port: 'http' }] }] },
-    }, [1, 2]);
-    t.diagnostic(`in force on both nodes ${Math.round(ms)} ms after kubectl apply began`);
+    }, [1, 2, 3]);
+    t.diagnostic(`in force on every node ${Math.round(ms)} ms after kubectl apply began`);
     assert.ok(ms < 1000, `${Math.round(ms)} ms`);
     const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout);
     for (const w of await pods('app=web')) {
@@ -347,7 +348,7 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
     assert.equal((await cluster.kubectl(['delete', 'pod', 'pair', '--grace-period=1'])).code, 0);
     await cluster.waitFor('no pods left', async () => ((await pods('app=web')).length === 0 ? true : undefined), 300);
     await noSandboxLeft(cluster, nodeNames);
-    for (const i of [1, 2]) {
+    for (const i of [1, 2, 3]) {
       const links = await hosts.run(i, ['ip', '-o', 'link', 'show']);
       assert.doesNotMatch(links.stdout, / tv[0-9a-f]{12}/, `host ${i} still has a pod veth`);
     }
@@ -364,7 +365,7 @@ describe('bridge pod network on two hosts', { ...(await needs('kubectl', 'root',
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { name: `cycle-${round}-${i}`, labels: { app: 'cycle' } },
-        spec: { nodeName: nodeNames[i % 2], terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/sleep:1', command: ['/bin/sh', '-c', 'sleep 3600; :', marker] }] },
+        spec: { nodeName: nodeNames[i % nodeNames.length], terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/sleep:1', command: ['/bin/sh', '-c', 'sleep 3600; :', marker] }] },
       }));
       await cluster.apply({ apiVersion: 'v1', kind: 'List', items });
       await cluster.waitFor(`round ${round}: ${PER_ROUND} pods running with addresses`, async () => {
