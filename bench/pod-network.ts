@@ -72,7 +72,7 @@ function removeHosts(): void {
 /** The bridge of host `h` and the sandbox of its pod number i. */
 async function bridgeOf(h: number) {
   const gateway = intToIp(ipToInt(podCidr(h).split('/')[0]) + 1);
-  await setUpBridge({ bridge: 'tug0', gatewayCidr: `${gateway}/24`, clusterCidr: '198.19.0.0/16' });
+  await setUpBridge({ bridge: 'tug0', gatewayCidr: `${gateway}/24`, clusterCidr: '198.19.0.0/16', serviceCidr: '127.77.0.0/16' });
   const net = { bridge: 'tug0', gateway, prefix: 24, serviceCidr: '127.77.0.0/16' };
   const sandbox = (i: number) => sandboxFor(SCOPE, `h${h}-pod-${i}`, intToIp(ipToInt(gateway) + 1 + i));
   return { net, sandbox };

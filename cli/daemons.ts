@@ -202,6 +202,7 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
   if (!(heartbeat > 0)) throw new UsageError(`--heartbeat "${flags.heartbeat}" must be a number of seconds above 0`);
   const caPoll = Number(flags['ca-poll']);
   if (!(caPoll > 0)) throw new UsageError(`--ca-poll "${flags['ca-poll']}" must be a number of seconds above 0`);
+  const network = networkSettings(flags);
   const signals = onStopSignal(io, 'tug node');
   try {
     const node = await startNode({
@@ -219,7 +220,7 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
       drainOnExit: !!flags['drain-on-exit'],
       proxy: proxySwitch(String(flags.proxy)),
       dns: dnsSettings(flags),
-      network: networkSettings(flags),
+      network,
     });
     io.out(`tug node: ${node.nodeName} (${node.nodeIP}) joined; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);
     await signals.stopped;

@@ -78,3 +78,13 @@ test('tug up and tug control check the controller flags before starting anything
   await assert.rejects(main(['control', '--node-monitor-grace', '0'], io, { TUG_HOME: '/nonexistent-tug-home' }), /--node-monitor-grace "0" must be a number of seconds above 0/);
   await assert.rejects(main(['up', '--runtime', 'lxc'], io, { TUG_HOME: '/nonexistent-tug-home' }), /--runtime "lxc" is not known/);
 });
+
+test('tug node and tug up check the pod network flags before starting anything', async () => {
+  const io = { out: () => undefined, err: () => undefined };
+  const env = { TUG_HOME: '/nonexistent-tug-home' };
+  await assert.rejects(main(['node', '--network', 'overlay'], io, env), /--network "overlay" is not known; use hostport or bridge/);
+  await assert.rejects(main(['node', '--network', 'bridge', '--cluster-cidr', '127.77.0.0/16'], io, env), /--cluster-cidr 127\.77\.0\.0\/16 overlaps --service-cidr 127\.77\.0\.0\/16/);
+  await assert.rejects(main(['node', '--cluster-cidr', '198.19.0.0/33'], io, env), /invalid --cluster-cidr "198\.19\.0\.0\/33"/);
+  await assert.rejects(main(['node', '--overlay', 'geneve'], io, env), /--overlay "geneve" is not known; use none or vxlan/);
+  await assert.rejects(main(['up', '--network', 'weave'], io, env), /--network "weave" is not known; use auto, bridge or hostport/);
+});

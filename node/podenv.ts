@@ -48,7 +48,7 @@ function decode(value: string | undefined, base64: boolean): string | undefined 
   return base64 ? Buffer.from(value, 'base64').toString('utf8') : value;
 }
 
-function fieldValue(pod: Pod, path: string, podIP: string): string | undefined {
+function fieldValue(pod: Pod, path: string, ips: { podIP: string; hostIP: string }): string | undefined {
   switch (path) {
     case 'metadata.name':
       return pod.metadata.name;
@@ -61,8 +61,9 @@ function fieldValue(pod: Pod, path: string, podIP: string): string | undefined {
     case 'spec.serviceAccountName':
       return (pod.spec.serviceAccountName as string | undefined) ?? 'default';
     case 'status.podIP':
+      return ips.podIP;
     case 'status.hostIP':
-      return podIP;
+      return ips.hostIP;
   }
   const label = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (label) return (pod.metadata[label[1] as 'labels' | 'annotations'] ?? {})[label[2]];
@@ -73,7 +74,7 @@ function fieldValue(pod: Pod, path: string, podIP: string): string | undefined {
  * The full environment of one container. Later entries win, as in Kubernetes: service links,
  * then envFrom, then env; tugboat's own (PORT, HOSTNAME) come first so a pod may override them.
  */
-export async function containerEnv(pod: Pod, container: Container, base: Record<string, string>, sources: EnvSources, podIP: string): Promise<Record<string, string>> {
+export async function containerEnv(pod: Pod, container: Container, base: Record<string, string>, sources: EnvSources, ips: { podIP: string; hostIP: string }): Promise<Record<string, string>> {
   const ns = pod.metadata.namespace ?? 'default';
   const env: Record<string, string> = { ...base };
   if (pod.spec.enableServiceLinks !== false) Object.assign(env, serviceEnv(sources.services(ns)));
@@ -102,7 +103,7 @@ export async function containerEnv(pod: Pod, container: Container, base: Record<
     }
     const from = e.valueFrom;
     if (from.fieldRef) {
-      const value = fieldValue(pod, from.fieldRef.fieldPath, podIP);
+      const value = fieldValue(pod, from.fieldRef.fieldPath, ips);
       if (value === undefined) throw new ContainerConfigError(`env ${e.name}: fieldRef "${from.fieldRef.fieldPath}" is not supported`);
       env[e.name] = value;
     } else if (from.configMapKeyRef || from.secretKeyRef) {

@@ -289,7 +289,7 @@ export class PodWorker {
       const mounts = mountsFor(container, this.volumePaths ?? new Map());
       const resolvConf = this.writeResolvConf(dns);
       if (runtime.name === 'process') Object.assign(base, volumeEnv(this.deps.stateDir, this.uid, container.name, mounts));
-      const env = await containerEnv(pod, container, base, this.deps.sources, this.attachment?.podIP ?? this.deps.nodeIP);
+      const env = await containerEnv(pod, container, base, this.deps.sources, { podIP: this.attachment?.podIP ?? this.deps.nodeIP, hostIP: this.deps.nodeIP });
       const spec: ContainerSpec = {
         labels: { podUid: this.uid, podName: pod.metadata.name!, namespace: pod.metadata.namespace!, containerName: container.name, restartCount },
         image: container.image,

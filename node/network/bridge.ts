@@ -9,6 +9,9 @@ import type { Pod } from '../../api/types.js';
 import { setUpBridge } from './host.js';
 import { overlayMtu, setUpVxlan } from './overlay.js';
 import { NodeRoutes } from './routes.js';
+
+/** How soon a bridge that could not be set up is tried again (pods wait for it meanwhile). */
+const SETUP_RETRY_MS = 5000;
 import { PodAddresses } from './ipam.js';
 import { NetworkPolicies } from './policy.js';
 import { HostPorts, type HostPortMapping } from './hostports.js';
@@ -46,13 +49,14 @@ export class BridgeNetwork implements PodNetwork {
   private readonly made = new Set<string>();
   private stopped = false;
   private settingUp = false;
+  private retry?: NodeJS.Timeout;
   private readonly policies: NetworkPolicies;
   private readonly hostPorts: HostPorts;
 
   constructor(private readonly opts: BridgeOptions) {
     this.scope = sandboxScope(opts.nodeName);
     this.bridge = opts.bridge ?? 'tug0';
-    this.hostPorts = new HostPorts(this.bridge);
+    this.hostPorts = new HostPorts(this.bridge, opts.serviceCidr);
     this.nodes = new NodeRoutes({ client: opts.client, nodeName: opts.nodeName, overlay: opts.overlay, log: opts.log, onChange: () => this.nodesChanged() });
     this.policies = new NetworkPolicies({ client: opts.client, nodeName: opts.nodeName, nodes: () => this.nodes.list(), log: opts.log, onProgrammed: opts.onPolicyProgrammed });
   }
@@ -68,6 +72,7 @@ export class BridgeNetwork implements PodNetwork {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retry);
     for (const wake of this.waiters) wake();
     await Promise.all([this.nodes.stop(), this.policies.stop()]);
   }
@@ -143,11 +148,14 @@ export class BridgeNetwork implements PodNetwork {
   /** Once control has given this node its podCIDR: the address book and the bridge. */
   private async useOwnCidr(): Promise<void> {
     const cidr = this.nodes.get(this.opts.nodeName)?.spec?.podCIDR;
-    if (!cidr || this.settingUp) return;
+    if (!cidr || this.settingUp || this.stopped) return;
     this.settingUp = true;
     try {
       const addresses = new PodAddresses(cidr, join(this.opts.stateDir, 'pod-addresses.json'), this.opts.log);
-      await setUpBridge({ bridge: this.bridge, gatewayCidr: `${addresses.gateway}/${addresses.cidr.prefix}`, clusterCidr: this.opts.clusterCidr });
+      const warning = await setUpBridge({ bridge: this.bridge, gatewayCidr: `${addresses.gateway}/${addresses.cidr.prefix}`, clusterCidr: this.opts.clusterCidr, serviceCidr: this.opts.serviceCidr });
+      if (warning) this.opts.log(warning);
+      // Forwards of pods deleted while the node was down go; adopted pods put theirs back as they attach.
+      await this.hostPorts.reset();
       if (this.opts.overlay) await setUpVxlan(this.opts.nodeIP, cidr);
       const mtu = this.opts.overlay ? await overlayMtu(this.opts.nodeIP) : undefined;
       this.net = { bridge: this.bridge, gateway: addresses.gateway, prefix: addresses.cidr.prefix, serviceCidr: this.opts.serviceCidr, mtu };
@@ -157,7 +165,8 @@ export class BridgeNetwork implements PodNetwork {
       this.waiters.clear();
       if (this.opts.overlay) this.nodes.overlayUp();
     } catch (e) {
-      this.opts.log(`cannot set up the bridge network for podCIDR ${cidr}: ${(e as Error).message}`);
+      this.opts.log(`cannot set up the bridge network for podCIDR ${cidr} (trying again in ${SETUP_RETRY_MS / 1000} s): ${(e as Error).message}`);
+      this.retry = setTimeout(() => void this.useOwnCidr(), SETUP_RETRY_MS);
     } finally {
       this.settingUp = false;
     }

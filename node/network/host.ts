@@ -7,17 +7,21 @@ import { CommandError, run } from './command.js';
 
 /** The routing protocol number that marks the routes tugboat owns (`ip route show proto 77`). */
 export const ROUTE_PROTO = '77';
-export const NAT_TABLE = 'tugboat_nat';
+export const HOST_TABLE = 'tugboat_host';
 
 export interface BridgeConfig {
   bridge: string;
   /** gateway/prefix, e.g. 198.19.0.1/24 */
   gatewayCidr: string;
   clusterCidr: string;
+  serviceCidr: string;
 }
 
-/** Creates the bridge (or keeps it), gives it only the gateway address, turns on forwarding. */
-export async function setUpBridge(c: BridgeConfig): Promise<void> {
+/**
+ * Creates the bridge (or keeps it), gives it only the gateway address, turns on forwarding.
+ * Resolves with a warning to log when pods of one node pass around NetworkPolicy.
+ */
+export async function setUpBridge(c: BridgeConfig): Promise<string | undefined> {
   await run(['ip', 'link', 'add', c.bridge, 'type', 'bridge']).catch((e) => {
     if (!(e instanceof CommandError && /File exists/.test(e.stderr))) throw e;
   });
@@ -27,10 +31,13 @@ export async function setUpBridge(c: BridgeConfig): Promise<void> {
   await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
   // Pods reach Service addresses on the node's loopback through the bridge (see sandbox.ts).
   await writeFile(`/proc/sys/net/ipv4/conf/${c.bridge}/route_localnet`, '1');
-  // Packets between pods of this node cross the bridge: NetworkPolicy sees them in the forward hook.
-  await writeFile('/proc/sys/net/bridge/bridge-nf-call-iptables', '1').catch(() => undefined);
-  await programMasquerade(c.clusterCidr);
+  await programHostTable(c);
   await allowForwarding(c.clusterCidr);
+  // Packets between pods of this node cross the bridge: NetworkPolicy sees them in the forward hook
+  // only through br_netfilter.
+  await run(['modprobe', 'br_netfilter']).catch(() => undefined);
+  const seen = await writeFile('/proc/sys/net/bridge/bridge-nf-call-iptables', '1').then(() => true, () => false);
+  return seen ? undefined : 'br_netfilter is missing (/proc/sys/net/bridge does not exist): NetworkPolicy is not enforced between pods of this node';
 }
 
 /**
@@ -48,16 +55,27 @@ async function allowForwarding(clusterCidr: string): Promise<void> {
   }
 }
 
-/** Pod traffic to anything outside the cluster CIDR leaves with the node's address; pod to pod keeps its own. */
-export async function programMasquerade(clusterCidr: string): Promise<void> {
+/**
+ * The node's own table: pod traffic to anything outside the cluster CIDR leaves with the node's
+ * address (pod to pod keeps its own), and from the bridge only the Service addresses of the
+ * node's loopback are reachable (route_localnet would otherwise let a pod reach whatever listens
+ * on 127.0.0.1 there, the API server under `tug up` included).
+ */
+export async function programHostTable(c: BridgeConfig): Promise<void> {
   // Declaring, deleting and defining the table in one transaction swaps it atomically.
   const rules = [
-    `table ip ${NAT_TABLE}`,
-    `delete table ip ${NAT_TABLE}`,
-    `table ip ${NAT_TABLE} {`,
+    `table ip ${HOST_TABLE}`,
+    `delete table ip ${HOST_TABLE}`,
+    `table ip ${HOST_TABLE} {`,
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
-    `    ip saddr ${clusterCidr} ip daddr != ${clusterCidr} masquerade`,
+    `    ip saddr ${c.clusterCidr} ip daddr != ${c.clusterCidr} masquerade`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    // Replies pass: a hostPort reached from the node's loopback comes back to 127.0.0.1 by the bridge.
+    '    ct state established,related accept',
+    `    iifname "${c.bridge}" ip daddr 127.0.0.0/8 ip daddr != ${c.serviceCidr} drop`,
     '  }',
     '}',
   ].join('\n');
@@ -79,5 +97,6 @@ export async function syncRoutes(want: Route[]): Promise<void> {
   for (const w of want) {
     if (!have.some((r) => r.dst === w.cidr && r.gateway === w.via)) lines.push(`route replace ${w.cidr} via ${w.via} proto ${ROUTE_PROTO}`);
   }
-  if (lines.length > 0) await run(['ip', '-b', '-'], lines.join('\n'));
+  // -force: one route the kernel refuses (a node on another subnet) does not hold up the others.
+  if (lines.length > 0) await run(['ip', '-force', '-b', '-'], lines.join('\n'));
 }

@@ -14,8 +14,9 @@ export interface HostPortMapping {
   containerPort: number;
 }
 
-export function hostPortTable(mappings: HostPortMapping[], bridge: string): string {
-  const rules = mappings.map((m) => `    fib daddr type local ${m.protocol.toLowerCase()} dport ${m.hostPort} dnat to ${m.podIP}:${m.containerPort}`);
+export function hostPortTable(mappings: HostPortMapping[], bridge: string, serviceCidr: string): string {
+  // The Service addresses are the node's own too (on its loopback): a hostPort never takes them.
+  const rules = mappings.map((m) => `    fib daddr type local ip daddr != ${serviceCidr} ${m.protocol.toLowerCase()} dport ${m.hostPort} dnat to ${m.podIP}:${m.containerPort}`);
   return [
     `table ip ${HOSTPORT_TABLE}`,
     `delete table ip ${HOSTPORT_TABLE}`,
@@ -44,7 +45,16 @@ export class HostPorts {
   private programmed = '';
   private writing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly bridge: string) {}
+  constructor(
+    private readonly bridge: string,
+    private readonly serviceCidr: string,
+  ) {}
+
+  /** Programs the table as this process knows it (after a restart: empty until pods attach). */
+  reset(): Promise<void> {
+    this.programmed = '';
+    return this.program();
+  }
 
   set(uid: string, mappings: HostPortMapping[]): Promise<void> {
     if (mappings.length === 0 && !this.byPod.has(uid)) return Promise.resolve();
@@ -56,7 +66,7 @@ export class HostPorts {
   /** Writes the table as it now stands; a failed write fails only its own callers, the next one tries again. */
   private program(): Promise<void> {
     this.writing = this.writing.catch(() => undefined).then(async () => {
-      const table = hostPortTable([...this.byPod.values()].flat(), this.bridge);
+      const table = hostPortTable([...this.byPod.values()].flat(), this.bridge, this.serviceCidr);
       if (table === this.programmed) return;
       await run(['nft', '-f', '-'], table);
       this.programmed = table;

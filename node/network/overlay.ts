@@ -26,9 +26,8 @@ export function vtepMac(podCidr: string): string {
 
 /** The MTU of the interface that carries `nodeIP`, less the vxlan overhead: what pods get. */
 export async function overlayMtu(nodeIP: string): Promise<number> {
-  const routes = JSON.parse(await run(['ip', '-j', 'route', 'get', nodeIP])) as { dev: string }[];
-  const links = JSON.parse(await run(['ip', '-j', 'link', 'show', routes[0]?.dev ?? 'lo'])) as { mtu: number }[];
-  return Math.min(links[0]?.mtu ?? 1500, 1500) - VXLAN_OVERHEAD;
+  const links = JSON.parse(await run(['ip', '-j', 'addr', 'show', 'to', nodeIP])) as { mtu?: number }[];
+  return (links[0]?.mtu ?? 1500) - VXLAN_OVERHEAD;
 }
 
 /** Creates (or keeps) the node's VTEP for its podCIDR. */

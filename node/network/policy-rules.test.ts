@@ -30,4 +30,19 @@ describe('NetworkPolicy as nftables rules', () => {
     assert.match(table, /ip saddr vmap \{ 198\.19\.0\.2 : jump egr_0 \}/);
     assert.match(table, /chain egr_0 \{\n    # default\/web\n    meta l4proto tcp reject with tcp reset\n    reject\n  \}/);
   });
+
+  it('nested exceptions keep only the outer one (an nft set may not overlap), and one address gets one chain', () => {
+    const p = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'n', namespace: 'default' }, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.2.0/24', '10.1.0.0/16', '10.1.0.0/16'] } }] }] } };
+    const again = { ...web, name: 'web-old' };
+    const table = policyTable(new PolicyIndex([p], [web, client], ns), [web, again], []);
+    assert.match(table, /ip saddr 10\.0\.0\.0\/8 ip saddr != 10\.1\.0\.0\/16 return/);
+    assert.doesNotMatch(table, /10\.1\.2\.0/);
+    assert.equal(table.match(/chain ing_/g)?.length, 1);
+  });
+
+  it('an egress named port to anywhere allows that port of every pod that names it, and numbered ports anywhere', () => {
+    const p = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'e', namespace: 'default' }, spec: { podSelector: { matchLabels: { app: 'client' } }, policyTypes: ['Egress' as const], egress: [{ ports: [{ protocol: 'TCP', port: 'http' }, { protocol: 'UDP', port: 53 }] }] } };
+    const table = policyTable(new PolicyIndex([p], [web, client], ns), [client], []);
+    assert.match(table, /chain egr_0 \{\n    # default\/client\n    meta l4proto udp th dport 53 return\n    ip daddr 198\.19\.0\.2 meta l4proto tcp th dport 8080 return\n    meta l4proto tcp reject/);
+  });
 });

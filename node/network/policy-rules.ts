@@ -6,7 +6,7 @@
 // its ingress chain. An allowed packet `return`s (so ingress is checked after egress); the end of
 // a chain rejects (TCP reset, else ICMP). Packets from nodes pass ingress: they are the node
 // proxies, which check the policy of the real client before connecting (and kubelet-style probes).
-import { formatCidr } from '../../api/cidr.js';
+import { formatCidr, type Cidr } from '../../api/cidr.js';
 import { resolvePortMatch, type Allow, type PolicyIndex, type PolicyPod, type PortMatch } from '../../api/netpol.js';
 
 export const POLICY_TABLE = 'tugboat_policy';
@@ -17,6 +17,14 @@ function portClause(m: PortMatch): string {
   return `meta l4proto ${proto} th dport ${m.endPort && m.endPort !== m.port ? `${m.port}-${m.endPort}` : m.port}`;
 }
 
+/** The exceptions that no other one holds: an nft set may not have overlapping intervals. */
+function outermost(cidrs: Cidr[]): Cidr[] {
+  const sorted = [...cidrs].sort((x, y) => x.prefix - y.prefix);
+  const kept: Cidr[] = [];
+  for (const c of sorted) if (!kept.some((k) => c.base >= k.base && c.base < k.base + k.size)) kept.push(c);
+  return kept;
+}
+
 function set(items: string[]): string {
   return items.length === 1 ? items[0] : `{ ${items.join(', ')} }`;
 }
@@ -24,21 +32,26 @@ function set(items: string[]): string {
 /** The rules of one Allow as seen from `pod`; `dir` says which address is the peer. */
 function allowRules(a: Allow, dir: 'saddr' | 'daddr', pod: PolicyPod, index: PolicyIndex): string[] {
   const peers: { clause: string; destination?: PolicyPod }[] = [];
-  if (a.any) peers.push({ clause: '' });
+  // Egress named ports resolve on each peer pod: those peers (every pod, for "to anywhere") get a rule of their own.
+  const perPeer = dir === 'daddr' && a.ports?.some((m) => m.name !== undefined);
+  if (a.any && perPeer) {
+    peers.push({ clause: '' }); // the numbered ports, to anywhere
+    for (const p of index.pods) peers.push({ clause: `ip daddr ${p.ip}`, destination: p });
+  } else if (a.any) peers.push({ clause: '' });
   else {
-    // Egress named ports resolve on each peer pod: those peers get a rule of their own.
-    const perPeer = dir === 'daddr' && a.ports?.some((m) => m.name !== undefined);
-    if (perPeer) for (const ip of a.ips) peers.push({ clause: `ip daddr ${ip}`, destination: index.podAt(ip) });
+    if (perPeer) for (const ip of new Set(a.ips)) peers.push({ clause: `ip daddr ${ip}`, destination: index.podAt(ip) });
     else if (a.ips.length > 0) peers.push({ clause: `ip ${dir} ${set([...new Set(a.ips)])}` });
     for (const b of a.blocks) {
-      const except = b.except.length > 0 ? ` ip ${dir} != ${set(b.except.map(formatCidr))}` : '';
-      peers.push({ clause: `ip ${dir} ${formatCidr(b.cidr)}${except}` });
+      const except = outermost(b.except);
+      peers.push({ clause: `ip ${dir} ${formatCidr(b.cidr)}${except.length > 0 ? ` ip ${dir} != ${set(except.map(formatCidr))}` : ''}` });
     }
   }
   const rules: string[] = [];
   for (const peer of peers) {
     const destination = dir === 'saddr' ? pod : peer.destination;
-    const ports = a.ports?.map((m) => resolvePortMatch(m, destination)).filter((m): m is PortMatch => !!m);
+    // A peer rule with no destination pod carries the numbered ports; per-pod rules the named ones.
+    const matches = perPeer && a.any ? a.ports!.filter((m) => (peer.destination ? m.name !== undefined : m.name === undefined)) : a.ports;
+    const ports = matches?.map((m) => resolvePortMatch(m, destination)).filter((m): m is PortMatch => !!m);
     if (a.ports && ports!.length === 0) continue; // only named ports this destination lacks
     for (const port of ports ?? [undefined]) rules.push(`    ${[peer.clause, port ? portClause(port) : '', 'return'].filter(Boolean).join(' ')}`);
   }
@@ -50,7 +63,9 @@ export function policyTable(index: PolicyIndex, local: PolicyPod[], nodeIPs: str
   const chains: string[] = [];
   const ingressMap: string[] = [];
   const egressMap: string[] = [];
-  local.forEach((pod, i) => {
+  // One chain per address: a pod whose address was just reused by another counts once.
+  const byIP = [...new Map(local.map((p) => [p.ip, p])).values()];
+  byIP.forEach((pod, i) => {
     const iso = index.isolation(pod);
     if (iso.ingress) {
       const rules = iso.ingress.flatMap((a) => allowRules(a, 'saddr', pod, index));

@@ -9,6 +9,7 @@ import { resourceOfKind } from '../../api/resources.js';
 import type { KubeObject, NetworkPolicy, Node, Pod } from '../../api/types.js';
 import { run } from './command.js';
 import { policyTable } from './policy-rules.js';
+import { vtepAddress } from './overlay.js';
 
 const POLICY = resourceOfKind('NetworkPolicy');
 const POD = resourceOfKind('Pod');
@@ -34,6 +35,8 @@ export class NetworkPolicies {
   private lastTable = '';
   private stopped = false;
   private changedAt = 0;
+  /** Until every informer has listed once, the table the kernel holds (from before a restart) stays. */
+  private synced = false;
 
   constructor(private readonly opts: PolicyOptions) {}
 
@@ -43,6 +46,10 @@ export class NetworkPolicies {
     this.policies = new Informer<NetworkPolicy>(this.opts.client, POLICY, handlers).start();
     this.pods = new Informer<Pod>(this.opts.client, POD, handlers).start();
     this.namespaces = new Informer<KubeObject>(this.opts.client, NAMESPACE, handlers).start();
+    void Promise.all([this.policies, this.pods, this.namespaces].map((i) => i.waitForSync())).then(() => {
+      this.synced = true;
+      this.changed();
+    });
   }
 
   async stop(): Promise<void> {
@@ -58,7 +65,7 @@ export class NetworkPolicies {
 
   /** Called by the node network when the Node list changes (their addresses are in the rules). */
   changed(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.synced) return;
     if (!this.dirty) this.changedAt = performance.now();
     this.dirty = true;
     this.syncing ??= (async () => {
@@ -79,7 +86,12 @@ export class NetworkPolicies {
     this.index = new PolicyIndex(this.policies?.list() ?? [], pods, namespaces);
     const localNames = new Set((this.pods?.list() ?? []).filter((p) => p.spec.nodeName === this.opts.nodeName).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
     const local = pods.filter((p) => localNames.has(`${p.namespace}/${p.name}`));
-    const nodeIPs = this.opts.nodes().flatMap((n) => (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address));
+    // Node addresses pass ingress (the node proxies check the real client themselves), and so do
+    // the overlay's tunnel ends, the source of a node's packets to another node's pods over vxlan.
+    const nodeIPs = this.opts.nodes().flatMap((n) => [
+      ...(n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
+      ...(n.spec?.podCIDR ? [vtepAddress(n.spec.podCIDR)] : []),
+    ]);
     const table = policyTable(this.index, local, [...new Set(nodeIPs)]);
     if (table === this.lastTable) return;
     await run(['nft', '-f', '-'], table);

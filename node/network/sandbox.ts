@@ -88,8 +88,11 @@ export async function createSandbox(s: Sandbox, net: SandboxNetwork, holderPid?:
   const mtu = net.mtu ? ` mtu ${net.mtu}` : '';
   await run(['ip', '-b', '-'], [namespace, `link add ${s.hostVeth}${mtu} type veth peer name eth0${mtu} netns ${s.name}`, `link set ${s.hostVeth} master ${net.bridge} up`].join('\n'));
   const inside = [`addr add ${s.ip}/${net.prefix} dev eth0`, 'link set lo up', 'link set eth0 up', ...podRoutes(net, s.ip)].join('\n');
-  // route_localnet is a sysctl of the pod's namespace: written from inside it, before the routes.
-  const script = 'echo 1 >/proc/sys/net/ipv4/conf/eth0/route_localnet && exec ip -b -';
+  // Sysctls of the pod's namespace, written from inside it before the routes: route_localnet for
+  // the Service addresses, and no IPv6 (NetworkPolicy is enforced for IPv4; link-local IPv6
+  // between pods of one bridge would pass around it).
+  const sysctls = ['ipv4/conf/eth0/route_localnet=1', 'ipv6/conf/all/disable_ipv6=1', 'ipv6/conf/default/disable_ipv6=1'];
+  const script = `${sysctls.map((kv) => `echo ${kv.split('=')[1]} >/proc/sys/net/${kv.split('=')[0]}`).join(' && ')} && exec ip -b -`;
   try {
     await run(['nsenter', `--net=${s.path}`, '/bin/sh', '-c', script], inside);
   } catch (e) {

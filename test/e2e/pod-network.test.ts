@@ -172,6 +172,10 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
       return got.length === REPLICAS ? got : undefined;
     });
     assert.deepEqual(answer, ips);
+    // One EndpointSlice per Service, as in Kubernetes: every pod serves the same port now.
+    const slices = JSON.parse((await cluster.kubectl(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=web-hl', '-o', 'json'])).stdout).items;
+    assert.equal(slices.length, 1, JSON.stringify(slices.map((x: any) => x.metadata.name)));
+    assert.deepEqual(slices[0].endpoints.flatMap((e: any) => e.addresses).sort(), ips);
     const srv = await hosts.run(1, ['dig', '+short', '@127.77.0.10', '_http._tcp.web-hl.default.svc.cluster.local', 'SRV']);
     assert.equal(srv.stdout.trim().split('\n').filter((l) => l.includes(` ${PORT} `)).length, REPLICAS, srv.stdout);
   });
@@ -288,19 +292,39 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     assert.equal((await cluster.kubectl(['delete', 'pod', 'frontend', 'intruder', '--grace-period=1'])).code, 0);
   });
 
-  it('a hostPort forwards the node port to the pod, from other hosts and from the node itself', async () => {
-    await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hp' }, spec: { nodeName: 'bridge-b', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/web:1', command: serverCommand(marker), ports: [{ containerPort: PORT, hostPort: 18081 }] }] } });
+  it('a hostPort forwards the node port to the pod, from other hosts and from the node itself, and never takes a ClusterIP', async () => {
+    // Port 80, the port of the web Service: its ClusterIP (on the node's loopback) must stay the Service's.
+    await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hp' }, spec: { nodeName: 'bridge-b', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/web:1', command: serverCommand(marker), ports: [{ containerPort: PORT, hostPort: 80 }] }] } });
     await cluster.waitFor('hp running', async () => ((await cluster.podJson('hp')).status?.containerStatuses?.[0]?.state?.running ? true : undefined));
     const fromHost1 = await cluster.waitFor('the hostPort answers', async () => {
-      const r = await hosts.run(1, [process.execPath, '-e', FETCH, 'http://198.18.0.2:18081/']);
+      const r = await hosts.run(1, [process.execPath, '-e', FETCH, 'http://198.18.0.2:80/']);
       return r.stdout.startsWith('{') ? JSON.parse(r.stdout) : undefined;
     });
     assert.deepEqual(fromHost1, { pod: 'hp', from: '198.18.0.1' });
-    const fromNode = JSON.parse((await hosts.run(2, [process.execPath, '-e', FETCH, 'http://127.0.0.1:18081/'])).stdout);
+    const fromNode = JSON.parse((await hosts.run(2, [process.execPath, '-e', FETCH, 'http://127.0.0.1:80/'])).stdout);
     assert.equal(fromNode.pod, 'hp');
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout);
+    const client = (await pods('app=web')).find((p) => p.node === 'bridge-b')!;
+    for (let i = 0; i < 4; i++) assert.match(JSON.parse(await fetchFrom(client.name, `http://${svc.spec.clusterIP}/`)).pod, /^web-/);
     assert.equal((await cluster.kubectl(['delete', 'pod', 'hp', '--grace-period=1'])).code, 0);
-    const after = await hosts.run(1, [process.execPath, '-e', FETCH, 'http://198.18.0.2:18081/']);
+    const after = await hosts.run(1, [process.execPath, '-e', FETCH, 'http://198.18.0.2:80/']);
     assert.match(after.stdout, /^ERROR/);
+  });
+
+  it("a pod that routes the node's loopback to itself reaches only the Service addresses there", async () => {
+    // A server only for the node itself, on its loopback but outside the service CIDR.
+    const server = spawnOn(hosts.host(1).wrap, [process.execPath, '-e', `require('http').createServer((q,s)=>s.end('private')).listen(18090,'127.0.0.2')`, marker]);
+    try {
+      await cluster.waitFor('the private server', async () => ((await hosts.run(1, [process.execPath, '-e', FETCH, 'http://127.0.0.2:18090/'])).stdout.trim() === 'private' ? true : undefined));
+      const pod = (await pods('app=web')).find((p) => p.node === 'bridge-a')!;
+      const gateway = JSON.parse((await cluster.kubectl(['get', 'node', 'bridge-a', '-o', 'json'])).stdout).spec.podCIDR.replace(/0\/24$/, '1');
+      const route = await cluster.kubectl(['exec', pod.name, '--', 'ip', 'route', 'add', '127.0.0.2/32', 'via', gateway, 'dev', 'eth0', 'src', pod.ip]);
+      assert.equal(route.code, 0, route.stderr);
+      assert.match(await fetchFrom(pod.name, 'http://127.0.0.2:18090/'), /^ERROR/);
+      assert.equal((await cluster.kubectl(['exec', pod.name, '--', 'ip', 'route', 'del', '127.0.0.2/32'])).code, 0);
+    } finally {
+      server.kill('SIGKILL');
+    }
   });
 
   it('traffic from a pod to outside the cluster CIDR leaves as its node', async () => {
@@ -384,7 +408,7 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
       assert.deepEqual(saved.addresses, {}, `${n} still holds addresses`);
       const rules = (await hosts.run(i + 1, ['nft', 'list', 'ruleset'])).stdout;
       assert.doesNotMatch(rules, /dnat to|jump (ing|egr)_/, `${n}: a per-pod rule is left\n${rules}`);
-      const nat = (await hosts.run(i + 1, ['nft', 'list', 'table', 'ip', 'tugboat_nat'])).stdout;
+      const nat = (await hosts.run(i + 1, ['nft', 'list', 'table', 'ip', 'tugboat_host'])).stdout;
       assert.equal(nat.match(/masquerade/g)?.length, 1, nat);
     }
   });
@@ -560,6 +584,22 @@ describe('vxlan overlay between hosts on different segments', { ...(await needs(
     const link = await exec('vx-0', ['ip', '-o', 'link', 'show', 'eth0']);
     assert.match(link.stdout, / mtu 1450 /, 'the pod MTU leaves room for the vxlan header');
   });
+
+  it('a Service reaches an isolated pod on the other host through the tunnel when its policy allows the client', async () => {
+    await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'vx' }, spec: { selector: { app: 'vx' }, ports: [{ port: 80, targetPort: PORT }] } });
+    // vx-1 admits only pods labelled app=vx; the proxy on vx-a connects to it from its tunnel end.
+    await cluster.apply({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'vx-only' }, spec: { podSelector: { matchLabels: { app: 'vx' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'vx' } } }] }] } });
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'vx', '-o', 'json'])).stdout);
+    const seen = await cluster.waitFor('both pods through the Service', async () => {
+      const got = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const r = await cluster.kubectl(['exec', 'vx-0', '--', process.execPath, '-e', FETCH, `http://${svc.spec.clusterIP}/`]);
+        if (r.stdout.startsWith('{')) got.add(JSON.parse(r.stdout).pod);
+      }
+      return got.size === 2 ? got : undefined;
+    }, 30);
+    assert.deepEqual(seen, new Set(['vx-0', 'vx-1']));
+  });
 });
 
 describe('a mixed cluster: a bridge node and a hostport node', { ...(await needs('kubectl', 'root', 'netns', 'nftables')), concurrency: false }, () => {
@@ -611,5 +651,48 @@ describe('a mixed cluster: a bridge node and a hostport node', { ...(await needs
     assert.deepEqual(direct, { pod: 'hp', from: '198.18.0.1' }, 'a bridge pod reaches a hostport pod, masqueraded as its node');
     const back = JSON.parse((await cluster.kubectl(['exec', 'hp', '--', process.execPath, '-e', FETCH, `http://${ready.bp}:${PORT}/`])).stdout);
     assert.deepEqual(back, { pod: 'bp', from: '198.18.0.2' }, 'a hostport pod reaches a bridge pod by its address');
+  });
+});
+
+describe('an exhausted podCIDR', { ...(await needs('kubectl', 'root', 'netns', 'nftables')), concurrency: false }, () => {
+  const hosts = new SimulatedHosts();
+  let cluster: NodeCluster;
+  let marker = '';
+
+  before(async () => {
+    hosts.create(1);
+    cluster = new NodeCluster(hosts.host(1));
+    // A /30 per node: its network address, the gateway, one pod address and the broadcast address.
+    await cluster.start(['--node-cidr-mask-size', '30']);
+    marker = cluster.marker('full');
+    await cluster.startNode({ name: 'tiny', portRange: '22500-22549', host: hosts.host(1), extra: ['--network', 'bridge'] });
+  });
+
+  after(async () => {
+    await cluster?.cleanup();
+    hosts.destroy([sandboxPrefix('tiny')]);
+  });
+
+  it('gives a FailedCreatePodSandBox event and a waiting pod, never a duplicate address; the pod starts once an address is free', async () => {
+    const pod = (name: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName: 'tiny', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/web:1', command: serverCommand(marker) }] } });
+    await cluster.apply(pod('first'));
+    const ip = await cluster.waitFor('first running', async () => {
+      const p = await cluster.podJson('first');
+      return p.status?.containerStatuses?.[0]?.state?.running ? (p.status.podIP as string) : undefined;
+    });
+    assert.equal(ip, '198.19.0.2');
+    await cluster.apply(pod('second'));
+    const event = await cluster.waitFor('the sandbox event', async () => (await cluster.eventsFor('second')).find((e) => e.reason === 'FailedCreatePodSandBox'));
+    assert.equal(event.type, 'Warning');
+    assert.match(event.message, /every address of this node's podCIDR 198\.19\.0\.0\/30 is in use/);
+    const waiting = await cluster.podJson('second');
+    assert.equal(waiting.status?.podIP, undefined);
+    assert.equal(waiting.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ContainerCreating');
+    assert.equal((await cluster.kubectl(['delete', 'pod', 'first', '--grace-period=1'])).code, 0);
+    const second = await cluster.waitFor('second running', async () => {
+      const p = await cluster.podJson('second');
+      return p.status?.containerStatuses?.[0]?.state?.running ? (p.status.podIP as string) : undefined;
+    }, 300);
+    assert.equal(second, '198.19.0.2', 'the freed address');
   });
 });
