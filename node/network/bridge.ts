@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { ApiClient } from '../../api/client.js';
 import type { Pod } from '../../api/types.js';
-import { setUpBridge } from './host.js';
+import { programHostTable, setUpBridge, type BridgeConfig } from './host.js';
 import { overlayMtu, setUpVxlan } from './overlay.js';
 import { NodeRoutes } from './routes.js';
 
@@ -50,6 +50,9 @@ export class BridgeNetwork implements PodNetwork {
   private stopped = false;
   private settingUp = false;
   private retry?: NodeJS.Timeout;
+  /** The node table's settings once the bridge is up; rewritten as node addresses come and go. */
+  private hostConfig?: BridgeConfig;
+  private hostTable: Promise<void> = Promise.resolve();
   private readonly policies: NetworkPolicies;
   private readonly hostPorts: HostPorts;
 
@@ -75,6 +78,7 @@ export class BridgeNetwork implements PodNetwork {
     clearTimeout(this.retry);
     for (const wake of this.waiters) wake();
     await Promise.all([this.nodes.stop(), this.policies.stop()]);
+    await this.hostTable;
   }
 
   /** NetworkPolicy for the node proxy: may this client reach this endpoint? */
@@ -143,6 +147,19 @@ export class BridgeNetwork implements PodNetwork {
   private nodesChanged(): void {
     if (!this.addresses) void this.useOwnCidr();
     this.policies.changed();
+    const ips = this.nodeIPs();
+    const config = this.hostConfig;
+    if (config && ips.join() !== config.nodeIPs?.join()) {
+      this.hostConfig = { ...config, nodeIPs: ips };
+      const next = this.hostConfig;
+      this.hostTable = this.hostTable.then(() => programHostTable(next)).catch((e) => this.opts.log(`cannot program the node table: ${(e as Error).message}`));
+    }
+  }
+
+  /** Every node's InternalIP, sorted. */
+  private nodeIPs(): string[] {
+    const ips = this.nodes.list().flatMap((n) => (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address));
+    return [...new Set(ips)].sort();
   }
 
   /** Once control has given this node its podCIDR: the address book and the bridge. */
@@ -152,7 +169,8 @@ export class BridgeNetwork implements PodNetwork {
     this.settingUp = true;
     try {
       const addresses = new PodAddresses(cidr, join(this.opts.stateDir, 'pod-addresses.json'), this.opts.log);
-      const warning = await setUpBridge({ bridge: this.bridge, gatewayCidr: `${addresses.gateway}/${addresses.cidr.prefix}`, clusterCidr: this.opts.clusterCidr, serviceCidr: this.opts.serviceCidr });
+      this.hostConfig = { bridge: this.bridge, gatewayCidr: `${addresses.gateway}/${addresses.cidr.prefix}`, clusterCidr: this.opts.clusterCidr, serviceCidr: this.opts.serviceCidr, nodeIPs: this.nodeIPs() };
+      const warning = await setUpBridge(this.hostConfig);
       if (warning) this.opts.log(warning);
       // Forwards of pods deleted while the node was down go; adopted pods put theirs back as they attach.
       await this.hostPorts.reset();

@@ -15,6 +15,8 @@ export interface BridgeConfig {
   gatewayCidr: string;
   clusterCidr: string;
   serviceCidr: string;
+  /** The cluster's node addresses: pod traffic to them keeps its source (policy sees the real pod). */
+  nodeIPs?: string[];
 }
 
 /**
@@ -56,12 +58,14 @@ async function allowForwarding(clusterCidr: string): Promise<void> {
 }
 
 /**
- * The node's own table: pod traffic to anything outside the cluster CIDR leaves with the node's
- * address (pod to pod keeps its own), and from the bridge only the Service addresses of the
- * node's loopback are reachable (route_localnet would otherwise let a pod reach whatever listens
- * on 127.0.0.1 there, the API server under `tug up` included).
+ * The node's own table: pod traffic to anything outside the cluster CIDR and the cluster's nodes
+ * leaves with the node's address (pod to pod, and pod to a node, keeps its own: a hostPort or
+ * NodePort on another node then sees, and its policy judges, the real pod), and from the bridge
+ * only the Service addresses of the node's loopback are reachable (route_localnet would otherwise
+ * let a pod reach whatever listens on 127.0.0.1 there, the API server under `tug up` included).
  */
 export async function programHostTable(c: BridgeConfig): Promise<void> {
+  const nodes = c.nodeIPs?.length ? ` ip daddr != { ${[...new Set(c.nodeIPs)].sort().join(', ')} }` : '';
   // Declaring, deleting and defining the table in one transaction swaps it atomically.
   const rules = [
     `table ip ${HOST_TABLE}`,
@@ -69,7 +73,7 @@ export async function programHostTable(c: BridgeConfig): Promise<void> {
     `table ip ${HOST_TABLE} {`,
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
-    `    ip saddr ${c.clusterCidr} ip daddr != ${c.clusterCidr} masquerade`,
+    `    ip saddr ${c.clusterCidr} ip daddr != ${c.clusterCidr}${nodes} masquerade`,
     '  }',
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',

@@ -236,7 +236,7 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     return !body.startsWith('ERROR');
   }
 
-  it('NetworkPolicy: the upstream manifests are accepted; default-deny ingress blocks pod IPs and the ClusterIP', async (t) => {
+  it('NetworkPolicy: the upstream manifests are accepted; default-deny ingress blocks pod IPs and the ClusterIP', async () => {
     const frontend = await clientPod('frontend', 'bridge-a', 'frontend');
     await clientPod('intruder', 'bridge-b', 'intruder');
     const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout);
@@ -252,7 +252,7 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     }
     // Probes come from the pods' own node: isolated pods stay ready.
     assert.equal((await pods('app=web')).every((p) => p.ready), true);
-    t.diagnostic(`frontend ${frontend}`);
+    assert.ok(frontend.startsWith('198.19.'), frontend);
   });
 
   it('NetworkPolicy: allowing a label lets exactly those pods in, by address and through the ClusterIP, within 1 s', async (t) => {
@@ -327,18 +327,22 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     }
   });
 
-  it('traffic from a pod to outside the cluster CIDR leaves as its node', async () => {
-    // A server on host 1's own address (outside 198.19.0.0/16), called from a pod on host 2.
-    const server = spawnOn(hosts.host(1).wrap, [process.execPath, '-e', `require('http').createServer((q,s)=>s.end(q.socket.remoteAddress)).listen(18080,'198.18.0.1',()=>console.log('up'))`, marker]);
+  it('traffic from a pod to outside the cluster leaves as its node; to another node it keeps the pod address', async () => {
+    // On host 1: a server on an address that is no node's (outside the cluster), and one on the node's own.
+    assert.equal((await hosts.run(1, ['ip', 'addr', 'add', '198.18.0.100/24', 'dev', 'eth0'])).code, 0);
+    const script = (ip: string) => `require('http').createServer((q,s)=>s.end(q.socket.remoteAddress)).listen(18080,'${ip}')`;
+    const servers = ['198.18.0.100', '198.18.0.1'].map((ip) => spawnOn(hosts.host(1).wrap, [process.execPath, '-e', script(ip), marker]));
     try {
       const client = (await pods('app=web')).find((p) => p.node === 'bridge-b')!;
-      const seen = await cluster.waitFor('the outside server answers', async () => {
-        const body = await fetchFrom(client.name, 'http://198.18.0.1:18080/');
-        return body.startsWith('ERROR') ? undefined : body;
-      }, 50);
-      assert.equal(seen, '198.18.0.2', 'masqueraded to node bridge-b');
+      const seen = (ip: string) =>
+        cluster.waitFor(`the server on ${ip} answers`, async () => {
+          const body = await fetchFrom(client.name, `http://${ip}:18080/`);
+          return body.startsWith('ERROR') ? undefined : body;
+        }, 50);
+      assert.equal(await seen('198.18.0.100'), '198.18.0.2', 'masqueraded to node bridge-b');
+      assert.equal(await seen('198.18.0.1'), client.ip, 'the pod address, to a node');
     } finally {
-      server.kill('SIGKILL');
+      for (const s of servers) s.kill('SIGKILL');
     }
   });
 
@@ -364,6 +368,44 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     assert.equal(Object.keys(saved.addresses).length, podsOnB.length, 'one address per pod');
     assert.equal(new Set(Object.values(saved.addresses)).size, podsOnB.length, 'no address twice');
     for (const p of after) assert.equal(JSON.parse(await fetchFrom(client.name, `http://${p.ip}:${PORT}/`)).pod, p.name);
+  });
+
+  it('a rolling update under load through the ClusterIP, from another host: zero failed requests', async (t) => {
+    const labels = { app: 'roll' };
+    const template = (version: string) => ({
+      metadata: { labels },
+      spec: {
+        terminationGracePeriodSeconds: 5,
+        containers: [{ name: 'web', image: 'local/web:1', command: serverCommand(marker), env: [{ name: 'VERSION', value: version }], ports: [{ name: 'http', containerPort: PORT }], readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 } }],
+      },
+    });
+    const deployment = (version: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'roll' }, spec: { replicas: 3, selector: { matchLabels: labels }, strategy: { rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }, template: template(version) } });
+    await cluster.apply(deployment('1'));
+    // A port named http: the proxy balances each request, over keep-alive connections.
+    await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'roll' }, spec: { selector: labels, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } });
+    assert.equal((await cluster.kubectl(['rollout', 'status', 'deploy/roll', '--timeout=120s'])).code, 0);
+    const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'roll', '-o', 'json'])).stdout);
+    const stopFile = join(cluster.dir, 'roll.stop');
+    // Four keep-alive clients on host 3 (whose node proxies them to pods on all three hosts) until told to stop.
+    const script = `const http=require('http'),fs=require('fs');const agent=new http.Agent({keepAlive:true,maxSockets:4});let sent=0;const failures=[];const pods=new Set();const one=()=>new Promise((res)=>{const q=http.get('http://${svc.spec.clusterIP}:8080/',{agent,timeout:5000},(r)=>{let b='';r.on('data',(d)=>b+=d);r.on('end',()=>{if(r.statusCode!==200)failures.push('HTTP '+r.statusCode);else pods.add(JSON.parse(b).pod);res()})});q.on('timeout',()=>q.destroy(new Error('timeout')));q.on('error',(e)=>{failures.push(e.message);res()})});const until=Date.now()+120000;const worker=async()=>{while(!fs.existsSync('${stopFile}')&&Date.now()<until){sent++;await one()}};Promise.all([0,1,2,3].map(worker)).then(()=>{console.log(JSON.stringify({sent,failures,pods:[...pods]}));agent.destroy()})`;
+    const loader = spawn(hosts.host(3).wrap[0], [...hosts.host(3).wrap.slice(1), process.execPath, '-e', script, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    loader.stdout!.on('data', (d) => (out += d));
+    const exited = new Promise((r) => loader.once('exit', r));
+    try {
+      await cluster.apply(deployment('2'));
+      const status = await cluster.kubectl(['rollout', 'status', 'deploy/roll', '--timeout=120s']);
+      assert.equal(status.code, 0, status.stderr);
+    } finally {
+      writeFileSync(stopFile, '');
+      await exited;
+    }
+    const result = JSON.parse(out) as { sent: number; failures: string[]; pods: string[] };
+    t.diagnostic(`${result.sent} requests during the rollout, ${result.failures.length} failed, answered by ${result.pods.length} pods`);
+    assert.deepEqual(result.failures, [], 'zero failed requests');
+    assert.ok(result.pods.length >= 6, `old and new pods answered: ${result.pods.join(' ')}`);
+    assert.equal((await cluster.kubectl(['delete', 'deployment', 'roll'])).code, 0);
+    await cluster.waitFor('roll pods gone', async () => ((await pods('app=roll')).length === 0 ? true : undefined), 300);
   });
 
   it('deleting the pods removes their sandboxes, veths and addresses', async () => {
@@ -648,7 +690,7 @@ describe('a mixed cluster: a bridge node and a hostport node', { ...(await needs
       assert.deepEqual(seen, new Set(['bp', 'hp']), `${client} through the Service`);
     }
     const direct = JSON.parse((await cluster.kubectl(['exec', 'bp', '--', process.execPath, '-e', FETCH, `http://${ready.hp}:${hpPort}/`])).stdout);
-    assert.deepEqual(direct, { pod: 'hp', from: '198.18.0.1' }, 'a bridge pod reaches a hostport pod, masqueraded as its node');
+    assert.deepEqual(direct, { pod: 'hp', from: ready.bp }, 'a bridge pod reaches a hostport pod with its own address');
     const back = JSON.parse((await cluster.kubectl(['exec', 'hp', '--', process.execPath, '-e', FETCH, `http://${ready.bp}:${PORT}/`])).stdout);
     assert.deepEqual(back, { pod: 'bp', from: '198.18.0.2' }, 'a hostport pod reaches a bridge pod by its address');
   });
