@@ -94,10 +94,6 @@ export class PolicyIndex {
     for (const p of pods) this.byIP.set(p.ip, p);
   }
 
-  get empty(): boolean {
-    return this.policies.length === 0;
-  }
-
   podAt(ip: string): PolicyPod | undefined {
     return this.byIP.get(ip);
   }

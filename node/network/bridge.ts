@@ -8,7 +8,7 @@ import type { ApiClient } from '../../api/client.js';
 import type { Pod } from '../../api/types.js';
 import { programHostTable, setUpBridge, type BridgeConfig } from './host.js';
 import { overlayMtu, setUpVxlan } from './overlay.js';
-import { NodeRoutes } from './routes.js';
+import { internalIP, NodeRoutes } from './routes.js';
 
 /** How soon a bridge that could not be set up is tried again (pods wait for it meanwhile). */
 const SETUP_RETRY_MS = 5000;
@@ -158,7 +158,7 @@ export class BridgeNetwork implements PodNetwork {
 
   /** Every node's InternalIP, sorted. */
   private nodeIPs(): string[] {
-    const ips = this.nodes.list().flatMap((n) => (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address));
+    const ips = this.nodes.list().map(internalIP).filter((ip): ip is string => !!ip);
     return [...new Set(ips)].sort();
   }
 

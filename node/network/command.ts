@@ -13,6 +13,14 @@ export class CommandError extends Error {
   }
 }
 
+/**
+ * An nft script that replaces table `family name` with `body` (its chains and sets) in one
+ * transaction: declaring, deleting and defining it swaps it atomically, whether it existed or not.
+ */
+export function swapTable(family: string, name: string, body: string[]): string {
+  return [`table ${family} ${name}`, `delete table ${family} ${name}`, `table ${family} ${name} {`, ...body, '}', ''].join('\n');
+}
+
 /** Runs `argv` with `input` on stdin; resolves with its stdout, rejects with a CommandError. */
 export function run(argv: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@
 // the other nodes' podCIDRs. Each step is idempotent, so a restarted node re-applies them over
 // what it left behind.
 import { writeFile } from 'node:fs/promises';
-import { CommandError, run } from './command.js';
+import { CommandError, run, swapTable } from './command.js';
 
 /** The routing protocol number that marks the routes tugboat owns (`ip route show proto 77`). */
 export const ROUTE_PROTO = '77';
@@ -66,11 +66,7 @@ async function allowForwarding(clusterCidr: string): Promise<void> {
  */
 export async function programHostTable(c: BridgeConfig): Promise<void> {
   const nodes = c.nodeIPs?.length ? ` ip daddr != { ${[...new Set(c.nodeIPs)].sort().join(', ')} }` : '';
-  // Declaring, deleting and defining the table in one transaction swaps it atomically.
-  const rules = [
-    `table ip ${HOST_TABLE}`,
-    `delete table ip ${HOST_TABLE}`,
-    `table ip ${HOST_TABLE} {`,
+  const rules = swapTable('ip', HOST_TABLE, [
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    ip saddr ${c.clusterCidr} ip daddr != ${c.clusterCidr}${nodes} masquerade`,
@@ -81,8 +77,7 @@ export async function programHostTable(c: BridgeConfig): Promise<void> {
     '    ct state established,related accept',
     `    iifname "${c.bridge}" ip daddr 127.0.0.0/8 ip daddr != ${c.serviceCidr} drop`,
     '  }',
-    '}',
-  ].join('\n');
+  ]);
   await run(['nft', '-f', '-'], rules);
 }
 

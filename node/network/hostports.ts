@@ -3,7 +3,7 @@
 // every change: DNAT for packets to any of the node's own addresses, from outside (prerouting)
 // and from the node itself (output); those from the node's loopback leave masqueraded, so the
 // pod's answer comes back to the node.
-import { run } from './command.js';
+import { run, swapTable } from './command.js';
 
 export const HOSTPORT_TABLE = 'tugboat_hostport';
 
@@ -17,10 +17,7 @@ export interface HostPortMapping {
 export function hostPortTable(mappings: HostPortMapping[], bridge: string, serviceCidr: string): string {
   // The Service addresses are the node's own too (on its loopback): a hostPort never takes them.
   const rules = mappings.map((m) => `    fib daddr type local ip daddr != ${serviceCidr} ${m.protocol.toLowerCase()} dport ${m.hostPort} dnat to ${m.podIP}:${m.containerPort}`);
-  return [
-    `table ip ${HOSTPORT_TABLE}`,
-    `delete table ip ${HOSTPORT_TABLE}`,
-    `table ip ${HOSTPORT_TABLE} {`,
+  return swapTable('ip', HOSTPORT_TABLE, [
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
     ...rules,
@@ -34,9 +31,7 @@ export function hostPortTable(mappings: HostPortMapping[], bridge: string, servi
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    ip saddr 127.0.0.0/8 oifname "${bridge}" masquerade`,
     '  }',
-    '}',
-    '',
-  ].join('\n');
+  ]);
 }
 
 /** The node's hostPort forwards, per pod; each change reprograms the table (one write in flight). */

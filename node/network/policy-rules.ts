@@ -7,6 +7,7 @@
 // a chain rejects (TCP reset, else ICMP). Packets from nodes pass ingress: they are the node
 // proxies, which check the policy of the real client before connecting (and kubelet-style probes).
 import { formatCidr, type Cidr } from '../../api/cidr.js';
+import { swapTable } from './command.js';
 import { resolvePortMatch, type Allow, type PolicyIndex, type PolicyPod, type PortMatch } from '../../api/netpol.js';
 
 export const POLICY_TABLE = 'tugboat_policy';
@@ -85,7 +86,7 @@ export function policyTable(index: PolicyIndex, local: PolicyPod[], nodeIPs: str
     ...(ingressMap.length > 0 ? [`    ip daddr vmap { ${ingressMap.join(', ')} }`] : []),
     '  }',
   ];
-  return [`table inet ${POLICY_TABLE}`, `delete table inet ${POLICY_TABLE}`, `table inet ${POLICY_TABLE} {`, ...forward, ...chains, '}', ''].join('\n');
+  return swapTable('inet', POLICY_TABLE, [...forward, ...chains]);
 }
 
 function chain(name: string, pod: PolicyPod, rules: string[]): string {

@@ -10,6 +10,7 @@ import type { KubeObject, NetworkPolicy, Node, Pod } from '../../api/types.js';
 import { run } from './command.js';
 import { policyTable } from './policy-rules.js';
 import { vtepAddress } from './overlay.js';
+import { internalIP } from './routes.js';
 
 const POLICY = resourceOfKind('NetworkPolicy');
 const POD = resourceOfKind('Pod');
@@ -88,10 +89,7 @@ export class NetworkPolicies {
     const local = pods.filter((p) => localNames.has(`${p.namespace}/${p.name}`));
     // Node addresses pass ingress (the node proxies check the real client themselves), and so do
     // the overlay's tunnel ends, the source of a node's packets to another node's pods over vxlan.
-    const nodeIPs = this.opts.nodes().flatMap((n) => [
-      ...(n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
-      ...(n.spec?.podCIDR ? [vtepAddress(n.spec.podCIDR)] : []),
-    ]);
+    const nodeIPs = this.opts.nodes().flatMap((n) => [internalIP(n), n.spec?.podCIDR ? vtepAddress(n.spec.podCIDR) : undefined].filter((ip): ip is string => !!ip));
     const table = policyTable(this.index, local, [...new Set(nodeIPs)]);
     if (table === this.lastTable) return;
     await run(['nft', '-f', '-'], table);

@@ -12,6 +12,11 @@ import { syncOverlay } from './overlay.js';
 
 const NODE = resourceOfKind('Node');
 
+/** The address a node is reached at (its InternalIP). */
+export function internalIP(node: Node): string | undefined {
+  return node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+}
+
 export interface NodeRoutesOptions {
   client: ApiClient;
   nodeName: string;
@@ -76,7 +81,7 @@ export class NodeRoutes {
     const routes: Route[] = [];
     for (const node of this.list()) {
       if (node.metadata.name === this.opts.nodeName) continue;
-      const via = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+      const via = internalIP(node);
       if (node.spec?.podCIDR && via && !via.startsWith('127.')) routes.push({ cidr: node.spec.podCIDR, via });
     }
     return routes;
