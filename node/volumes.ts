@@ -1,8 +1,9 @@
 // Pod volumes: emptyDir, configMap, secret, downwardAPI and projected volumes (with the pod's
 // ServiceAccount token) live under the pod's directory in the node's state dir; hostPath points
-// at the host. Docker containers get them as bind mounts; process pods (which share the host's
-// filesystem) find each volume at `$TUG_VOLUMES/<volume name>`, per mount at the path in
-// `TUG_MOUNT_<MOUNT PATH>`, and under `$TUG_ROOT` at its mountPath.
+// at the host. Docker containers get them as bind mounts, process pods too on a root node (in a
+// private mount namespace, runtime/process-mounts.ts); process pods also find each volume at
+// `$TUG_VOLUMES/<volume name>`, per mount at the path in `TUG_MOUNT_<MOUNT PATH>`, and under
+// `$TUG_ROOT` at its mountPath.
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Container, KubeObject, Pod } from '../api/types.js';

@@ -420,3 +420,66 @@ test('as root, a pod of its own resolv.conf sees it at /etc/resolv.conf (and exe
   assert.equal((await exits.wait(b.id)).exitCode, 125);
   assert.match(await logOf(broken.logFile), /cannot bind .*missing over \/etc\/resolv\.conf/);
 });
+
+test('as root, volumes appear at their mountPath inside the pod only (read-only ones too, a file, one nested in another); mount points made on the node go once unused', { ...TIMEOUT, ...(await needs('root')) }, async (t) => {
+  const { rt, dir, spec } = await setup(t);
+  const exits = recordExits(rt);
+  const data = path.join(dir, 'data');
+  const config = path.join(dir, 'config');
+  await mkdir(path.join(data, 'nested-volume'), { recursive: true });
+  await mkdir(config);
+  await writeFile(path.join(data, 'hello'), 'from the data volume\n');
+  await writeFile(path.join(config, 'app.conf'), 'level=debug\n');
+  const nested = path.join(dir, 'nested');
+  await mkdir(nested);
+  await writeFile(path.join(nested, 'inner'), 'inner volume\n');
+  // A mountPath that is nowhere on the node: its mount point is made, then removed when unused.
+  const root = `/tmp/tug-mount-test-${process.pid}`;
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const mounts = [
+    { hostPath: data, containerPath: `${root}/srv/data`, readOnly: false },
+    { hostPath: config, containerPath: `${root}/etc/app/`, readOnly: true },
+    { hostPath: path.join(config, 'app.conf'), containerPath: `${root}/single.conf`, readOnly: true },
+    { hostPath: nested, containerPath: `${root}/srv/data/nested-volume`, readOnly: false },
+  ];
+  const script = [
+    `cat ${root}/srv/data/hello ${root}/etc/app/app.conf ${root}/single.conf ${root}/srv/data/nested-volume/inner`,
+    `echo written >${root}/srv/data/out`,
+    `touch ${root}/etc/app/x 2>/dev/null && echo WRITABLE || echo read-only`,
+    'pwd',
+    'sleep 1000',
+  ].join('; ');
+  const s = spec(['sh', '-c', script], { mounts, workingDir: '/' });
+  const first = await rt.start(s);
+  await until(async () => (await logOf(s.logFile)).includes('read-only\n/\n'), 'the pod to read its volumes');
+  assert.equal(await logOf(s.logFile), 'from the data volume\nlevel=debug\nlevel=debug\ninner volume\nread-only\n/\n');
+  assert.equal(await readFile(path.join(data, 'out'), 'utf8'), 'written\n', 'a write lands in the volume');
+  assert.deepEqual(await readdir(`${root}/srv/data`), [], 'the node sees only the empty mount point');
+
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (d) => (out += d));
+  assert.equal(await rt.exec(first.id, ['cat', `${root}/single.conf`], { stdout, stderr: new PassThrough() }), 0);
+  assert.equal(out, 'level=debug\n', 'exec sees the volumes too');
+
+  // A second container on the same mountPath keeps the mount point while the first goes.
+  const s2 = spec(['sh', '-c', `cat ${root}/srv/data/hello; sleep 1000`], { mounts: mounts.slice(0, 1) });
+  const second = await rt.start(s2);
+  await until(async () => (await logOf(s2.logFile)).includes('data volume'), 'the second pod to read its volume');
+  await rt.stop(first.id, 1);
+  await rt.remove(first.id);
+  assert.ok(existsSync(`${root}/srv/data`), 'a mount point still in use stays');
+  assert.ok(!existsSync(`${root}/etc`) && !existsSync(`${root}/single.conf`), 'mount points nobody uses are gone');
+  await rt.stop(second.id, 1);
+  await rt.remove(second.id);
+  assert.ok(!existsSync(root), 'every mount point the runtime made is gone');
+  assert.ok(existsSync(dir), 'what existed before stays');
+
+  // A volume that cannot be bound fails the container with the reason in its log.
+  const broken = spec(['true'], { mounts: [{ hostPath: path.join(dir, 'missing'), containerPath: `${root}/x`, readOnly: false }] });
+  const b = await rt.start(broken);
+  assert.equal((await exits.wait(b.id)).exitCode, 125);
+  assert.match(await logOf(broken.logFile), /cannot bind .*missing over .*\/x/);
+  await rt.remove(b.id);
+  assert.ok(!existsSync(root), 'a failed bind leaves no mount point behind');
+});

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { sleep } from '../../api/timers.js';
 import { readLog, rotateLog } from './process-logs.js';
+import { BIND_SHIM, bindArgs, bindsOf, MountPointLedger } from './process-mounts.js';
 import { groupMembers, isAlive, lookupCommand, readStat, signalGroup, signalNumber, signalOf } from './process-proc.js';
 import { RuntimeError, type ContainerLabels, type ContainerSpec, type ContainerState, type ExecIO, type LogOptions, type Runtime } from './types.js';
 
@@ -28,17 +29,12 @@ const SHIM_RUN = ['trap : HUP INT QUIT TERM USR1 USR2 ALRM', '"$@"', 'st=$?', 'e
 const SHIM = [...SHIM_HANDSHAKE, ...SHIM_RUN].join('\n');
 
 /**
- * The shim for a pod with its own resolv.conf, run in a private mount namespace (`unshare
- * --mount`): `$1` is that file, bound over /etc/resolv.conf for the container's processes only.
- * The bind happens after the handshake, so even a shim that fails at once has been recorded; a
- * failed bind fails the container (exit 125, the reason in its log).
+ * The shim for a container with binds (its volumes at their mountPath, its own resolv.conf), run
+ * in a private mount namespace (`unshare --mount`): the binds come first in its arguments
+ * (process-mounts.ts). They happen after the handshake, so even a shim that fails at once has been
+ * recorded; a failed bind fails the container (exit 125, the reason in its log).
  */
-const RESOLV_CONF_SHIM = [
-  ...SHIM_HANDSHAKE,
-  'mount --bind "$1" /etc/resolv.conf || { echo "tugboat: cannot bind $1 over /etc/resolv.conf" >&2; echo 125 >"$exitfile"; exit 125; }',
-  'shift',
-  ...SHIM_RUN,
-].join('\n');
+const BIND_SHIM_SCRIPT = [...SHIM_HANDSHAKE, ...BIND_SHIM, ...SHIM_RUN].join('\n');
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** How often adopted containers are checked for exit, and log files for size. */
@@ -58,8 +54,10 @@ interface ContainerRecord {
   command: string[];
   env: Record<string, string>;
   workingDir: string;
-  /** The container runs in its own mount namespace (for its resolv.conf): exec enters it. */
+  /** The container runs in its own mount namespace (for its binds): exec enters it. */
   mountNamespace?: boolean;
+  /** Where its binds are, which keeps their mount points on the node's filesystem. */
+  mountTargets?: string[];
   /** The container runs in its pod's network namespace (bridge mode): exec enters it. */
   netns?: string;
 }
@@ -89,12 +87,14 @@ export class ProcessRuntime implements Runtime {
   private readonly loops: Promise<void>[] = [];
   private polling = false;
 
-  /** Whether pods get their own resolv.conf through a private mount namespace (needs root). */
+  /** Whether pods get their binds through a private mount namespace (needs root). */
   private readonly privateMounts: boolean;
+  private readonly mountPoints: MountPointLedger;
 
   constructor(opts: { stateDir: string; logMaxBytes?: number; logMaxFiles?: number; privateMounts?: boolean }) {
     this.stateDir = opts.stateDir;
     this.privateMounts = opts.privateMounts ?? process.getuid?.() === 0;
+    this.mountPoints = new MountPointLedger(opts.stateDir);
     this.logMaxBytes = opts.logMaxBytes ?? 10 * 1024 * 1024;
     this.logMaxFiles = opts.logMaxFiles ?? 2;
     this.adopted = this.adoptRecorded();
@@ -121,12 +121,14 @@ export class ProcessRuntime implements Runtime {
     await mkdir(this.stateDir, { recursive: true });
     await mkdir(path.dirname(spec.logFile), { recursive: true });
 
-    const ownResolvConf = this.privateMounts && spec.resolvConf && !spec.resolvConf.sameAsNode ? spec.resolvConf.hostPath : undefined;
+    const ownResolvConf = spec.resolvConf && !spec.resolvConf.sameAsNode ? spec.resolvConf.hostPath : undefined;
+    const binds = this.privateMounts ? bindsOf(spec.mounts, ownResolvConf) : [];
     const shim = ['/bin/sh', '-c', SHIM, 'tugboat-shim', found.path, ...spec.command.slice(1), ...spec.args];
-    if (ownResolvConf) {
+    if (binds.length > 0) {
       // unshare execs the shell in place: the pid recorded is still the group's leader.
-      shim.splice(0, 3, 'unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', RESOLV_CONF_SHIM);
-      shim.splice(shim.indexOf('tugboat-shim') + 1, 0, ownResolvConf);
+      shim.splice(0, 3, 'unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', BIND_SHIM_SCRIPT);
+      shim.splice(shim.indexOf('tugboat-shim') + 1, 0, ...bindArgs(binds));
+      await this.mountPoints.note(binds);
     }
     // nsenter execs in place too: the pod's sandbox first, then the rest as before.
     if (spec.netns) shim.unshift('nsenter', `--net=${spec.netns}`, '--');
@@ -165,7 +167,7 @@ export class ProcessRuntime implements Runtime {
       command: [...spec.command, ...spec.args],
       env,
       workingDir,
-      ...(ownResolvConf ? { mountNamespace: true } : {}),
+      ...(binds.length > 0 ? { mountNamespace: true, mountTargets: binds.map((b) => b.target) } : {}),
       ...(spec.netns ? { netns: spec.netns } : {}),
     };
     try {
@@ -214,6 +216,7 @@ export class ProcessRuntime implements Runtime {
     this.running.delete(id);
     this.reported.delete(id);
     this.killed.delete(id);
+    if (record?.mountTargets) await this.mountPoints.release((await this.readRecords()).flatMap((r) => r.mountTargets ?? []));
   }
 
   async status(id: string): Promise<ContainerState | undefined> {
