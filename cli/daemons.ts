@@ -12,6 +12,11 @@ import type { Out } from './resources-cmd.js';
 
 export const HELP_FLAG: Record<string, FlagSpec> = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
 
+/** Sandboxes the bridge network keeps made ahead of process pods. */
+export const WARM_FLAG: Record<string, FlagSpec> = {
+  'warm-sandboxes': { type: 'string', default: '4', help: 'bridge network: pod sandboxes kept ready for process pods, so they start without waiting for one (0 to 64)' },
+};
+
 export const CONTROL_FLAGS: Record<string, FlagSpec> = {
   listen: { type: 'string', default: '127.0.0.1:6443', help: 'address of the API server (port 0 picks a free one)' },
   'data-dir': { type: 'string', help: 'state directory (default $TUG_HOME/control)' },
@@ -61,6 +66,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods (hostport network)' },
   network: { type: 'string', default: 'hostport', help: 'pod network: hostport (pods share the node network) or bridge (each pod its own namespace and address)' },
   overlay: { type: 'string', default: 'none', help: "bridge network between nodes: none (routes to each node's podCIDR; nodes on one L2 segment) or vxlan" },
+  ...WARM_FLAG,
   'cluster-cidr': { type: 'string', default: '198.19.0.0/16', help: 'range of every pod address in the cluster (bridge network: left unmasqueraded)' },
   'service-cidr': { type: 'string', default: '127.77.0.0/16', help: 'range of ClusterIPs (bridge network: routed from pods to this node)' },
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
@@ -87,7 +93,9 @@ export function networkSettings(flags: Flags): NonNullable<NodeOptions['network'
   }
   const overlay = String(flags.overlay ?? 'none');
   if (overlay !== 'none' && overlay !== 'vxlan') throw new UsageError(`--overlay "${overlay}" is not known; use none or vxlan`);
-  return { mode, clusterCidr, serviceCidr, ...(overlay === 'vxlan' ? { overlay } : {}) };
+  const warm = String(flags['warm-sandboxes'] ?? '4');
+  if (!/^\d+$/.test(warm) || Number(warm) > 64) throw new UsageError(`--warm-sandboxes "${warm}" is not a whole number from 0 to 64`);
+  return { mode, clusterCidr, serviceCidr, warmSandboxes: Number(warm), ...(overlay === 'vxlan' ? { overlay } : {}) };
 }
 
 export function checkRuntime(flags: Flags): 'process' | 'docker' {

@@ -13,7 +13,7 @@ import type { RunningControl } from '../control/index.js';
 import { bridgeProblem, startNode, type NodeOptions, type RunningNode } from '../node/index.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { controllerSettings } from './controller-flags.js';
-import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, networkSettings, onStopSignal, startControlFromFlags, tugHome } from './daemons.js';
+import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, networkSettings, onStopSignal, WARM_FLAG, startControlFromFlags, tugHome } from './daemons.js';
 import { readManifests } from './manifests.js';
 import { prometheusInstalled, PROMETHEUS_DEFAULT_LISTEN, startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { applyCommand, type Out } from './resources-cmd.js';
@@ -35,6 +35,7 @@ const UP_FLAGS: Record<string, FlagSpec> = {
   'metrics-addr': { type: 'string', default: '127.0.0.1:10249', help: "address of the node's Prometheus /metrics endpoint (port 0 picks a free one)" },
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods (hostport network)' },
   network: { type: 'string', default: 'auto', help: 'pod network: bridge (each pod its own address), hostport (pods share the node network), or auto: bridge where this host can run it' },
+  ...WARM_FLAG,
   'with-examples': { type: 'boolean', help: `apply the manifests in ${EXAMPLES_DIR} and wait for their Deployments` },
   prometheus: { type: 'boolean', help: 'also run Prometheus (the installed prometheus binary) scraping this cluster, data in $TUG_HOME/prometheus' },
   'prometheus-addr': { type: 'string', default: PROMETHEUS_DEFAULT_LISTEN, help: 'where that Prometheus serves its web UI and API' },

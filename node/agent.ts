@@ -147,6 +147,7 @@ export class NodeAgent {
         this.adoptable.set(state.labels.podUid, list);
       }
       this.unsubscribes.push(runtime.onExit((state) => this.workers.get(state.labels.podUid)?.containerExited(state)));
+      if (runtime.onSandboxExit) this.unsubscribes.push(runtime.onSandboxExit((uid) => this.workers.get(uid)?.sandboxExited()));
     }
     this.heartbeat = this.heartbeatLoop();
     const client = this.opts.client;

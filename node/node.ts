@@ -43,7 +43,7 @@ export interface NodeOptions {
   /** How often the node fetches control's CA bundle, following a CA rotation (default a minute). */
   trustPollMs?: number;
   /** The pod network (default hostport); bridge needs root, Linux, ip, nsenter and nft. */
-  network?: { mode: NetworkMode; clusterCidr: string; serviceCidr: string; overlay?: 'vxlan' };
+  network?: { mode: NetworkMode; clusterCidr: string; serviceCidr: string; overlay?: 'vxlan'; warmSandboxes?: number };
   /** Cluster DNS: where it listens (host:port), the domain and the upstreams; false runs none. */
   dns?: { addr: string; domain: string; upstreams?: string[] } | false;
   log?: (message: string) => void;
@@ -90,8 +90,8 @@ function podNetwork(opts: NodeOptions, client: ApiClient, node: { nodeName: stri
   const problem = docker ? dockerSandboxProblem() : undefined;
   if (problem) log(`network: docker pods share the node's network: ${problem}`);
   const holder = docker && !problem ? docker.sandboxes : undefined;
-  const { clusterCidr, serviceCidr, overlay } = opts.network;
-  return new BridgeNetwork({ client, nodeName, nodeIP, stateDir: opts.stateDir, clusterCidr, serviceCidr, overlay, holder, log: (m) => log(`network: ${m}`) });
+  const { clusterCidr, serviceCidr, overlay, warmSandboxes } = opts.network;
+  return new BridgeNetwork({ client, nodeName, nodeIP, stateDir: opts.stateDir, clusterCidr, serviceCidr, overlay, warmSandboxes, holder, log: (m) => log(`network: ${m}`) });
 }
 
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {

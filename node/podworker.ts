@@ -63,6 +63,7 @@ export class PodWorker {
   private readonly liveness = new Map<string, 'success' | 'failure' | undefined>();
   private ports?: PortAssignment[];
   private attachment?: PodAttachment;
+  private sandboxDied = false;
   private publishedPorts?: string;
   private volumePaths?: Map<string, string>;
   /** When a projected ServiceAccount token must be renewed (the next sync is due by then). */
@@ -116,6 +117,12 @@ export class PodWorker {
       if (pod.status && statusChanged(this.lastStatus, pod.status)) this.lastStatus = pod.status;
       this.pod = pod;
     } else this.deleted = true;
+    this.poke();
+  }
+
+  /** The pod's sandbox holder stopped: the next sync checks whether the sandbox is gone. */
+  sandboxExited(): void {
+    this.sandboxDied = true;
     this.poke();
   }
 
@@ -217,6 +224,7 @@ export class PodWorker {
   private async prepare(): Promise<boolean> {
     const pod = this.pod;
     try {
+      if (this.sandboxDied) await this.replaceLostSandbox();
       this.attachment ??= await this.deps.networkFor(pod).attach(pod, this.deps.runtimeFor(pod).name);
       this.ports = this.attachment.ports;
       // Endpoints need to know where each port is served before the pod can turn ready.
@@ -239,6 +247,22 @@ export class PodWorker {
       this.configError = { reason, message: (e as Error).message };
       return false;
     }
+  }
+
+  /**
+   * As kubelet does when a pod's sandbox dies under its containers: they are stopped (they sit in
+   * a namespace nothing holds), and the next attach makes a new sandbox with the same address.
+   */
+  private async replaceLostSandbox(): Promise<void> {
+    this.sandboxDied = false;
+    const pod = this.pod;
+    if (!this.attachment || !(await this.deps.networkFor(pod).sandboxLost?.(this.uid, this.deps.runtimeFor(pod).name))) return;
+    this.deps.event(pod, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
+    for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+      const rec = this.records.get(c.name);
+      if (rec?.current?.phase === 'running') await this.killContainer(c, rec, 'SandboxChanged', `Stopping container ${c.name}`);
+    }
+    this.attachment = undefined;
   }
 
   private async syncOnce(): Promise<void> {
@@ -389,10 +413,11 @@ export class PodWorker {
     return { hostPath: file, sameAsNode: text === nodeResolvConf(host) };
   }
 
-  private async killContainer(container: Container, rec: ContainerRecord, reason: string): Promise<void> {
+  /** Stops a container with a `Killing` event: `reason` is a probe's or, given in full, `message`. */
+  private async killContainer(container: Container, rec: ContainerRecord, reason: string, message?: string): Promise<void> {
     if (!rec.current) return;
     const runtime = this.deps.runtimeFor(this.pod);
-    this.deps.event(this.pod, 'Normal', 'Killing', `Container ${container.name} failed ${reason === 'LivenessProbe' ? 'liveness probe' : reason}, will be restarted`);
+    this.deps.event(this.pod, 'Normal', 'Killing', message ?? `Container ${container.name} failed ${reason === 'LivenessProbe' ? 'liveness probe' : reason}, will be restarted`);
     const final = await runtime.stop(rec.current.id, this.pod.spec.terminationGracePeriodSeconds ?? 30);
     if (final) rec.current = final;
     rec.ready = false;

@@ -16,7 +16,8 @@ import { PodAddresses } from './ipam.js';
 import { NetworkPolicies } from './policy.js';
 import { HostPorts, type HostPortMapping } from './hostports.js';
 import { declaredPorts, SandboxError, type PodAttachment, type PodNetwork, type SandboxHolder } from './types.js';
-import { createSandbox, deleteSandbox, holdsNamespaceOf, sandboxedPods, sandboxFor, sandboxIntact, sandboxScope, type SandboxNetwork } from './sandbox.js';
+import { createSandbox, deleteSandbox, holdsNamespaceOf, sandboxAddresses, sandboxFor, sandboxIntact, sandboxScope, type SandboxNetwork } from './sandbox.js';
+import { isWarmKey, WarmSandboxes } from './warm.js';
 
 export interface BridgeOptions {
   client: ApiClient;
@@ -36,6 +37,8 @@ export interface BridgeOptions {
   overlay?: 'vxlan';
   /** This node's address (the overlay's tunnel end). */
   nodeIP: string;
+  /** How many sandboxes to keep made ahead of process pods (0: none). */
+  warmSandboxes?: number;
 }
 
 export class BridgeNetwork implements PodNetwork {
@@ -55,13 +58,14 @@ export class BridgeNetwork implements PodNetwork {
   private hostTable: Promise<void> = Promise.resolve();
   private readonly policies: NetworkPolicies;
   private readonly hostPorts: HostPorts;
+  private warm?: WarmSandboxes;
 
   constructor(private readonly opts: BridgeOptions) {
     this.scope = sandboxScope(opts.nodeName);
     this.bridge = opts.bridge ?? 'tug0';
     this.hostPorts = new HostPorts(this.bridge, opts.serviceCidr);
     this.nodes = new NodeRoutes({ client: opts.client, nodeName: opts.nodeName, overlay: opts.overlay, log: opts.log, onChange: () => this.nodesChanged() });
-    this.policies = new NetworkPolicies({ client: opts.client, nodeName: opts.nodeName, nodes: () => this.nodes.list(), log: opts.log, onProgrammed: opts.onPolicyProgrammed });
+    this.policies = new NetworkPolicies({ client: opts.client, nodeName: opts.nodeName, stateDir: opts.stateDir, serviceCidr: opts.serviceCidr, nodes: () => this.nodes.list(), log: opts.log, onProgrammed: opts.onPolicyProgrammed });
   }
 
   carries(runtime: string): boolean {
@@ -77,24 +81,24 @@ export class BridgeNetwork implements PodNetwork {
     this.stopped = true;
     clearTimeout(this.retry);
     for (const wake of this.waiters) wake();
-    await Promise.all([this.nodes.stop(), this.policies.stop()]);
+    await Promise.all([this.nodes.stop(), this.policies.stop(), this.warm?.stop()]);
     await this.hostTable;
   }
 
   /** NetworkPolicy for the node proxy: may this client reach this endpoint? */
   readonly admits = (clientIP: string, endpoint: { ip: string; port: number }, protocol: string): boolean => this.policies.admits(clientIP, endpoint.ip, endpoint.port, protocol);
 
-  /** The pod's address and sandbox, made now or adopted from before a restart. */
+  /** The pod's address and sandbox: adopted from before a restart, taken ready-made, or made now. */
   async attach(pod: Pod, runtime: string): Promise<PodAttachment> {
     const uid = pod.metadata.uid!;
     const { addresses, net } = await this.ready();
-    let ip: string;
-    try {
-      ip = addresses.allocate(uid);
-    } catch (e) {
-      throw new SandboxError((e as Error).message, { cause: e });
+    let ip = addresses.get(uid);
+    if (ip === undefined && runtime === 'process') {
+      ip = this.warm?.take(uid);
+      if (ip !== undefined) this.made.add(uid); // ready-made: nothing left to do
     }
-    const sandbox = sandboxFor(this.scope, uid, ip);
+    ip ??= await this.allocate(uid);
+    const sandbox = sandboxFor(this.scope, ip);
     if (!this.made.has(uid)) {
       const holder = runtime === 'docker' ? this.opts.holder : undefined;
       const labels = { podName: pod.metadata.name!, namespace: pod.metadata.namespace! };
@@ -114,20 +118,47 @@ export class BridgeNetwork implements PodNetwork {
     return { podIP: ip, netns: sandbox.path, ports: declaredPorts(pod) };
   }
 
+  /** A new address for the pod; with the podCIDR full, a ready-made sandbox gives its own back first. */
+  private async allocate(uid: string): Promise<string> {
+    const addresses = this.addresses!;
+    try {
+      if (addresses.free() === 0) await this.warm?.yieldOne();
+      return addresses.allocate(uid);
+    } catch (e) {
+      throw new SandboxError((e as Error).message, { cause: e });
+    }
+  }
+
+  async sandboxLost(uid: string, runtime: string): Promise<boolean> {
+    const holder = runtime === 'docker' ? this.opts.holder : undefined;
+    if (!holder || !this.made.has(uid) || (await holder.alive(uid))) return false;
+    this.made.delete(uid);
+    return true;
+  }
+
   /** Removes the pod's sandbox (veth and namespace) and frees its address. */
   async detach(uid: string): Promise<void> {
-    const ip = this.addresses?.get(uid) ?? '0.0.0.0';
+    const ip = this.addresses?.get(uid);
     await this.hostPorts.set(uid, []);
-    await deleteSandbox(sandboxFor(this.scope, uid, ip));
+    if (ip !== undefined) await deleteSandbox(sandboxFor(this.scope, ip));
     await this.opts.holder?.remove(uid);
     this.made.delete(uid);
     this.addresses?.release(uid);
   }
 
-  /** Removes the sandboxes and addresses of pods this node no longer runs (gone while it was down). */
+  /**
+   * Removes the sandboxes and addresses of pods this node no longer runs (gone while it was down),
+   * and sandboxes no address of the book is for.
+   */
   async collect(isKept: (uid: string) => boolean): Promise<void> {
     const { addresses } = await this.ready();
-    const uids = new Set([...(await sandboxedPods(this.scope)), ...addresses.pods(), ...((await this.opts.holder?.pods()) ?? [])]);
+    const held = new Set(addresses.pods().map((key) => addresses.get(key)));
+    for (const ip of await sandboxAddresses(this.scope)) {
+      if (held.has(ip)) continue;
+      this.opts.log(`removing the network sandbox at ${ip}: no pod holds that address`);
+      await deleteSandbox(sandboxFor(this.scope, ip));
+    }
+    const uids = new Set([...addresses.pods().filter((key) => !isWarmKey(key)), ...((await this.opts.holder?.pods()) ?? [])]);
     for (const uid of uids) {
       if (isKept(uid)) continue;
       this.opts.log(`removing the network sandbox of pod ${uid}: the pod is no longer bound to this node`);
@@ -178,6 +209,8 @@ export class BridgeNetwork implements PodNetwork {
       const mtu = this.opts.overlay ? await overlayMtu(this.opts.nodeIP) : undefined;
       this.net = { bridge: this.bridge, gateway: addresses.gateway, prefix: addresses.cidr.prefix, serviceCidr: this.opts.serviceCidr, mtu };
       this.addresses = addresses;
+      this.warm = new WarmSandboxes({ size: this.opts.warmSandboxes ?? 0, scope: this.scope, addresses, net: this.net, log: this.opts.log });
+      await this.warm.start();
       this.opts.log(`bridge network: pods get addresses of ${cidr} behind ${this.bridge} (gateway ${addresses.gateway})`);
       for (const wake of this.waiters) wake();
       this.waiters.clear();

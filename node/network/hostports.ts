@@ -2,7 +2,7 @@
 // portmap plugin does. One nftables table (`ip tugboat_hostport`), rebuilt whole and swapped on
 // every change: DNAT for packets to any of the node's own addresses, from outside (prerouting)
 // and from the node itself (output); those from the node's loopback leave masqueraded, so the
-// pod's answer comes back to the node.
+// pod's answer comes back to the node, and so do a pod's own calls to its hostPort (hairpin).
 import { run, swapTable } from './command.js';
 
 export const HOSTPORT_TABLE = 'tugboat_hostport';
@@ -30,6 +30,8 @@ export function hostPortTable(mappings: HostPortMapping[], bridge: string, servi
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    ip saddr 127.0.0.0/8 oifname "${bridge}" masquerade`,
+    // A pod calling its own hostPort (hairpin): it would see its own address as the source.
+    ...mappings.map((m) => `    ip saddr ${m.podIP} ip daddr ${m.podIP} ${m.protocol.toLowerCase()} dport ${m.containerPort} masquerade`),
     '  }',
   ]);
 }

@@ -42,4 +42,21 @@ describe('PodAddresses', () => {
     a.allocate('e');
     assert.deepEqual(Object.keys(JSON.parse(readFileSync(file, 'utf8')).addresses).sort(), ['a', 'e']);
   });
+
+  it('hands a held address over to a pod, once, and counts what is free', () => {
+    const file = join(dir, 'transfer.json');
+    const a = new PodAddresses('198.19.8.0/29', file);
+    assert.equal(a.free(), 5);
+    const ip = a.allocate('warm:1');
+    a.allocate('pod-x');
+    assert.equal(a.free(), 3);
+    assert.equal(a.transfer('warm:1', 'pod-y'), ip);
+    assert.equal(a.get('pod-y'), ip);
+    assert.equal(a.get('warm:1'), undefined);
+    assert.throws(() => a.transfer('warm:1', 'pod-z'), /holds no address/);
+    a.allocate('warm:2');
+    assert.throws(() => a.transfer('warm:2', 'pod-x'), /already holds/);
+    assert.equal(new PodAddresses('198.19.8.0/29', file).get('pod-y'), ip, 'the hand-over is saved');
+    assert.equal(a.free(), 2);
+  });
 });

@@ -65,7 +65,23 @@ export class PodAddresses {
     this.save();
   }
 
-  /** Every pod uid holding an address. */
+  /** Gives `from`'s address to `to` (a sandbox made ahead of its pod, now the pod's). */
+  transfer(from: string, to: string): string {
+    const ip = this.byPod.get(from);
+    if (ip === undefined) throw new Error(`${from} holds no address`);
+    if (this.byPod.has(to)) throw new Error(`${to} already holds ${this.byPod.get(to)}`);
+    this.byPod.delete(from);
+    this.byPod.set(to, ip);
+    this.save();
+    return ip;
+  }
+
+  /** How many addresses are free. */
+  free(): number {
+    return this.cidr.size - 3 - this.taken.size;
+  }
+
+  /** Every holder of an address: pod uids, and the keys of sandboxes made ahead of their pods. */
   pods(): string[] {
     return [...this.byPod.keys()];
   }

@@ -6,6 +6,8 @@
 // its ingress chain. An allowed packet `return`s (so ingress is checked after egress); the end of
 // a chain rejects (TCP reset, else ICMP). Packets from nodes pass ingress: they are the node
 // proxies, which check the policy of the real client before connecting (and kubelet-style probes).
+// The input hook applies a pod's egress rules to the node's own addresses too, apart from the
+// Service addresses on its loopback (the proxy and the cluster DNS).
 import { formatCidr, type Cidr } from '../../api/cidr.js';
 import { swapTable } from './command.js';
 import { resolvePortMatch, type Allow, type PolicyIndex, type PolicyPod, type PortMatch } from '../../api/netpol.js';
@@ -59,8 +61,11 @@ function allowRules(a: Allow, dir: 'saddr' | 'daddr', pod: PolicyPod, index: Pol
   return rules;
 }
 
-/** The whole table for the node's pods (`local`), given the cluster's model and the node addresses. */
-export function policyTable(index: PolicyIndex, local: PolicyPod[], nodeIPs: string[]): string {
+/**
+ * The whole table for the node's pods (`local`), given the cluster's model, the node addresses
+ * and the service CIDR.
+ */
+export function policyTable(index: PolicyIndex, local: PolicyPod[], nodeIPs: string[], serviceCidr: string): string {
   const chains: string[] = [];
   const ingressMap: string[] = [];
   const egressMap: string[] = [];
@@ -86,7 +91,17 @@ export function policyTable(index: PolicyIndex, local: PolicyPod[], nodeIPs: str
     ...(ingressMap.length > 0 ? [`    ip daddr vmap { ${ingressMap.join(', ')} }`] : []),
     '  }',
   ];
-  return swapTable('inet', POLICY_TABLE, [...forward, ...chains]);
+  // Packets from pods to the node itself: its Service addresses (the proxy judges both ends
+  // itself; the cluster DNS answers every pod) pass, the rest obeys the pod's egress rules.
+  const input = [
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    '    ct state established,related accept',
+    `    ip daddr ${serviceCidr} accept`,
+    ...(egressMap.length > 0 ? [`    ip saddr vmap { ${egressMap.join(', ')} }`] : []),
+    '  }',
+  ];
+  return swapTable('inet', POLICY_TABLE, [...forward, ...input, ...chains]);
 }
 
 function chain(name: string, pod: PolicyPod, rules: string[]): string {

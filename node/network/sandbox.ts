@@ -39,13 +39,15 @@ export interface Sandbox {
 }
 
 /**
- * The sandbox of pod `uid` on the node whose `scope` this is (namespace names are shared by every
- * network namespace of the machine, so several nodes on one machine keep theirs apart).
+ * The sandbox at address `ip` on the node whose `scope` this is. It is named by its address, not
+ * by its pod: a sandbox made ahead of its pod (warm.ts) keeps its name, and the node's address
+ * book (ipam.ts) says which pod holds it. Namespace names are shared by every network namespace
+ * of the machine, so several nodes on one machine keep theirs apart by scope.
  */
-export function sandboxFor(scope: string, uid: string, ip: string): Sandbox {
-  const name = `${NETNS_PREFIX}${scope}-${uid}`;
-  // Interface names hold 15 bytes: a hash of the uid keeps them unique and short.
-  const hostVeth = `tv${createHash('sha256').update(uid).digest('hex').slice(0, 12)}`;
+export function sandboxFor(scope: string, ip: string): Sandbox {
+  const name = `${NETNS_PREFIX}${scope}-${ip}`;
+  // Interface names hold 15 bytes: a hash keeps them unique and short.
+  const hostVeth = `tv${createHash('sha256').update(`${scope}/${ip}`).digest('hex').slice(0, 12)}`;
   return { name, path: `${NETNS_DIR}/${name}`, hostVeth, ip };
 }
 
@@ -54,8 +56,8 @@ export function sandboxScope(nodeName: string): string {
   return createHash('sha256').update(nodeName).digest('hex').slice(0, 8);
 }
 
-/** The pod uid of a sandbox of this scope, or undefined for a namespace that is not one. */
-export function uidOfSandbox(scope: string, name: string): string | undefined {
+/** The address of a sandbox of this scope, or undefined for a namespace that is not one. */
+export function addressOfSandbox(scope: string, name: string): string | undefined {
   const prefix = `${NETNS_PREFIX}${scope}-`;
   return name.startsWith(prefix) ? name.slice(prefix.length) : undefined;
 }
@@ -83,10 +85,12 @@ function isLoopback(c: Cidr): boolean {
  */
 export async function createSandbox(s: Sandbox, net: SandboxNetwork, holderPid?: number): Promise<void> {
   // Spawning a process is the cost here (about 6 ms each): clean up only what is there.
+  // Hairpin on the node's end: a pod's packet to its own hostPort, turned back to it by DNAT while
+  // bridged (br_netfilter), leaves through the port it came in by.
   if (existsSync(s.path)) await deleteSandbox(s);
   const namespace = holderPid === undefined ? `netns add ${s.name}` : `netns attach ${s.name} ${holderPid}`;
   const mtu = net.mtu ? ` mtu ${net.mtu}` : '';
-  await run(['ip', '-b', '-'], [namespace, `link add ${s.hostVeth}${mtu} type veth peer name eth0${mtu} netns ${s.name}`, `link set ${s.hostVeth} master ${net.bridge} up`].join('\n'));
+  await run(['ip', '-b', '-'], [namespace, `link add ${s.hostVeth}${mtu} type veth peer name eth0${mtu} netns ${s.name}`, `link set ${s.hostVeth} master ${net.bridge} up`, `link set ${s.hostVeth} type bridge_slave hairpin on`].join('\n'));
   const inside = [`addr add ${s.ip}/${net.prefix} dev eth0`, 'link set lo up', 'link set eth0 up', ...podRoutes(net, s.ip)].join('\n');
   // Sysctls of the pod's namespace, written from inside it before the routes: route_localnet for
   // the Service addresses, and no IPv6 (NetworkPolicy is enforced for IPv4; link-local IPv6
@@ -126,13 +130,13 @@ function ignoreMissing(e: unknown): void {
   throw e;
 }
 
-/** The pod uids with a sandbox of this scope on this machine. */
-export async function sandboxedPods(scope: string): Promise<string[]> {
+/** The addresses of this scope's sandboxes on this machine. */
+export async function sandboxAddresses(scope: string): Promise<string[]> {
   const out = await run(['ip', 'netns', 'list']);
   return out
     .split('\n')
-    .map((l) => uidOfSandbox(scope, l.split(' ')[0]))
-    .filter((uid): uid is string => uid !== undefined);
+    .map((l) => addressOfSandbox(scope, l.split(' ')[0]))
+    .filter((ip): ip is string => ip !== undefined);
 }
 
 /** Whether the sandbox's named namespace is the network namespace of process `pid`. */

@@ -23,6 +23,11 @@ export interface PodNetwork {
    * `runtime` is the name of the runtime its containers run in.
    */
   attach(pod: Pod, runtime: string): Promise<PodAttachment>;
+  /**
+   * Whether the pod's sandbox is gone from under its containers (its pause container stopped);
+   * the next attach then makes a new one, with the same address.
+   */
+  sandboxLost?(uid: string, runtime: string): Promise<boolean>;
   /** Takes the pod off the network once its containers are gone. */
   detach(uid: string): Promise<void>;
   /** Frees what pods this node no longer runs still hold (pods deleted while the node was down). */
@@ -51,6 +56,8 @@ export interface SandboxHolder {
   /** Starts (or finds) the holder; resolves with the pid whose network namespace is the pod's. */
   ensure(podUid: string, labels: { podName: string; namespace: string }): Promise<number>;
   remove(podUid: string): Promise<void>;
+  /** Whether the pod's holder is running. */
+  alive(podUid: string): Promise<boolean>;
   /** The pod uids that have a holder on this node. */
   pods(): Promise<string[]>;
 }

@@ -7,3 +7,6 @@ export const LABEL = {
   restartCount: 'io.tugboat.restart-count',
   node: 'io.tugboat.node',
 } as const;
+
+/** Marks a pod's pause container (docker-sandbox.ts). */
+export const SANDBOX_LABEL = 'io.tugboat.sandbox';

@@ -5,7 +5,7 @@
 // from a 129-byte static x86-64 program that only calls pause(2), so nothing is pulled.
 import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { LABEL } from './docker-labels.js';
+import { LABEL, SANDBOX_LABEL } from './docker-labels.js';
 
 export const PAUSE_IMAGE = 'tugboat/pause:1';
 
@@ -88,7 +88,7 @@ export class DockerSandboxes {
       Entrypoint: ['/pause'],
       // The pod's containers share its namespaces: they see the pod's name as their host name, as in Kubernetes.
       Hostname: labels.podName.slice(0, 63),
-      Labels: { [LABEL.podUid]: podUid, [LABEL.podName]: labels.podName, [LABEL.namespace]: labels.namespace, [LABEL.node]: this.nodeName, 'io.tugboat.sandbox': 'true' },
+      Labels: { [LABEL.podUid]: podUid, [LABEL.podName]: labels.podName, [LABEL.namespace]: labels.namespace, [LABEL.node]: this.nodeName, [SANDBOX_LABEL]: 'true' },
       HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } },
     });
     await container.start();
@@ -107,9 +107,14 @@ export class DockerSandboxes {
       });
   }
 
+  /** Whether the pod's pause container is running. */
+  async alive(podUid: string): Promise<boolean> {
+    return (await this.pid(sandboxContainerName(podUid))) !== undefined;
+  }
+
   /** The pod uids with a pause container of this node. */
   async pods(): Promise<string[]> {
-    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.node}=${this.nodeName}`, 'io.tugboat.sandbox=true'] } });
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.node}=${this.nodeName}`, `${SANDBOX_LABEL}=true`] } });
     return list.map((c) => c.Labels[LABEL.podUid]).filter((uid): uid is string => !!uid);
   }
 

@@ -11,7 +11,7 @@ import { credentialsFor, type RegistryCredential } from '../image-pull.js';
 import { DockerSandboxes, sandboxContainerName } from './docker-sandbox.js';
 
 export { LABEL } from './docker-labels.js';
-import { LABEL } from './docker-labels.js';
+import { LABEL, SANDBOX_LABEL } from './docker-labels.js';
 
 export interface DockerRuntimeOptions {
   /** Docker engine socket; default /var/run/docker.sock. */
@@ -32,6 +32,7 @@ export class DockerRuntime implements Runtime {
   readonly docker: Docker;
   private readonly nodeName: string;
   private readonly listeners = new Set<(state: ContainerState) => void>();
+  private readonly sandboxListeners = new Set<(podUid: string) => void>();
   private events?: NodeJS.ReadableStream;
   private eventsOpen = false;
   private reopenTimer?: NodeJS.Timeout;
@@ -139,6 +140,12 @@ export class DockerRuntime implements Runtime {
     const summaries = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.node}=${this.nodeName}`] } });
     const states = await Promise.all(summaries.map((s) => this.status(s.Id)));
     return states.filter((s): s is ContainerState => s !== undefined);
+  }
+
+  /** Told when a pod's pause container (docker-sandbox.ts) stops; the events come with onExit's. */
+  onSandboxExit(listener: (podUid: string) => void): () => void {
+    this.sandboxListeners.add(listener);
+    return () => this.sandboxListeners.delete(listener);
   }
 
   onExit(listener: (state: ContainerState) => void): () => void {
@@ -351,6 +358,11 @@ export class DockerRuntime implements Runtime {
     this.delivered.push(key);
     if (this.delivered.length > 256) this.delivered.shift();
     this.resumeFrom = Math.max(this.resumeFrom, event.time);
+    const attrs = event.Actor?.Attributes ?? {};
+    if (attrs[SANDBOX_LABEL] === 'true' && attrs[LABEL.podUid]) {
+      for (const listener of this.sandboxListeners) try { listener(attrs[LABEL.podUid]); } catch { /* ignored */ }
+      return;
+    }
     this.delivery = this.delivery.then(async () => {
       // If something restarted it meanwhile, the event itself still tells how this run ended.
       const inspected = await this.status(event.id).catch(() => undefined);

@@ -109,6 +109,8 @@ export interface Runtime {
   list(): Promise<ContainerState[]>;
   /** Calls `listener` when a container exits (adopted ones included). Returns an unsubscribe. */
   onExit(listener: (state: ContainerState) => void): () => void;
+  /** Told when a pod's sandbox holder (a pause container) stops, for runtimes that have one. */
+  onSandboxExit?(listener: (podUid: string) => void): () => void;
   /** Runs a command in the container's context; resolves with its exit code. */
   exec(id: string, command: string[], io: ExecIO): Promise<number>;
   /**

@@ -5,7 +5,7 @@
 // cluster DNS from inside their namespace, and a headless Service answers one A record per pod.
 // Deleting the pods leaves no sandbox, veth or address behind.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { cidrContains } from '../../api/cidr.js';
 import { needs, SHARED_EXAMPLES } from '../requirements.js';
@@ -20,6 +20,8 @@ import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const PORT = 8080;
+/** Sandboxes a bridge node keeps made ahead of process pods (tug node's default --warm-sandboxes). */
+const WARM = 4;
 
 /** A server that ignores $PORT: it answers who it is and the address it saw the client come from. */
 function serverCommand(marker: string): string[] {
@@ -35,9 +37,23 @@ function spawnOn(wrap: string[], argv: string[]): ChildProcess {
   return spawn(all[0], all.slice(1), { stdio: 'ignore' });
 }
 
+/** A node's address book: addresses of pods (by uid), and of sandboxes made ahead of pods. */
+function savedAddresses(cluster: NodeCluster, node: string): { pods: Record<string, string>; warm: string[] } {
+  const file = `${cluster.stateDir(node)}/pod-addresses.json`;
+  const saved = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')).addresses as Record<string, string>) : {};
+  const entries = Object.entries(saved);
+  return { pods: Object.fromEntries(entries.filter(([key]) => !key.startsWith('warm:'))), warm: entries.filter(([key]) => key.startsWith('warm:')).map(([, ip]) => ip) };
+}
+
+/** A node's sandboxes, apart from those made ahead of pods. */
+function podSandboxes(cluster: NodeCluster, node: string): string[] {
+  const warm = new Set(savedAddresses(cluster, node).warm.map((ip) => `${sandboxPrefix(node)}${ip}`));
+  return SimulatedHosts.namespaces(sandboxPrefix(node)).filter((n) => !warm.has(n));
+}
+
 /** Waits until the nodes have no pod sandbox left; a failure lists what is left and the pods the API still has. */
 async function noSandboxLeft(cluster: NodeCluster, nodes: string[]): Promise<void> {
-  const left = () => nodes.flatMap((n) => SimulatedHosts.namespaces(sandboxPrefix(n)));
+  const left = () => nodes.flatMap((n) => podSandboxes(cluster, n));
   try {
     await eventually(async () => (left().length === 0 ? true : undefined), 150);
   } catch {
@@ -105,7 +121,15 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     return r.stdout.trim() || `EXEC FAILED (exit ${r.code}): ${r.stderr.trim()}`;
   }
 
-  it('gives each pod its own address in its node podCIDR, on a fixed port', async () => {
+  it('gives each pod its own address in its node podCIDR, on a fixed port; pods take the sandboxes made ahead of them', async () => {
+    const ahead = new Set<string>();
+    for (const n of nodeNames) {
+      const warm = await cluster.waitFor(`${n} to make ${WARM} sandboxes ahead of pods`, async () => {
+        const now = savedAddresses(cluster, n).warm;
+        return now.length === WARM && podSandboxes(cluster, n).length === 0 ? now : undefined;
+      });
+      for (const ip of warm) ahead.add(ip);
+    }
     await cluster.apply({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -130,6 +154,7 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     for (const p of ready) assert.ok(cidrContains(cidrs.get(p.node)!, p.ip), `${p.name} on ${p.node} has ${p.ip}, outside ${cidrs.get(p.node)}`);
     assert.equal(new Set(ready.map((p) => p.ip)).size, REPLICAS, 'an address each');
     for (const n of nodeNames) assert.equal(ready.filter((p) => p.node === n).length, 2, `two pods on ${n}`);
+    for (const p of ready) assert.ok(ahead.has(p.ip), `${p.name} took a sandbox made ahead (${p.ip}; ready were ${[...ahead].join(' ')})`);
     const wide = await cluster.kubectl(['get', 'pods', '-l', 'app=web', '-o', 'wide']);
     for (const p of ready) assert.match(wide.stdout, new RegExp(`${p.name}\\s.*\\s${p.ip.replace(/\./g, '\\.')}\\s`));
   });
@@ -281,6 +306,16 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     const web = await pods('app=web');
     assert.equal(await reaches('frontend', `http://${web[0].ip}:${PORT}/`), false, 'by address');
     assert.equal(await reaches('frontend', `http://${svc.spec.clusterIP}/`), false, 'through the ClusterIP');
+    // The node's own address is no way around it; the cluster DNS still answers.
+    const nodeServer = spawnOn(hosts.host(1).wrap, [process.execPath, '-e', `require('http').createServer((q,s)=>s.end('node')).listen(18095,'198.18.0.1')`, marker]);
+    try {
+      await cluster.waitFor('the server on node bridge-a', async () => ((await reaches('intruder', 'http://198.18.0.1:18095/')) ? true : undefined));
+      assert.equal(await reaches('frontend', 'http://198.18.0.1:18095/'), false, "to its node's address");
+    } finally {
+      nodeServer.kill('SIGKILL');
+    }
+    const lookup = await cluster.kubectl(['exec', 'frontend', '--', process.execPath, '-e', "require('dns').resolve4('web.default.svc.cluster.local',(e,a)=>console.log(e?'ERROR '+e.code:a.join()))"]);
+    assert.equal(lookup.stdout.trim(), svc.spec.clusterIP, 'the cluster DNS');
     const bad = await cluster.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'bad' }, spec: { podSelector: {}, ingress: [{ ports: [{ port: 'http', endPort: 90 }], from: [{ ipBlock: { cidr: '10.0.0.0/24', except: ['10.1.0.0/24'] } }] }] } }));
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /spec\.ingress\[0\]\.ports\[0\]\.endPort: Forbidden: may not be specified when `port` is non-numeric/);
@@ -303,6 +338,11 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     assert.deepEqual(fromHost1, { pod: 'hp', from: '198.18.0.1' });
     const fromNode = JSON.parse((await hosts.run(2, [process.execPath, '-e', FETCH, 'http://127.0.0.1:80/'])).stdout);
     assert.equal(fromNode.pod, 'hp');
+    // The pod itself, through its node's address (hairpin): it answers itself, seeing its gateway.
+    const hairpin = JSON.parse(await fetchFrom('hp', 'http://198.18.0.2:80/'));
+    assert.equal(hairpin.pod, 'hp');
+    const gatewayB = JSON.parse((await cluster.kubectl(['get', 'node', 'bridge-b', '-o', 'json'])).stdout).spec.podCIDR.replace(/0\/24$/, '1');
+    assert.equal(hairpin.from, gatewayB);
     const svc = JSON.parse((await cluster.kubectl(['get', 'svc', 'web', '-o', 'json'])).stdout);
     const client = (await pods('app=web')).find((p) => p.node === 'bridge-b')!;
     for (let i = 0; i < 4; i++) assert.match(JSON.parse(await fetchFrom(client.name, `http://${svc.spec.clusterIP}/`)).pod, /^web-/);
@@ -359,14 +399,19 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     }, 300);
     const after = (await pods('app=web')).filter((p) => p.node === 'bridge-b');
     assert.deepEqual(after.map((p) => [p.name, p.ip]).sort(), before.map((p) => [p.name, p.ip]).sort());
-    const sandboxes = SimulatedHosts.namespaces(sandboxPrefix('bridge-b'));
     const podsOnB = (await cluster.kubectl(['get', 'pods', '--field-selector', 'spec.nodeName=bridge-b', '-o', 'name'])).stdout.trim().split('\n').filter(Boolean);
+    // The sandboxes made ahead of pods are kept too, and the pool is full again.
+    const saved = await cluster.waitFor('bridge-b to have its ready sandboxes', async () => {
+      const now = savedAddresses(cluster, 'bridge-b');
+      return now.warm.length === WARM ? now : undefined;
+    });
+    const sandboxes = podSandboxes(cluster, 'bridge-b');
     assert.equal(sandboxes.length, podsOnB.length, `one sandbox per pod: ${sandboxes.join(' ')}`);
+    assert.equal(SimulatedHosts.namespaces(sandboxPrefix('bridge-b')).length, podsOnB.length + WARM, 'and the ready ones');
     const veths = (await hosts.run(2, ['ip', '-o', 'link', 'show', 'master', 'tug0'])).stdout.trim().split('\n').filter(Boolean);
-    assert.equal(veths.length, podsOnB.length, 'one veth per pod');
-    const saved = JSON.parse(readFileSync(`${cluster.stateDir('bridge-b')}/pod-addresses.json`, 'utf8'));
-    assert.equal(Object.keys(saved.addresses).length, podsOnB.length, 'one address per pod');
-    assert.equal(new Set(Object.values(saved.addresses)).size, podsOnB.length, 'no address twice');
+    assert.equal(veths.length, podsOnB.length + WARM, 'one veth per sandbox');
+    assert.equal(Object.keys(saved.pods).length, podsOnB.length, 'one address per pod');
+    assert.equal(new Set([...Object.values(saved.pods), ...saved.warm]).size, podsOnB.length + WARM, 'no address twice');
     for (const p of after) assert.equal(JSON.parse(await fetchFrom(client.name, `http://${p.ip}:${PORT}/`)).pod, p.name);
   });
 
@@ -414,13 +459,11 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     assert.equal((await cluster.kubectl(['delete', 'pod', 'pair', '--grace-period=1'])).code, 0);
     await cluster.waitFor('no pods left', async () => ((await pods('app=web')).length === 0 ? true : undefined), 300);
     await noSandboxLeft(cluster, nodeNames);
-    for (const i of [1, 2, 3]) {
-      const links = await hosts.run(i, ['ip', '-o', 'link', 'show']);
-      assert.doesNotMatch(links.stdout, / tv[0-9a-f]{12}/, `host ${i} still has a pod veth`);
-    }
-    for (const n of nodeNames) {
-      const saved = JSON.parse(readFileSync(`${cluster.stateDir(n)}/pod-addresses.json`, 'utf8'));
-      assert.deepEqual(saved.addresses, {}, `${n} still holds addresses`);
+    for (const [i, n] of nodeNames.entries()) {
+      const links = await hosts.run(i + 1, ['ip', '-o', 'link', 'show']);
+      const { pods: held, warm } = savedAddresses(cluster, n);
+      assert.equal(links.stdout.match(/ tv[0-9a-f]{12}@/g)?.length ?? 0, warm.length, `host ${i + 1}: a veth for each ready sandbox, none for a pod`);
+      assert.deepEqual(held, {}, `${n} still holds addresses`);
     }
   });
   it('200 pod create/delete cycles leave no namespace, veth, address or rule behind', async () => {
@@ -444,10 +487,11 @@ describe('bridge pod network on three hosts', { ...(await needs('kubectl', 'root
     }
     await noSandboxLeft(cluster, nodeNames);
     for (const [i, n] of nodeNames.entries()) {
-      const veths = (await hosts.run(i + 1, ['ip', '-o', 'link', 'show', 'master', 'tug0'])).stdout.trim();
-      assert.equal(veths, '', `${n} still has pod veths`);
-      const saved = JSON.parse(readFileSync(`${cluster.stateDir(n)}/pod-addresses.json`, 'utf8'));
-      assert.deepEqual(saved.addresses, {}, `${n} still holds addresses`);
+      const veths = (await hosts.run(i + 1, ['ip', '-o', 'link', 'show', 'master', 'tug0'])).stdout.trim().split('\n').filter(Boolean);
+      const { pods: held, warm } = savedAddresses(cluster, n);
+      assert.equal(veths.length, warm.length, `${n}: a veth for each ready sandbox, none for a pod`);
+      assert.ok(warm.length <= WARM, `${n}: ${warm.length} ready sandboxes`);
+      assert.deepEqual(held, {}, `${n} still holds addresses`);
       const rules = (await hosts.run(i + 1, ['nft', 'list', 'ruleset'])).stdout;
       assert.doesNotMatch(rules, /dnat to|jump (ing|egr)_/, `${n}: a per-pod rule is left\n${rules}`);
       const nat = (await hosts.run(i + 1, ['nft', 'list', 'table', 'ip', 'tugboat_host'])).stdout;
@@ -488,17 +532,18 @@ describe('tug up picks the bridge network where it can', { ...(await needs('kube
   });
 });
 
-describe('bridge pod network with the docker runtime on two hosts', { ...(await needs('kubectl', 'root', 'netns', 'nftables', 'docker', 'registry')), concurrency: false }, () => {
+describe('bridge pod network with the docker runtime on three hosts', { ...(await needs('kubectl', 'root', 'netns', 'nftables', 'docker', 'registry')), concurrency: false }, () => {
   const hosts = new SimulatedHosts();
   let cluster: NodeCluster;
-  const nodeNames = ['dock-a', 'dock-b'];
+  const nodeNames = ['dock-a', 'dock-b', 'dock-c'];
+  const DOCKER_REPLICAS = 6;
   let registry: ChildProcess | undefined;
   let image = '';
 
   before(async () => {
     const docker = dockerClient();
     await ensureBusyboxImage(docker);
-    hosts.create(2);
+    hosts.create(3);
     cluster = new NodeCluster(hosts.host(1));
     await cluster.start();
     // An image built here and served by a registry on this machine's loopback, where dockerd pulls from.
@@ -526,13 +571,13 @@ describe('bridge pod network with the docker runtime on two hosts', { ...(await 
     hosts.destroy(nodeNames.map(sandboxPrefix));
   });
 
-  it('runs 4 replicas of an image on port 80, each with its own address, reachable by address and ClusterIP from inside a pod', async () => {
+  it('runs 6 replicas of an image on port 80, two per host, each with its own address, reachable by address and ClusterIP from inside a docker pod and a process pod', async () => {
     await cluster.apply({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'web80' },
       spec: {
-        replicas: 4,
+        replicas: DOCKER_REPLICAS,
         selector: { matchLabels: { app: 'web80' } },
         template: {
           metadata: { labels: { app: 'web80' } },
@@ -544,14 +589,14 @@ describe('bridge pod network with the docker runtime on two hosts', { ...(await 
       },
     });
     await cluster.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web80' }, spec: { selector: { app: 'web80' }, ports: [{ port: 80, targetPort: 'http' }] } });
-    const list = await cluster.waitFor('4 ready docker pods', async () => {
+    const list = await cluster.waitFor(`${DOCKER_REPLICAS} ready docker pods`, async () => {
       const r = await cluster.kubectl(['get', 'pods', '-l', 'app=web80', '-o', 'json']);
       const items = JSON.parse(r.stdout).items as any[];
       const ready = items.filter((p) => p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
-      return ready.length === 4 ? ready.map((p) => ({ name: p.metadata.name as string, node: p.spec.nodeName as string, ip: p.status.podIP as string })) : undefined;
+      return ready.length === DOCKER_REPLICAS ? ready.map((p) => ({ name: p.metadata.name as string, node: p.spec.nodeName as string, ip: p.status.podIP as string })) : undefined;
     }, 900);
-    assert.equal(new Set(list.map((p) => p.ip)).size, 4);
-    assert.deepEqual(new Set(list.map((p) => p.node)), new Set(nodeNames));
+    assert.equal(new Set(list.map((p) => p.ip)).size, DOCKER_REPLICAS);
+    for (const n of nodeNames) assert.equal(list.filter((p) => p.node === n).length, 2, `two pods on ${n}`);
     const cidrs = new Map((JSON.parse((await cluster.kubectl(['get', 'nodes', '-o', 'json'])).stdout).items as any[]).map((n) => [n.metadata.name, n.spec.podCIDR]));
     for (const p of list) assert.ok(cidrContains(cidrs.get(p.node), p.ip), `${p.name} ${p.ip} in ${cidrs.get(p.node)}`);
     const client = list[0];
@@ -567,6 +612,35 @@ describe('bridge pod network with the docker runtime on two hosts', { ...(await 
     assert.ok([...answered].every((n) => list.some((p) => p.name === n)) && answered.size >= 2, [...answered].join(' '));
     const events = (await cluster.eventsFor(client.name)).map((e) => e.reason);
     assert.ok(events.includes('Pulled') || events.includes('Pulling'), events.join(' '));
+    // A process pod in the same network reaches every docker pod by address, and the Service by name.
+    await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'proc-client' }, spec: { nodeName: 'dock-c', runtimeClassName: 'process', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'local/sleep:1', command: ['/bin/sh', '-c', 'sleep 3600; :', cluster.marker('proc-client')] }] } });
+    await cluster.waitFor('the process pod running', async () => ((await cluster.podJson('proc-client')).status?.containerStatuses?.[0]?.state?.running ? true : undefined));
+    const fetch = async (url: string) => (await cluster.kubectl(['exec', 'proc-client', '--', process.execPath, '-e', FETCH, url])).stdout.trim();
+    for (const server of list) assert.equal(await fetch(`http://${server.ip}/`), server.name, `proc-client -> ${server.name} (${server.node})`);
+    const viaService = await fetch(`http://${svc.spec.clusterIP}/`);
+    assert.ok(list.some((p) => p.name === viaService), `the ClusterIP from a process pod: ${viaService}`);
+    assert.equal((await cluster.kubectl(['delete', 'pod', 'proc-client', '--grace-period=1'])).code, 0);
+  });
+
+  it('a pause container that dies is replaced: the pod gets a new sandbox with its address and answers again', async () => {
+    const docker = dockerClient();
+    const items = JSON.parse((await cluster.kubectl(['get', 'pods', '-l', 'app=web80', '-o', 'json'])).stdout).items as any[];
+    const [victim, client] = items;
+    const pauseOf = async (uid: string) => (await docker.listContainers({ filters: { label: [`io.tugboat.pod.uid=${uid}`, 'io.tugboat.sandbox=true'] } }))[0];
+    const before = await pauseOf(victim.metadata.uid);
+    assert.ok(before, 'the pod has a running pause container');
+    await docker.getContainer(before.Id).kill();
+    const event = await cluster.waitFor('a SandboxChanged event', async () => (await cluster.eventsFor(victim.metadata.name)).find((e) => e.reason === 'SandboxChanged'));
+    assert.match(event.message, /Pod sandbox changed, it will be killed and re-created/);
+    const now = await cluster.waitFor('the pod ready again in a new sandbox', async () => {
+      const p = await cluster.podJson(victim.metadata.name);
+      const ready = p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+      const pause = await pauseOf(victim.metadata.uid);
+      return ready && pause && pause.Id !== before.Id && p.status.containerStatuses[0].restartCount > 0 ? p : undefined;
+    }, 300);
+    assert.equal(now.status.podIP, victim.status.podIP, 'the same address');
+    const r = await cluster.kubectl(['exec', client.metadata.name, '--', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${now.status.podIP} 80`]);
+    assert.equal(r.stdout.trim().split('\n').pop()?.trim(), victim.metadata.name, r.stderr);
   });
 
   it('deleting the pods removes their pause containers, sandboxes and addresses', async () => {
@@ -577,7 +651,7 @@ describe('bridge pod network with the docker runtime on two hosts', { ...(await 
       const left = await docker.listContainers({ all: true, filters: { label: ['io.tugboat.sandbox=true'] } });
       return left.filter((c) => nodeNames.includes(c.Labels['io.tugboat.node'])).length === 0 ? true : undefined;
     }, 100);
-    for (const n of nodeNames) assert.deepEqual(JSON.parse(readFileSync(`${cluster.stateDir(n)}/pod-addresses.json`, 'utf8')).addresses, {});
+    for (const n of nodeNames) assert.deepEqual(savedAddresses(cluster, n).pods, {});
   });
 });
 
