@@ -4,6 +4,7 @@
 // the node proxy, which admits a client to an endpoint only when both ends' policies allow it.
 // What the model was built from is kept in the state dir: a restarted node's proxy judges by it
 // until the informers have listed (the kernel keeps its table across a restart by itself).
+import { Coalesced } from '../../lib/coalesce.js';
 import { join } from 'node:path';
 import type { ApiClient } from '../../api/client.js';
 import { Informer } from '../../api/informer.js';
@@ -46,11 +47,10 @@ export class NetworkPolicies {
   private pods?: Informer<Pod>;
   private namespaces?: Informer<KubeObject>;
   private index = new PolicyIndex([], [], new Map());
-  private dirty = false;
-  private syncing?: Promise<void>;
+  private readonly syncs = new Coalesced(() => this.program());
   private lastTable = '';
   private stopped = false;
-  private changedAt = 0;
+  private changedAt?: number;
   /** Until every informer has listed once, the table the kernel holds (from before a restart) stays. */
   private synced = false;
 
@@ -79,7 +79,7 @@ export class NetworkPolicies {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([this.policies?.stop(), this.pods?.stop(), this.namespaces?.stop()]);
-    await this.syncing;
+    await this.syncs.idle();
   }
 
   /** Whether a connection from clientIP to an endpoint passes NetworkPolicy (the proxy asks before connecting). */
@@ -90,18 +90,17 @@ export class NetworkPolicies {
   /** Called by the node network when the Node list changes (their addresses are in the rules). */
   changed(): void {
     if (this.stopped || !this.synced) return;
-    if (!this.dirty) this.changedAt = performance.now();
-    this.dirty = true;
-    this.syncing ??= (async () => {
-      while (this.dirty && !this.stopped) {
-        this.dirty = false;
-        const started = this.changedAt;
-        await this.sync().catch((e) => this.opts.log(`cannot program NetworkPolicy: ${(e as Error).message}`));
-        this.opts.onProgrammed?.(performance.now() - started);
-      }
-    })().finally(() => {
-      this.syncing = undefined;
-    });
+    // Timed from the first change the next programming takes in.
+    this.changedAt ??= performance.now();
+    this.syncs.request();
+  }
+
+  private async program(): Promise<void> {
+    if (this.stopped) return;
+    const started = this.changedAt ?? performance.now();
+    this.changedAt = undefined;
+    await this.sync().catch((e) => this.opts.log(`cannot program NetworkPolicy: ${(e as Error).message}`));
+    this.opts.onProgrammed?.(performance.now() - started);
   }
 
   private async sync(): Promise<void> {

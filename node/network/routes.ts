@@ -3,6 +3,7 @@
 // whatever its own pods' mode, so that in a mixed cluster a hostport node and its proxy reach
 // the pods of bridge nodes too. A node reached over loopback (several nodes sharing one host's
 // address) gets no route. Writes coalesce: one sync in flight, the newest Node list next.
+import { Coalesced } from '../../lib/coalesce.js';
 import type { ApiClient } from '../../api/client.js';
 import { Informer } from '../../api/informer.js';
 import { resourceOfKind } from '../../api/resources.js';
@@ -28,8 +29,7 @@ export interface NodeRoutesOptions {
 
 export class NodeRoutes {
   private informer?: Informer<Node>;
-  private syncing?: Promise<void>;
-  private dirty = false;
+  private readonly syncs = new Coalesced(() => this.sync());
   private stopped = false;
   /** The overlay's routes need its device, which the bridge makes once the node has its podCIDR. */
   private overlayReady = false;
@@ -44,7 +44,7 @@ export class NodeRoutes {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.informer?.stop();
-    await this.syncing;
+    await this.syncs.idle();
   }
 
   list(): Node[] {
@@ -63,18 +63,15 @@ export class NodeRoutes {
 
   private changed(): void {
     if (this.stopped) return;
-    this.dirty = true;
-    this.syncing ??= (async () => {
-      while (this.dirty && !this.stopped) {
-        this.dirty = false;
-        const want = this.wanted();
-        const sync = !this.opts.overlay ? syncRoutes(want) : this.overlayReady ? syncOverlay(want) : Promise.resolve();
-        await sync.catch((e) => this.opts.log(`cannot program the routes to other nodes' pods: ${(e as Error).message}`));
-      }
-    })().finally(() => {
-      this.syncing = undefined;
-    });
+    this.syncs.request();
     this.opts.onChange?.();
+  }
+
+  private async sync(): Promise<void> {
+    if (this.stopped) return;
+    const want = this.wanted();
+    const sync = !this.opts.overlay ? syncRoutes(want) : this.overlayReady ? syncOverlay(want) : Promise.resolve();
+    await sync.catch((e) => this.opts.log(`cannot program the routes to other nodes' pods: ${(e as Error).message}`));
   }
 
   private wanted(): Route[] {
