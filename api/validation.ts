@@ -12,6 +12,7 @@ import { validateObjectMeta } from './validation/meta.js';
 import { validatePodSpec } from './validation/pod.js';
 import { tryParseCidr } from './cidr.js';
 import { validateNetworkPolicy } from './validation/networkpolicy.js';
+import { validateAuthorizationPolicy } from './validation/authorizationpolicy.js';
 import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isQualifiedName } from './validation/names.js';
 import { validateCertificateSigningRequest } from './validation/certificates.js';
 import { isPathSegmentName, validateRbac } from './validation/rbac.js';
@@ -74,6 +75,9 @@ export function validateObject(resource: ResourceInfo, obj: KubeObject, old?: Ku
       break;
     case 'NetworkPolicy':
       causes.push(...validateNetworkPolicy(obj));
+      break;
+    case 'AuthorizationPolicy':
+      causes.push(...validateAuthorizationPolicy(obj));
       break;
     case 'Role':
     case 'ClusterRole':

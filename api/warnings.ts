@@ -54,6 +54,8 @@ export function unenforcedFieldWarnings(r: ResourceInfo, obj: KubeObject): strin
       if (s?.externalTrafficPolicy === 'Local') out.push('spec.externalTrafficPolicy: Local is not enforced; traffic may go to any node\'s endpoints');
       return out;
     }
+    case 'AuthorizationPolicy':
+      return ['AuthorizationPolicy is stored and validated, but the node proxies do not enforce it yet: it does not protect any workload'];
     default:
       return [];
   }

@@ -1,4 +1,5 @@
 // `tug control` and `tug node`: the long-running daemons, their flags, and waiting for Ctrl-C.
+import { checkTrustDomain } from '../lib/spiffe.js';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,14 @@ export const WARM_FLAG: Record<string, FlagSpec> = {
   'warm-sandboxes': { type: 'string', default: '4', help: 'bridge network: pod sandboxes kept ready for process pods, so they start without waiting for one (0 to 64)' },
 };
 
+/** The service mesh on a node: workload certificates for its pods (on by default). */
+export const MESH_FLAG: Record<string, FlagSpec> = {
+  mesh: { type: 'string', default: 'on', help: "service mesh: workload certificates for this node's pods from control's mesh CA (on), or off" },
+};
+
 export const CONTROL_FLAGS: Record<string, FlagSpec> = {
+  'trust-domain': { type: 'string', default: 'cluster.local', help: 'trust domain of the mesh identities (spiffe://<trust domain>/ns/<namespace>/sa/<service account>)' },
+  'mesh-cert-ttl': { type: 'string', default: '24h', help: "lifetime of workload certificates (nodes renew them half way), 1m to 720h" },
   listen: { type: 'string', default: '127.0.0.1:6443', help: 'address of the API server (port 0 picks a free one)' },
   'data-dir': { type: 'string', help: 'state directory (default $TUG_HOME/control)' },
   store: { type: 'string', default: 'sqlite', help: 'store backend: sqlite or memory' },
@@ -72,6 +80,7 @@ const NODE_FLAGS: Record<string, FlagSpec> = {
   heartbeat: { type: 'string', default: '2', help: 'seconds between Lease renewals' },
   'ca-poll': { type: 'string', default: '60', help: "seconds between fetches of control's CA bundle (to follow `tug ca rotate`)" },
   'drain-on-exit': { type: 'boolean', help: "stop this node's pods when tug node stops (default: leave them running)" },
+  ...MESH_FLAG,
   proxy: { type: 'string', default: 'on', help: 'run the service proxy (ClusterIPs, NodePorts): on, or off for a second node on a host whose loopback another node already serves' },
   ...DNS_FLAGS,
 };
@@ -147,6 +156,7 @@ export async function startControlFromFlags(flags: Flags, io: Out, home: string,
     encryptionConfig: flags['encryption-config'] as string | undefined,
     auditLogPath: flags['audit-log-path'] as string | undefined,
     auditPolicyFile: flags['audit-policy-file'] as string | undefined,
+    mesh: { trustDomain: meshTrustDomain(String(flags['trust-domain'])), certTtlMs: certTtlMs(String(flags['mesh-cert-ttl'])) },
   });
   io.out(`tug control: serving the Kubernetes API at ${control.url}`);
   io.out(`tug control: kubeconfig written to ${kubeconfig}`);
@@ -158,9 +168,27 @@ export async function startControlFromFlags(flags: Flags, io: Out, home: string,
   return control;
 }
 
-function proxySwitch(value: string): boolean {
-  if (value !== 'on' && value !== 'off') throw new UsageError(`--proxy "${value}" is not known; use on or off`);
+function meshTrustDomain(value: string): string {
+  try {
+    checkTrustDomain(value);
+  } catch (e) {
+    throw new UsageError(`--trust-domain: ${(e as Error).message}`);
+  }
+  return value;
+}
+
+/** An on|off flag's value. */
+export function onOff(flag: string, value: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new UsageError(`--${flag} "${value}" is not known; use on or off`);
   return value === 'on';
+}
+
+/** `--mesh-cert-ttl`: a Go-style duration of minutes or hours (1m to 30 days). */
+function certTtlMs(value: string): number {
+  const m = /^(\d+)(m|h)$/.exec(value);
+  const ms = m ? Number(m[1]) * (m[2] === 'h' ? 3600_000 : 60_000) : NaN;
+  if (!(ms >= 60_000 && ms <= 30 * 24 * 3600_000)) throw new UsageError(`--mesh-cert-ttl "${value}" must be minutes or hours from 1m to 720h (for example 24h)`);
+  return ms;
 }
 
 export async function runControl(argv: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
@@ -226,7 +254,8 @@ export async function runNode(argv: string[], io: Out, env: NodeJS.ProcessEnv): 
       heartbeatMs: heartbeat * 1000,
       trustPollMs: caPoll * 1000,
       drainOnExit: !!flags['drain-on-exit'],
-      proxy: proxySwitch(String(flags.proxy)),
+      proxy: onOff('proxy', String(flags.proxy)),
+      mesh: onOff('mesh', String(flags.mesh)),
       dns: dnsSettings(flags),
       network,
     });

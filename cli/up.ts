@@ -13,7 +13,7 @@ import type { RunningControl } from '../control/index.js';
 import { bridgeProblem, startNode, type NodeOptions, type RunningNode } from '../node/index.js';
 import { flagHelp, parseFlags, UsageError, type FlagSpec, type Flags } from './args.js';
 import { controllerSettings } from './controller-flags.js';
-import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, networkSettings, onStopSignal, WARM_FLAG, startControlFromFlags, tugHome } from './daemons.js';
+import { checkRuntime, CONTROL_FLAGS, DNS_FLAGS, dnsSettings, HELP_FLAG, networkSettings, onStopSignal, WARM_FLAG, MESH_FLAG, onOff, startControlFromFlags, tugHome } from './daemons.js';
 import { readManifests } from './manifests.js';
 import { prometheusInstalled, PROMETHEUS_DEFAULT_LISTEN, startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { applyCommand, type Out } from './resources-cmd.js';
@@ -36,6 +36,7 @@ const UP_FLAGS: Record<string, FlagSpec> = {
   'port-range': { type: 'string', default: '20000-29999', help: 'node ports handed to pods (hostport network)' },
   network: { type: 'string', default: 'auto', help: 'pod network: bridge (each pod its own address), hostport (pods share the node network), or auto: bridge where this host can run it' },
   ...WARM_FLAG,
+  ...MESH_FLAG,
   'with-examples': { type: 'boolean', help: `apply the manifests in ${EXAMPLES_DIR} and wait for their Deployments` },
   prometheus: { type: 'boolean', help: 'also run Prometheus (the installed prometheus binary) scraping this cluster, data in $TUG_HOME/prometheus' },
   'prometheus-addr': { type: 'string', default: PROMETHEUS_DEFAULT_LISTEN, help: 'where that Prometheus serves its web UI and API' },
@@ -198,6 +199,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
   }
   const runtime = checkRuntime(flags);
   const network = upNetwork(flags);
+  const mesh = onOff('mesh', String(flags.mesh));
   const controllers = controllerSettings(flags);
   // Checked before anything starts, so a missing binary costs nothing.
   if (flags.prometheus && !prometheusInstalled()) throw new UsageError('--prometheus needs the prometheus binary, which is not installed: apt install prometheus, or leave out --prometheus');
@@ -230,6 +232,7 @@ export async function runUp(argv: string[], io: Out, env: NodeJS.ProcessEnv): Pr
         drainOnExit: true,
         dns: dnsSettings(flags),
         network: network.settings,
+        mesh,
       });
       if (await waitForNodeReady(client, io, node.nodeName, stop)) {
         io.out(`tug node: ${node.nodeName} (${node.nodeIP}) is Ready; node API on port ${node.nodeApiPort}, metrics on port ${node.metricsPort}`);

@@ -1,5 +1,7 @@
 // `tug control`: opens the store, serves the Kubernetes API over HTTPS and writes a kubeconfig
 // for kubectl and tugboat's own clients.
+import { MeshCa } from './mesh/ca.js';
+import { DEFAULT_TRUST_DOMAIN } from '../lib/spiffe.js';
 import { serve } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -54,6 +56,8 @@ export interface ControlOptions {
   encryptionConfig?: string;
   /** Scheduler and controller settings; `false` runs the API server alone. */
   controllers?: Partial<ControllerSettings> | false;
+  /** The mesh CA: its trust domain (default cluster.local) and workload certificates' lifetime (default 24 h). */
+  mesh?: { trustDomain?: string; certTtlMs?: number };
 }
 
 export interface RunningControl {
@@ -178,6 +182,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   const inCluster = [reservedClusterIP(opts.serviceCidr ?? DEFAULT_ALLOCATOR_CONFIG.serviceCidr, 1), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
   const sans = defaultSans([...(opts.tlsSans ?? []), ...inCluster, ...(host === '0.0.0.0' || host === '::' ? [] : [host])]);
   const pki = await ControlPki.open(pkiDir, sans);
+  const meshCa = await MeshCa.open(join(pkiDir, 'mesh'), opts.mesh?.trustDomain ?? DEFAULT_TRUST_DOMAIN, opts.mesh?.certTtlMs);
   const token = loadOrCreateToken(opts.dataDir);
   const encryptionFile = opts.encryptionConfig ?? join(opts.dataDir, 'encryption-config.yaml');
   const transformer = new ValueTransformer(loadOrCreateEncryptionConfig(encryptionFile));
@@ -212,7 +217,7 @@ export async function startControl(opts: ControlOptions): Promise<RunningControl
   // Control's own client certificate towards node APIs (kube-apiserver's kubelet client).
   const nodeClient = pki.nodeClient;
   const audit = opts.auditLogPath ? AuditLog.open(opts.auditLogPath, opts.auditPolicyFile) : undefined;
-  const app = createApiApp({ registry, auth, nodeClient, metrics, audit, serverAddress: () => address, rotateEncryptionKey: () => rotateEncryptionKey(encryptionFile, transformer, store), rotateCa: (phase) => pki.rotate(phase), caBundle: () => pki.bundle() });
+  const app = createApiApp({ registry, auth, nodeClient, metrics, audit, serverAddress: () => address, rotateEncryptionKey: () => rotateEncryptionKey(encryptionFile, transformer, store), rotateCa: (phase) => pki.rotate(phase), caBundle: () => pki.bundle(), meshCa });
   const server = serve({
     fetch: app.fetch,
     hostname: host,

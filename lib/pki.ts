@@ -20,6 +20,8 @@ export interface Subject {
   organizations: string[];
   dnsNames: string[];
   ips: string[];
+  /** URI names (a workload's SPIFFE ID). */
+  uris?: string[];
 }
 
 export type KeyUsage = 'digital signature' | 'key encipherment' | 'client auth' | 'server auth';
@@ -36,8 +38,12 @@ function nameOf(s: Pick<Subject, 'commonName' | 'organizations'>): x509.JsonName
   return [{ CN: [s.commonName] }, ...(s.organizations.length ? [{ O: s.organizations }] : [])];
 }
 
-function sanExtension(s: Pick<Subject, 'dnsNames' | 'ips'>): x509.Extension[] {
-  const names = [...s.dnsNames.map((value) => ({ type: 'dns' as const, value })), ...s.ips.map((value) => ({ type: 'ip' as const, value }))];
+function sanExtension(s: Pick<Subject, 'dnsNames' | 'ips' | 'uris'>): x509.Extension[] {
+  const names = [
+    ...s.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...s.ips.map((value) => ({ type: 'ip' as const, value })),
+    ...(s.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+  ];
   return names.length ? [new x509.SubjectAlternativeNameExtension(names)] : [];
 }
 
@@ -48,7 +54,7 @@ export async function createKeyAndCsr(subject: Partial<Subject> & { commonName: 
     name: nameOf({ commonName: subject.commonName, organizations: subject.organizations ?? [] }),
     keys,
     signingAlgorithm: ALGORITHM,
-    extensions: sanExtension({ dnsNames: subject.dnsNames ?? [], ips: subject.ips ?? [] }),
+    extensions: sanExtension({ dnsNames: subject.dnsNames ?? [], ips: subject.ips ?? [], uris: subject.uris ?? [] }),
   });
   return { keyPem: toPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY'), csrPem: csr.toString('pem') };
 }
@@ -59,9 +65,10 @@ function sanOf(ext: x509.Extension | null): x509.SubjectAlternativeNameExtension
   return ext ? new x509.SubjectAlternativeNameExtension(ext.rawData) : null;
 }
 
-function sansOf(ext: x509.SubjectAlternativeNameExtension | null): Pick<Subject, 'dnsNames' | 'ips'> {
+function sansOf(ext: x509.SubjectAlternativeNameExtension | null): Pick<Subject, 'dnsNames' | 'ips' | 'uris'> {
   const items = ext?.names.items ?? [];
-  return { dnsNames: items.filter((n) => n.type === 'dns').map((n) => n.value), ips: items.filter((n) => n.type === 'ip').map((n) => n.value) };
+  const of = (type: string) => items.filter((n) => n.type === type).map((n) => n.value);
+  return { dnsNames: of('dns'), ips: of('ip'), uris: of('url') };
 }
 
 export interface ParsedCsr extends Subject {

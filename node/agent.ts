@@ -55,6 +55,8 @@ export interface AgentOptions {
   drainCapMs?: number;
   /** The node's network mode for pods (default: hostport). */
   network?: PodNetwork;
+  /** Told whenever a pod bound to this node comes, changes or goes (after the agent has seen it). */
+  podsChanged?: () => void;
 }
 
 function microTime(): string {
@@ -154,10 +156,11 @@ export class NodeAgent {
     this.drain.start();
     this.network.start();
     this.services = new Informer<Service>(client, SERVICE).start();
+    const told = () => this.opts.podsChanged?.();
     this.pods = new Informer<Pod>(client, POD, {
-      onAdd: (pod) => this.podChanged(pod),
-      onUpdate: (_old, pod) => this.podChanged(pod),
-      onDelete: (pod) => this.workers.get(pod.metadata.uid!)?.update(undefined),
+      onAdd: (pod) => (this.podChanged(pod), told()),
+      onUpdate: (_old, pod) => (this.podChanged(pod), told()),
+      onDelete: (pod) => (this.workers.get(pod.metadata.uid!)?.update(undefined), told()),
     }, { fieldSelector: `spec.nodeName=${this.opts.nodeName}` }).start();
     await Promise.all([this.pods.waitForSync(), this.services.waitForSync()]);
     await this.removeOrphans();
@@ -176,6 +179,11 @@ export class NodeAgent {
     await this.network.stop();
     await Promise.all([...this.workers.values()].map((w) => w.stop(drain)));
     await Promise.all([this.heartbeat, this.drain.stop(), this.revisionWrite]);
+  }
+
+  /** The pods bound to this node, as the agent's informer has them. */
+  localPods(): Pod[] {
+    return this.pods?.list() ?? [];
   }
 
   /** Whether the last heartbeat reached the control node. */

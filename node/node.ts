@@ -1,5 +1,6 @@
 // `tug node`: one process per host running the agent (pods, probes, logs, exec) and the node API.
 // The proxy, DNS and metrics join it in the same process.
+import { WorkloadCertificates } from './mesh/certificates.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ export interface NodeOptions {
   nodeIP?: string;
   runtime: 'process' | 'docker';
   stateDir: string;
+  /** The service mesh (workload certificates for the node's pods); false turns it off. */
+  mesh?: boolean;
   nodeApi: string; // host:port
   metricsAddr?: string; // host:port, default 0.0.0.0:10249
   portRange: string;
@@ -128,8 +131,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const metrics = new NodeMetrics(nodeName, () => agent?.podPhases() ?? new Map());
   const metricsAt = parseHostPort(opts.metricsAddr ?? '0.0.0.0:10249', '--metrics-addr');
   let routes: NodeRoutes | undefined;
+  let workloadCerts: WorkloadCertificates | undefined;
   const closeAll = async () => {
     await agent?.stop(opts.drainOnExit);
+    await workloadCerts?.stop();
     await proxy?.stop();
     await routes?.stop();
     await dns?.stop();
@@ -190,7 +195,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       log,
       clusterDns: () => dnsInfo,
       network,
+      podsChanged: () => workloadCerts?.changed(),
     });
+    if (opts.mesh !== false) {
+      const agentNow = agent;
+      workloadCerts = new WorkloadCertificates({ client, pods: () => agentNow.localPods(), dir: join(opts.stateDir, 'mesh'), log });
+      workloadCerts.start();
+    }
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
     // Proxy and DNS keep what they last knew here: a node restarted while control is away serves on.
     const checkpointDir = join(opts.stateDir, 'checkpoints');

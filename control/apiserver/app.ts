@@ -1,6 +1,9 @@
 // The Kubernetes REST surface of `tug control`, as a Hono app: authentication, discovery,
 // OpenAPI, and the resource routes, which hand their work to the Registry. Tests drive it with
 // `app.request()`; `server.ts` puts it behind HTTPS.
+import { nodeNameOf } from '../auth/user.js';
+import { MESH_BUNDLE_PATH, MESH_CERTIFICATES_PATH } from '../../lib/spiffe.js';
+import { MeshCa, MeshCaError } from '../mesh/ca.js';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { hostname } from 'node:os';
@@ -49,6 +52,8 @@ export interface ApiServerOptions {
   rotateCa?: (phase: RotationPhase) => Promise<{ phase: RotationPhase; message: string }>;
   /** The CAs clients should trust now, served at CA_BUNDLE_PATH. */
   caBundle?: () => string;
+  /** Signs workload certificates for nodes (MESH_CERTIFICATES_PATH) and serves its roots. */
+  meshCa?: MeshCa;
   metrics?: MetricsRegistry;
   /** host:port clients should use, for discovery's serverAddressByClientCIDRs. */
   serverAddress?: () => string;
@@ -142,6 +147,8 @@ export function createApiApp(opts: ApiServerOptions): Hono<ApiEnv> {
     if (!opts.caBundle) throw errors.notFoundPath();
     return c.body(opts.caBundle(), 200, { 'Content-Type': 'application/x-pem-file' });
   });
+
+  app.route('/', meshRoutes(opts));
 
   app.get('/metrics', async (c) => {
     if (!opts.metrics) throw errors.notFoundPath();
@@ -262,4 +269,28 @@ export function parseResourcePath(group: string, version: string, raw: string[])
   if (namespace !== undefined && !resource.namespaced) throw errors.notFoundPath();
   if (subresource && !(resource.subresources ?? []).includes(subresource as 'status')) throw errors.notFoundPath();
   return { resource, namespace, name, subresource, qualified: qualifiedName(resource) };
+}
+
+/** The mesh CA's paths: nodes alone ask for workload certificates, each for its own pods. */
+function meshRoutes(opts: ApiServerOptions): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.post(MESH_CERTIFICATES_PATH, async (c) => {
+    const ca = opts.meshCa;
+    if (!ca) throw errors.notFoundPath();
+    const node = nodeNameOf(c.get('user'));
+    if (!node) throw errors.forbidden(`workload certificates are issued to nodes only (system:node:<name> in system:nodes), not to "${c.get('user').username}"`);
+    const body = (await c.req.json().catch(() => undefined)) as { csr?: unknown } | undefined;
+    if (typeof body?.csr !== 'string') throw errors.badRequest('the body must be JSON {"csr": "<PEM CERTIFICATE REQUEST>"}');
+    try {
+      return c.json(await ca.issue(body.csr, node, (namespace, serviceAccount) => opts.auth.nodes.relates(node, 'serviceaccounts', namespace, serviceAccount)));
+    } catch (e) {
+      if (!(e instanceof MeshCaError)) throw e;
+      throw e.status === 400 ? errors.badRequest(e.message) : errors.forbidden(e.message);
+    }
+  });
+  app.get(MESH_BUNDLE_PATH, (c) => {
+    if (!opts.meshCa) throw errors.notFoundPath();
+    return c.json({ trustDomain: opts.meshCa.trustDomain, caBundle: opts.meshCa.bundle() });
+  });
+  return app;
 }

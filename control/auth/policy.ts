@@ -31,6 +31,7 @@ const VIEW_RULES: PolicyRule[] = [
   rule(READ, ['batch'], ['cronjobs', 'cronjobs/status', 'jobs', 'jobs/status']),
   rule(READ, ['policy'], ['poddisruptionbudgets', 'poddisruptionbudgets/status']),
   rule(READ, ['networking.k8s.io'], ['ingresses', 'ingresses/status', 'networkpolicies']),
+  rule(READ, ['security.istio.io'], ['authorizationpolicies']),
   rule(READ, ['gateway.networking.k8s.io'], ['gateways', 'httproutes', 'grpcroutes']),
 ];
 
@@ -50,6 +51,7 @@ const EDIT_RULES: PolicyRule[] = [
   rule(WRITE, ['batch'], ['cronjobs', 'jobs']),
   rule(WRITE, ['policy'], ['poddisruptionbudgets']),
   rule(WRITE, ['networking.k8s.io'], ['ingresses', 'networkpolicies']),
+  rule(WRITE, ['security.istio.io'], ['authorizationpolicies']),
   rule([...READ, ...WRITE], ['coordination.k8s.io'], ['leases']),
   rule(WRITE, ['gateway.networking.k8s.io'], ['httproutes', 'grpcroutes']),
 ];
@@ -67,6 +69,8 @@ export const NODE_RULES: PolicyRule[] = [
   // NetworkPolicy is enforced by every node: the policies, and the namespaces their selectors match.
   rule(READ, [''], ['namespaces']),
   rule(READ, ['networking.k8s.io'], ['networkpolicies']),
+  // AuthorizationPolicy is enforced by every node's proxy.
+  rule(READ, ['security.istio.io'], ['authorizationpolicies']),
   rule(['create', 'get', 'update', 'patch', 'delete'], [''], ['nodes', 'nodes/status']),
   rule(['update', 'patch'], [''], ['pods/status']),
   rule(['delete'], [''], ['pods']),
@@ -77,6 +81,9 @@ export const NODE_RULES: PolicyRule[] = [
   rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests']),
   rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
   rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews', 'localsubjectaccessreviews']),
+  // The mesh CA: workload certificates for the node's own pods (checked by the handler), and its roots.
+  urls(['post'], ['/tugboat/mesh/certificates']),
+  urls(['get'], ['/tugboat/mesh/bundle']),
 ];
 
 interface Role {

@@ -37,9 +37,9 @@ interface Cell {
 // ---- what Kubernetes' default policy allows ----
 
 /** system:aggregate-to-view (what view grants), by plural. */
-const VIEW_READS = new Set(['pods', 'services', 'endpoints', 'configmaps', 'serviceaccounts', 'events', 'namespaces', 'endpointslices', 'deployments', 'replicasets', 'networkpolicies']);
+const VIEW_READS = new Set(['pods', 'services', 'endpoints', 'configmaps', 'serviceaccounts', 'events', 'namespaces', 'endpointslices', 'deployments', 'replicasets', 'networkpolicies', 'authorizationpolicies']);
 /** system:aggregate-to-edit: create, update, patch, delete, deletecollection on these... */
-const EDIT_WRITES = new Set(['pods', 'configmaps', 'events', 'secrets', 'serviceaccounts', 'services', 'deployments', 'replicasets', 'leases', 'networkpolicies']);
+const EDIT_WRITES = new Set(['pods', 'configmaps', 'events', 'secrets', 'serviceaccounts', 'services', 'deployments', 'replicasets', 'leases', 'networkpolicies', 'authorizationpolicies']);
 /** ...and reading these besides what view reads. */
 const EDIT_READS = new Set(['secrets', 'leases']);
 /** system:basic-user, bound to system:authenticated. */
@@ -79,6 +79,8 @@ function nodeAllows(c: Cell): boolean {
   if (r === 'leases') return reads;
   // NetworkPolicy is enforced by every node: it reads the policies and the namespaces they select.
   if (r === 'networkpolicies' || r === 'namespaces') return reads;
+  // AuthorizationPolicy is enforced by every node's proxy.
+  if (r === 'authorizationpolicies') return reads;
   if (r === 'events') return ['create', 'update', 'patch'].includes(c.verb);
   if (r === 'certificatesigningrequests') return ['create', ...READ].includes(c.verb);
   if (['tokenreviews', 'subjectaccessreviews', 'localsubjectaccessreviews'].includes(r)) return c.verb === 'create';
@@ -119,6 +121,8 @@ function specOf(kind: string, name: string, csr: string, namespace = NS): Record
       return { spec: { holderIdentity: 'matrix' } };
     case 'NetworkPolicy':
       return { spec: { podSelector: { matchLabels: labels } } };
+    case 'AuthorizationPolicy':
+      return { spec: { selector: { matchLabels: labels }, action: 'ALLOW', rules: [{}] } };
     case 'Role':
     case 'ClusterRole':
       return { rules: [] };

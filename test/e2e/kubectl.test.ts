@@ -46,6 +46,41 @@ describe('kubectl against tug control', { ...(await needs('kubectl')), concurren
     assert.match(r.stdout, /^endpointslices\s+discovery\.k8s\.io\/v1\s+true\s+EndpointSlice$/m);
   });
 
+  it("applies Istio's AuthorizationPolicy (security.istio.io/v1) and refuses what tugboat does not enforce, naming the field", async () => {
+    // The httpbin example of Istio's authorization task, with its YAML as the docs write it.
+    const manifest = [
+      'apiVersion: security.istio.io/v1',
+      'kind: AuthorizationPolicy',
+      'metadata:',
+      '  name: get-only',
+      'spec:',
+      '  selector:',
+      '    matchLabels:',
+      '      app: httpbin',
+      '  action: ALLOW',
+      '  rules:',
+      '  - from:',
+      '    - source:',
+      '        principals: ["cluster.local/ns/default/sa/curl"]',
+      '    to:',
+      '    - operation:',
+      '        methods: ["GET"]',
+      '        paths: ["/info*"]',
+      '',
+    ].join('\n');
+    const applied = await kubectl(['apply', '-f', '-'], manifest);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /authorizationpolicy\.security\.istio\.io\/get-only created/);
+    assert.match(applied.stderr, /Warning: AuthorizationPolicy is stored and validated, but the node proxies do not enforce it yet/);
+    const listed = await kubectl(['get', 'authorizationpolicies', '-o', 'name']);
+    assert.equal(listed.stdout.trim(), 'authorizationpolicy.security.istio.io/get-only');
+    const refused = await kubectl(['apply', '-f', '-'], manifest.replace('name: get-only', 'name: audit').replace('action: ALLOW', 'action: AUDIT').replace('  - from:', '  - when:\n    - key: request.headers[x]\n      values: ["1"]\n    from:'));
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /spec\.action: Unsupported value: "AUDIT": supported values: "ALLOW", "DENY"/);
+    assert.match(refused.stderr, /spec\.rules\[0\]\.when: Forbidden: conditions are not enforced by tugboat/);
+    assert.equal((await kubectl(['delete', 'authorizationpolicy', 'get-only'])).code, 0);
+  });
+
   it('lists the system namespaces and creates one with `create namespace` (protobuf body)', async () => {
     const ns = await kubectl(['get', 'ns']);
     assert.equal(ns.code, 0, ns.stderr);
