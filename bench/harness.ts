@@ -2,6 +2,7 @@
 // stopped, per-process CPU time and a Markdown table. Loopback only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -167,4 +168,54 @@ export async function startTugControl(dir: string, flags: string[]): Promise<{ c
     child.once('exit', (code) => rej(new Error(`tug control exited (${code})`)));
   });
   return { child, kubeconfig };
+}
+
+/** Round trips of 64 bytes over `conns` connections to host:port for `seconds`: rate and p99 (µs). */
+export async function pingPong(host: string, port: number, seconds: number, conns = 8): Promise<{ rate: number; p99us: number }> {
+  const latencies: number[] = [];
+  const until = performance.now() + seconds * 1000;
+  const payload = Buffer.alloc(64, 120);
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      const s = net.connect({ host, port, noDelay: true }).on('error', () => undefined);
+      await once(s, 'connect');
+      const closed = once(s, 'close').then(() => {
+        throw new Error(`${host}:${port} closed the connection`);
+      });
+      closed.catch(() => undefined);
+      while (performance.now() < until) {
+        const t = performance.now();
+        s.write(payload);
+        let got = 0;
+        while (got < payload.length) got += ((await Promise.race([once(s, 'data'), closed]))[0] as Buffer).length;
+        latencies.push((performance.now() - t) * 1000);
+      }
+      s.destroy();
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { rate: latencies.length / seconds, p99us: percentile(latencies, 99) };
+}
+
+function ipCommand(args: string[], input?: string): void {
+  const r = spawnSync('ip', args, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+}
+
+/**
+ * Simulated hosts for a benchmark: network namespaces `<prefix>-h1`... on a private LAN (a bridge
+ * in `<prefix>-lan`), host h at 198.18.0.h/24; `extra(h)` adds `ip -b` lines inside host h.
+ * Nothing touches the machine's own interfaces.
+ */
+export function makeSimulatedHosts(prefix: string, count: number, extra: (h: number) => string[] = () => []): void {
+  ipCommand(['netns', 'add', `${prefix}-lan`]);
+  ipCommand(['-n', `${prefix}-lan`, '-b', '-'], 'link add br0 type bridge\nlink set br0 up\n');
+  for (let h = 1; h <= count; h++) {
+    const ns = `${prefix}-h${h}`;
+    ipCommand(['netns', 'add', ns]);
+    ipCommand(['link', 'add', `${prefix}h${h}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    ipCommand(['link', 'set', `${prefix}h${h}`, 'netns', `${prefix}-lan`]);
+    ipCommand(['-n', `${prefix}-lan`, 'link', 'set', `${prefix}h${h}`, 'master', 'br0', 'up']);
+    ipCommand(['-n', ns, '-b', '-'], [`addr add 198.18.0.${h}/24 dev eth0`, 'link set eth0 up', 'link set lo up', ...extra(h)].join('\n') + '\n');
+  }
 }

@@ -15,7 +15,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { intToIp, ipToInt } from '../api/cidr.js';
@@ -28,7 +27,7 @@ import { PodAddresses } from '../node/network/ipam.js';
 import { createSandbox, deleteSandbox, sandboxFor } from '../node/network/sandbox.js';
 import { WarmSandboxes } from '../node/network/warm.js';
 import { PortAllocator } from '../node/ports.js';
-import { percentile, requireTools } from './harness.js';
+import { makeSimulatedHosts, percentile, pingPong, requireTools } from './harness.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '100' }, seconds: { type: 'string', default: '5' }, gap: { type: 'string', default: '50' }, warm: { type: 'string', default: '4' }, inside: { type: 'string' }, host: { type: 'string' } } });
@@ -38,11 +37,6 @@ const WARM = Number(values.warm);
 const SECONDS = Number(values.seconds);
 const PREFIX = `tb${process.pid % 100000}`;
 const SCOPE = 'bench';
-
-function ip(args: string[], input?: string): void {
-  const r = spawnSync('ip', args, { input, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-}
 
 function podCidr(host: number): string {
   return `198.19.${host - 1}.0/24`;
@@ -57,19 +51,6 @@ function inside(h: number, part: string): Promise<any> {
     if (code !== 0) throw new Error(`${part} on host ${h} exited ${code}`);
     return JSON.parse(out);
   });
-}
-
-function makeHosts(): void {
-  ip(['netns', 'add', `${PREFIX}-lan`]);
-  ip(['-n', `${PREFIX}-lan`, '-b', '-'], 'link add br0 type bridge\nlink set br0 up\n');
-  for (const h of [1, 2]) {
-    const ns = `${PREFIX}-h${h}`;
-    ip(['netns', 'add', ns]);
-    ip(['link', 'add', `${PREFIX}h${h}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    ip(['link', 'set', `${PREFIX}h${h}`, 'netns', `${PREFIX}-lan`]);
-    ip(['-n', `${PREFIX}-lan`, 'link', 'set', `${PREFIX}h${h}`, 'master', 'br0', 'up']);
-    ip(['-n', ns, '-b', '-'], `addr add 198.18.0.${h}/24 dev eth0\nlink set eth0 up\nlink set lo up\nroute add ${podCidr(3 - h)} via 198.18.0.${3 - h}\n`);
-  }
 }
 
 function removeHosts(): void {
@@ -138,29 +119,6 @@ async function sandboxOverhead(h: number): Promise<unknown> {
   return { made: stats(made), removed: stats(removed), hostport: stats(hostport), steady: stats(steady), burst: stats(burst) };
 }
 
-/** Round trips of 64 bytes over `conns` connections to host:port for SECONDS: rate and p99. */
-async function pingPong(host: string, port: number, conns = 8): Promise<{ rate: number; p99us: number }> {
-  const latencies: number[] = [];
-  const until = performance.now() + SECONDS * 1000;
-  const payload = Buffer.alloc(64, 120);
-  await Promise.all(
-    Array.from({ length: conns }, async () => {
-      const s: Socket = connect(port, host);
-      s.setNoDelay(true);
-      await once(s, 'connect');
-      while (performance.now() < until) {
-        const t = performance.now();
-        s.write(payload);
-        let got = 0;
-        while (got < payload.length) got += ((await once(s, 'data'))[0] as Buffer).length;
-        latencies.push((performance.now() - t) * 1000);
-      }
-      s.destroy();
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  return { rate: latencies.length / SECONDS, p99us: percentile(latencies, 99) };
-}
 
 /** An echo server in `netns` (a path, or undefined for the current one) on addr:port. */
 function echoServer(netns: string | undefined, addr: string, port: number): ChildProcess {
@@ -192,10 +150,10 @@ async function podToPod(h: number): Promise<unknown> {
     // Timings here are noisy: each path is measured twice, in turn with the others, and its better run counts.
     const runs: Record<string, { rate: number; p99us: number }[]> = { loopback: [], sameHost: [], acrossHosts: [], nodeToNode: [] };
     for (let round = 0; round < 2; round++) {
-      runs.loopback.push(await pingPong('127.0.0.1', 7000));
+      runs.loopback.push(await pingPong('127.0.0.1', 7000, SECONDS));
       runs.sameHost.push(await client(sandbox(1).ip));
       runs.acrossHosts.push(await client(intToIp(ipToInt('198.19.1.1') + 2)));
-      runs.nodeToNode.push(await pingPong('198.18.0.2', 7001));
+      runs.nodeToNode.push(await pingPong('198.18.0.2', 7001, SECONDS));
     }
     return Object.fromEntries(Object.entries(runs).map(([path, rs]) => [path, rs.reduce((a, b) => (b.rate > a.rate ? b : a))]));
   } finally {
@@ -236,14 +194,14 @@ async function insideMain(part: string): Promise<void> {
   if (part === 'sandbox') result = await sandboxOverhead(h);
   else if (part === 'pods') result = await podToPod(h);
   else if (part === 'policy') result = await policyProgramming();
-  else if (part.startsWith('client:')) result = await pingPong(part.slice(7), 7000);
+  else if (part.startsWith('client:')) result = await pingPong(part.slice(7), 7000, SECONDS);
   process.stdout.write(JSON.stringify(result));
 }
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the pod network benchmark needs root (network namespaces)');
   requireTools(['ip', 'nft', 'nsenter'], 'iproute2 nftables util-linux');
-  makeHosts();
+  makeSimulatedHosts(PREFIX, 2, (h) => [`route add ${podCidr(3 - h)} via 198.18.0.${3 - h}`]);
   try {
     const sandbox = await inside(1, 'sandbox');
     // The far server first: host 2 keeps its pod's sandbox while host 1 measures.

@@ -99,6 +99,29 @@ describe('the mesh tunnel', () => {
     for (const s of streams) s.destroy();
   });
 
+  it('2,000 connections opened and ended one after another on one session: none fails', async () => {
+    // Each ends as a TCP client does (END_STREAM, no RST_STREAM): a peer that receives a burst of
+    // resets takes it for the HTTP/2 rapid-reset attack and closes the session.
+    const c = client();
+    let ok = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 250; i++) {
+          const stream = await c.open({ host: '127.0.0.1', port }, CLIENT, SERVER, { host: '127.0.0.1', port: echoPort });
+          stream.write('x'.repeat(64));
+          let got = 0;
+          while (got < 64) got += ((await once(stream, 'data'))[0] as Buffer).length;
+          stream.end();
+          stream.resume();
+          await once(stream, 'close');
+          ok++;
+        }
+      }),
+    );
+    assert.equal(ok, 2000);
+    assert.equal(c.sessionCount, 1);
+  });
+
   it('refused by the server: the status comes back to the client', async () => {
     refuse = 403;
     try {

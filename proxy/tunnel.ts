@@ -126,7 +126,7 @@ export class TunnelServer {
     if (typeof upstream === 'number') return refuse(stream, upstream);
     if (stream.destroyed) return void upstream.destroy();
     stream.respond({ ':status': 200 });
-    join(stream, upstream);
+    splice(upstream, stream);
   }
 
   /** The local identity a session was opened for, from the server name its client sent. */
@@ -145,17 +145,27 @@ function parseAuthority(authority: string): Endpoint | undefined {
   return m && Number(m[2]) > 0 && Number(m[2]) < 65536 ? { host: m[1], port: Number(m[2]) } : undefined;
 }
 
-/** Pipes two streams both ways; either end closing or failing ends the other. */
-function join(a: Duplex, b: Duplex): void {
-  a.pipe(b);
-  b.pipe(a);
-  const end = () => {
-    a.destroy();
-    b.destroy();
+/**
+ * Joins a TCP socket and a tunnel stream: data both ways, and an end either way becomes an end of
+ * the other (END_STREAM for a FIN, and the other way round). A socket that fails or closes ends
+ * the stream rather than resetting it: a peer that receives many RST_STREAMs in a row takes them
+ * for an attack (HTTP/2 rapid reset) and closes the whole session.
+ */
+export function splice(socket: Duplex, stream: Duplex): void {
+  socket.pipe(stream);
+  stream.pipe(socket);
+  const endStream = () => {
+    if (!stream.writableEnded && !stream.destroyed) stream.end();
   };
-  a.on('error', end).on('close', end);
-  b.on('error', end).on('close', end);
+  socket.on('error', endStream).on('close', endStream);
+  stream.on('error', () => socket.destroy());
+  stream.on('close', () => {
+    if (!socket.destroyed) socket.end();
+  });
 }
+
+/** The session a CONNECT was sent on went away before it was answered. */
+class SessionGone extends Error {}
 
 export interface TunnelClientOptions {
   certificateFor: (id: string) => TunnelIdentity | undefined;
@@ -182,6 +192,26 @@ export class TunnelClient {
    * workload that must prove it is `destination`. Rejects with the status when refused.
    */
   async open(node: Endpoint, source: string, destination: string, target: Endpoint): Promise<Duplex> {
+    const where = `the tunnel at ${node.host}:${node.port}`;
+    let stream: http2.ClientHttp2Stream;
+    let status: number;
+    try {
+      ({ stream, status } = await this.request(node, source, destination, target));
+    } catch (e) {
+      // A session that went away under a stream that had no answer yet (a GOAWAY, a connection
+      // that broke): the CONNECT is tried once more, on a new session.
+      if (!(e instanceof SessionGone)) throw e;
+      ({ stream, status } = await this.request(node, source, destination, target));
+    }
+    if (status !== 200) {
+      stream.destroy();
+      throw Object.assign(new Error(`${where} refused the connection to ${target.host}:${target.port}: HTTP ${status}`), { status });
+    }
+    return stream;
+  }
+
+  /** One CONNECT and its answer. */
+  private async request(node: Endpoint, source: string, destination: string, target: Endpoint): Promise<{ stream: http2.ClientHttp2Stream; status: number }> {
     const session = this.session(node, source, destination);
     const stream = session.request({ ':method': 'CONNECT', ':authority': `${target.host}:${target.port}` });
     stream.on('error', () => undefined);
@@ -190,22 +220,24 @@ export class TunnelClient {
     let failed: ((e: Error) => void) | undefined;
     const status = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer from ${where} within ${timeout} ms`)), timeout);
-      failed = (e) => (clearTimeout(timer), reject(new Error(`${where}: ${e.message}`, { cause: e })));
+      failed = (e) => (clearTimeout(timer), reject(new SessionGone(`${where}: ${e.message}`, { cause: e })));
       this.pending.get(session)?.add(failed);
       stream.once('response', (h) => (clearTimeout(timer), resolve(Number(h[':status']))));
       // The session's error, when there is one, says more than the stream's end: it comes first.
-      stream.once('close', () => setImmediate(() => (clearTimeout(timer), reject(new Error(`${where} closed the stream (code ${stream.rstCode})`)))));
+      stream.once('close', () =>
+        setImmediate(() => {
+          clearTimeout(timer);
+          const message = `${where} closed the stream (code ${stream.rstCode})`;
+          reject(session.destroyed || session.closed ? new SessionGone(message) : new Error(message));
+        }),
+      );
     })
       .catch((e) => {
         stream.destroy();
         throw e;
       })
       .finally(() => this.pending.get(session)?.delete(failed!));
-    if (status !== 200) {
-      stream.destroy();
-      throw Object.assign(new Error(`the tunnel at ${node.host}:${node.port} refused the connection to ${target.host}:${target.port}: HTTP ${status}`), { status });
-    }
-    return stream;
+    return { stream, status };
   }
 
   close(): void {
