@@ -80,6 +80,20 @@ export class NodeMetrics {
       },
     });
   }
+
+  /** The workload certificates the node holds (the mesh): when each runs out, by identity. */
+  watchMeshCertificates(held: () => { id: string; notAfter: Date }[]): void {
+    new Gauge({
+      name: 'tug_mesh_certificate_expiry_timestamp_seconds',
+      help: 'When each workload certificate this node holds runs out (Unix time), by SPIFFE ID; one series per identity its pods run as',
+      labelNames: ['identity'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of held()) this.set({ identity: c.id }, Math.floor(c.notAfter.getTime() / 1000));
+      },
+    });
+  }
 }
 
 export interface MetricsServer {

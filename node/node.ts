@@ -199,8 +199,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     });
     if (opts.mesh !== false) {
       const agentNow = agent;
-      workloadCerts = new WorkloadCertificates({ client, pods: () => agentNow.localPods(), dir: join(opts.stateDir, 'mesh'), log });
-      workloadCerts.start();
+      const certs = new WorkloadCertificates({ client, pods: () => agentNow.localPods(), dir: join(opts.stateDir, 'mesh'), log });
+      workloadCerts = certs;
+      metrics.watchMeshCertificates(() => certs.list());
+      certs.start();
     }
     metricsServer = await serveMetrics(metrics.registry, metricsAt.host, metricsAt.port, log);
     // Proxy and DNS keep what they last knew here: a node restarted while control is away serves on.

@@ -100,6 +100,11 @@ export class WorkloadCertificates {
     return this.trustDomain ? spiffeId({ trustDomain: this.trustDomain, namespace: pod.metadata.namespace!, serviceAccount: serviceAccountOf(pod) }) : undefined;
   }
 
+  /** The certificates held now. */
+  list(): WorkloadCertificate[] {
+    return [...this.held.values()];
+  }
+
   /** The identities held now. */
   identities(): string[] {
     return [...this.held.keys()].sort();

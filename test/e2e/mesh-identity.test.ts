@@ -89,6 +89,14 @@ describe('workload identities from the mesh CA', { ...(await needs('kubectl')), 
       assert.equal(statSync(keyFile).mode & 0o777, 0o600);
       assert.ok(new X509Certificate(pem).checkPrivateKey(createPrivateKey(readFileSync(keyFile, 'utf8'))), `${id}: for the key beside it`);
     }
+    // Each identity's end, on the node's /metrics.
+    const port = Number(/metrics on port (\d+)/.exec(cluster.nodes.get(NODE)!.output())?.[1]);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    const text = await res.text();
+    for (const [id, file] of certs) {
+      const end = Math.floor(certificateInfo(readFileSync(file, 'utf8')).notAfter.getTime() / 1000);
+      assert.match(text, new RegExp(`^tug_mesh_certificate_expiry_timestamp_seconds\\{identity="${id.replace(/[./]/g, '\\$&')}",node="${NODE}"\\} ${end}$`, 'm'));
+    }
   });
 
   it('control signs for a node only the identities of its own pods, and only for nodes', async () => {
