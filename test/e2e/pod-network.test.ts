@@ -51,8 +51,17 @@ function podSandboxes(cluster: NodeCluster, node: string): string[] {
   return SimulatedHosts.namespaces(sandboxPrefix(node)).filter((n) => !warm.has(n));
 }
 
-/** Waits until the nodes have no pod sandbox left; a failure lists what is left and the pods the API still has. */
+/**
+ * Waits until the nodes have no pod sandbox left, and then no pod address (a node frees the
+ * address just after the sandbox and the pause container); a failure lists what is left and the
+ * pods the API still has.
+ */
 async function noSandboxLeft(cluster: NodeCluster, nodes: string[]): Promise<void> {
+  await sandboxesGone(cluster, nodes);
+  await cluster.waitFor('no pod address held', async () => (nodes.every((n) => Object.keys(savedAddresses(cluster, n).pods).length === 0) ? true : undefined), 100);
+}
+
+async function sandboxesGone(cluster: NodeCluster, nodes: string[]): Promise<void> {
   const left = () => nodes.flatMap((n) => podSandboxes(cluster, n));
   try {
     await eventually(async () => (left().length === 0 ? true : undefined), 150);
