@@ -65,7 +65,7 @@ describe('AuthorizationPolicy validation', () => {
   const causes = (spec: unknown) => validateAuthorizationPolicy({ spec }).map((c) => `${c.field}: ${c.message}`);
 
   it('accepts the honoured subset', () => {
-    assert.deepEqual(causes({ selector: { matchLabels: { app: 'httpbin' } }, action: 'DENY', rules: [{ from: [{ source: { principals: ['cluster.local/ns/foo/sa/*'], notNamespaces: ['bar'], ipBlocks: ['10.0.0.0/8', '192.0.2.1'] } }], to: [{ operation: { ports: ['8080'], methods: ['GET', 'HEAD'], paths: ['/api/*', '*.png'], hosts: ['*.example.com'] } }] }] }), []);
+    assert.deepEqual(causes({ selector: { matchLabels: { app: 'httpbin' } }, action: 'DENY', rules: [{ from: [{ source: { principals: ['cluster.local/ns/foo/sa/*'], notNamespaces: ['bar'], ipBlocks: ['198.51.100.0/24', '192.0.2.1'] } }], to: [{ operation: { ports: ['8080'], methods: ['GET', 'HEAD'], paths: ['/api/*', '*.png'], hosts: ['*.example.com'] } }] }] }), []);
     assert.deepEqual(causes({}), []);
   });
 
@@ -75,8 +75,8 @@ describe('AuthorizationPolicy validation', () => {
       'spec.rules[0].when: Forbidden: conditions are not enforced by tugboat',
       'spec.rules[0].from[0].source.requestPrincipals: Forbidden: request principals (JWT) are not enforced by tugboat',
     ]);
-    assert.deepEqual(causes({ rules: [{ to: [{ operation: { ports: ['http'], methods: ['get'], paths: ['api'], hosts: [] } }], from: [{ source: { ipBlocks: ['10.0.0.300'], princpals: ['x'] } }] }] }), [
-      'spec.rules[0].from[0].source.ipBlocks[0]: Invalid value: "10.0.0.300": must be an IPv4 address or CIDR',
+    assert.deepEqual(causes({ rules: [{ to: [{ operation: { ports: ['http'], methods: ['get'], paths: ['api'], hosts: [] } }], from: [{ source: { ipBlocks: ['198.51.100.300'], princpals: ['x'] } }] }] }), [
+      'spec.rules[0].from[0].source.ipBlocks[0]: Invalid value: "198.51.100.300": must be an IPv4 address or CIDR',
       'spec.rules[0].from[0].source.princpals: Unsupported value: "princpals": supported values: "principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks"',
       'spec.rules[0].to[0].operation.ports[0]: Invalid value: "http": must be a port number from 1 to 65535, as a string',
       'spec.rules[0].to[0].operation.methods[0]: Invalid value: "get": must be an HTTP method in capitals (GET, POST, ...) or *',

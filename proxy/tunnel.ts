@@ -97,7 +97,7 @@ export class TunnelServer {
 
   /** The TLS context for the workload a server name asks for (made again when its certificate or the roots change). */
   private contextFor(name: string): SecureContext | undefined {
-    const id = this.opts.identities().find((i) => serverNameOf(i) === name);
+    const id = this.identityNamed(name);
     const cert = id && this.opts.certificateFor(id);
     if (!cert) return undefined;
     const key = `${cert.certPem}|${this.opts.bundle()}`;
@@ -131,8 +131,12 @@ export class TunnelServer {
 
   /** The local identity a session was opened for, from the server name its client sent. */
   private localOf(socket: TLSSocket | undefined): string | undefined {
-    const name = socket?.servername;
-    return name ? this.opts.identities().find((i) => serverNameOf(i) === name) : undefined;
+    return socket?.servername ? this.identityNamed(socket.servername) : undefined;
+  }
+
+  /** The workload of this node a server name asks for. */
+  private identityNamed(name: string): string | undefined {
+    return this.opts.identities().find((i) => serverNameOf(i) === name);
   }
 }
 

@@ -127,7 +127,7 @@ export class WorkloadCertificates {
     let retry = false;
     for (const id of wanted) {
       const cert = this.held.get(id);
-      if (cert && this.now() < renewAt(cert)) continue;
+      if (cert && this.now() < cert.renewAt) continue;
       try {
         await this.request(id);
       } catch (e) {
@@ -142,7 +142,7 @@ export class WorkloadCertificates {
   private schedule(retry: boolean): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    const next = Math.min(retry ? this.now() + RETRY_MS : Infinity, ...[...this.held.values()].map(renewAt));
+    const next = Math.min(retry ? this.now() + RETRY_MS : Infinity, ...[...this.held.values()].map((c) => c.renewAt));
     if (next === Infinity) return;
     this.timer = setTimeout(() => this.changed(), Math.max(0, Math.min(next - this.now(), 2 ** 31 - 1)));
     this.timer.unref();
@@ -186,10 +186,6 @@ export class WorkloadCertificates {
       rmSync(`${base}.key`, { force: true });
     }
   }
-}
-
-function renewAt(cert: WorkloadCertificate): number {
-  return cert.renewAt;
 }
 
 function halfWay(now: number, notAfter: Date): number {
